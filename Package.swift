@@ -1,0 +1,77 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// MARK: - Public products
+
+let products: [Product] = [
+    .library(name: "VisionKitLinux", targets: [
+        "VisionCore", "VisionNN", "VisionOptim", "VisionImage", "VisionData", "VisionModels", "VisionTools",
+    ]),
+    .executable(name: "vision", targets: ["VisionCLI"]),
+    .executable(name: "vision-bench", targets: ["VisionBench"]),
+]
+
+// MARK: - C libraries (each imported by exactly one Swift target)
+
+let cTargets: [Target] = [
+    .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+                   providers: [.apt(["libopenblas-dev"])]),
+    .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+                   providers: [.apt(["zlib1g-dev"])]),
+    // libjpeg and libpng report errors by longjmp: the shims catch them in C.
+    .target(name: "CJPEG", path: "Sources/CJPEG", linkerSettings: [.linkedLibrary("jpeg")]),
+    .target(name: "CPNG", path: "Sources/CPNG",
+            cSettings: [.unsafeFlags(["-I/usr/include/libpng16"])],
+            linkerSettings: [.linkedLibrary("png16")]),
+]
+
+// MARK: - Swift libraries (each imports only those below it)
+
+let swiftSettings: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+
+let libraryTargets: [Target] = [
+    .target(name: "VisionCore", dependencies: ["CBLAS"], swiftSettings: swiftSettings),
+    .target(name: "VisionNN", dependencies: ["VisionCore"], swiftSettings: swiftSettings),
+    .target(name: "VisionOptim", dependencies: ["VisionCore", "VisionNN"], swiftSettings: swiftSettings),
+    .target(name: "VisionImage", dependencies: ["VisionCore", "CJPEG", "CPNG"], swiftSettings: swiftSettings),
+    .target(name: "VisionData", dependencies: ["VisionCore", "VisionImage", "CZlib"], swiftSettings: swiftSettings),
+    .target(name: "VisionModels", dependencies: ["VisionCore", "VisionNN"], swiftSettings: swiftSettings),
+    .target(name: "VisionTools", dependencies: [
+        "VisionCore", "VisionNN", "VisionOptim", "VisionImage", "VisionData", "VisionModels",
+    ], swiftSettings: swiftSettings),
+]
+
+// MARK: - Executables
+
+let executableTargets: [Target] = [
+    .executableTarget(name: "VisionCLI", dependencies: [
+        "VisionTools", "VisionCore", "VisionNN", "VisionOptim", "VisionImage", "VisionData", "VisionModels",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+    ], swiftSettings: swiftSettings),
+    .executableTarget(name: "VisionBench", dependencies: [
+        "VisionCore", "VisionNN", "VisionOptim", "VisionImage", "VisionData", "VisionModels", "VisionTools",
+    ], swiftSettings: swiftSettings),
+]
+
+// MARK: - Tests
+
+let testTargets: [Target] = [
+    .target(name: "TestSupport", dependencies: ["VisionCore"], path: "Tests/TestSupport", linkerSettings: [.linkedFramework("XCTest", .when(platforms: [.macOS]))]),
+    .testTarget(name: "VisionCoreTests", dependencies: ["VisionCore", "TestSupport"],
+                resources: [.copy("Fixtures")]),
+    .testTarget(name: "VisionNNTests", dependencies: ["VisionNN", "VisionCore", "TestSupport"]),
+    .testTarget(name: "VisionOptimTests", dependencies: ["VisionOptim", "VisionNN", "VisionCore", "TestSupport"]),
+    .testTarget(name: "VisionImageTests", dependencies: ["VisionImage", "VisionCore", "TestSupport"]),
+    .testTarget(name: "VisionDataTests", dependencies: ["VisionData", "VisionImage", "VisionCore", "TestSupport"]),
+    .testTarget(name: "VisionModelsTests", dependencies: ["VisionModels", "VisionNN", "VisionCore", "TestSupport"]),
+]
+
+let package = Package(
+    name: "vision",
+    products: products,
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: cTargets + libraryTargets + executableTargets + testTargets,
+    swiftLanguageModes: [.v5]
+)

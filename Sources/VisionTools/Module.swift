@@ -1,0 +1,1 @@
+// Placeholder while the module is being built; replaced by its real sources.

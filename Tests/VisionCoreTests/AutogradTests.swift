@@ -1,0 +1,124 @@
+import TestSupport
+import VisionCore
+import XCTest
+
+final class AutogradTests: XCTestCase {
+    func testGradientsSumOverMultiplePaths() {
+        // y = x·x + 3x → dy/dx = 2x + 3
+        let x = Tensor([1, -2, 0.5], shape: [3], requiresGrad: true)
+        let y = (x * x + x * 3).sum()
+        y.backward()
+        XCTAssertEqual(y.item, 1 + 3 + 4 - 6 + 0.25 + 1.5)
+        assertClose(x.grad!.storage, [5, -1, 4])
+    }
+
+    func testGradientsAccumulateAcrossBackwardCallsUntilZeroed() {
+        let x = Tensor([2], shape: [1], requiresGrad: true)
+        (x * 3).sum().backward()
+        (x * 3).sum().backward()
+        XCTAssertEqual(x.grad!.storage, [6])
+        x.zeroGrad()
+        XCTAssertNil(x.grad)
+    }
+
+    func testNoGradScopeRecordsNothingAndDetachCutsTheGraph() {
+        let x = Tensor([1, 2], shape: [2], requiresGrad: true)
+        let y = Autograd.noGrad { x * 2 }
+        XCTAssertFalse(y.requiresGrad)
+        let z = x.detach() * 2
+        XCTAssertFalse(z.requiresGrad)
+    }
+
+    func testGraphIsReleasedAfterBackward() {
+        let x = Tensor([1, 2], shape: [2], requiresGrad: true)
+        weak var intermediate: Tensor?
+        do {
+            let h = x * 2
+            intermediate = h
+            let loss = (h * h).sum()
+            loss.backward()
+        }
+        XCTAssertNil(intermediate, "the intermediate tensor should be freed with the graph")
+        assertClose(x.grad!.storage, [8, 16])
+    }
+
+    func testBroadcastArithmeticAndItsGradient() {
+        let a = Tensor([1, 2, 3, 4, 5, 6], shape: [2, 3])
+        let b = Tensor([10, 20, 30], shape: [3])
+        XCTAssertEqual((a + b).storage, [11, 22, 33, 14, 25, 36])
+        let c = Tensor([100, 200], shape: [2, 1])
+        XCTAssertEqual((a * c).storage, [100, 200, 300, 800, 1000, 1200])
+        var g = SeededGenerator(seed: 1)
+        let x = Tensor.uniform([2, 3], low: 0.5, high: 2, generator: &g)
+        let y = Tensor.uniform([3], low: 0.5, high: 2, generator: &g)
+        let z = Tensor.uniform([2, 1], low: 0.5, high: 2, generator: &g)
+        checkGradients([x, y, z]) { t in (t[0] + t[1]) * t[2] / t[1] - t[2] }
+    }
+
+    func testUnaryGradients() {
+        var g = SeededGenerator(seed: 2)
+        let x = Tensor.uniform([5], low: 0.3, high: 2, generator: &g)
+        checkGradients([x]) { $0[0].exp() }
+        checkGradients([x]) { $0[0].log() }
+        checkGradients([x]) { $0[0].sqrt() }
+        checkGradients([x]) { $0[0].pow(3) }
+        checkGradients([x]) { $0[0].square().abs() }
+    }
+
+    func testReductions() {
+        let a = Tensor([1, 5, 3, 4, 2, 6], shape: [2, 3])
+        XCTAssertEqual(a.sum(axis: 0).storage, [5, 7, 9])
+        XCTAssertEqual(a.sum(axis: 1, keepDims: true).shape, [2, 1])
+        XCTAssertEqual(a.mean(axis: 1).storage, [3, 4])
+        XCTAssertEqual(a.max(axis: 1).storage, [5, 6])
+        XCTAssertEqual(a.argmax(axis: 1), [1, 2])
+        XCTAssertEqual(a.argmax(axis: 0), [1, 0, 1])
+        XCTAssertEqual(a.max().item, 6)
+        var g = SeededGenerator(seed: 3)
+        let x = Tensor.normal([2, 3, 4], generator: &g)
+        checkGradients([x]) { $0[0].sum(axes: [0, 2]) }
+        checkGradients([x]) { $0[0].mean(axis: -1, keepDims: true) }
+        checkGradients([x]) { $0[0].max(axis: 1) }
+    }
+
+    func testShapeOpsAndTheirGradients() {
+        let a = Tensor((0..<6).map(Float.init), shape: [2, 3])
+        XCTAssertEqual(a.transpose(0, 1).storage, [0, 3, 1, 4, 2, 5])
+        XCTAssertEqual(a.reshape([3, -1]).shape, [3, 2])
+        XCTAssertEqual(a.slice(1..<2).storage, [3, 4, 5])
+        XCTAssertEqual(Tensor.concat([a, a.slice(0..<1)], axis: 0).shape, [3, 3])
+        XCTAssertEqual(Tensor.concat([a, a], axis: 1).storage, [0, 1, 2, 0, 1, 2, 3, 4, 5, 3, 4, 5])
+        var g = SeededGenerator(seed: 4)
+        let x = Tensor.normal([2, 3, 4], generator: &g)
+        let y = Tensor.normal([2, 2, 4], generator: &g)
+        checkGradients([x]) { $0[0].permute([2, 0, 1]) }
+        checkGradients([x, y]) { Tensor.concat([$0[0], $0[1]], axis: 1) }
+        checkGradients([x]) { $0[0].slice(1..<2).flatten() }
+        checkGradients([x]) { $0[0].select(rows: [1, 0, 1]) }
+    }
+
+    func testMatmulMatchesHandComputationAndGradients() {
+        let a = Tensor([1, 2, 3, 4, 5, 6], shape: [2, 3])
+        let b = Tensor([7, 8, 9, 10, 11, 12], shape: [3, 2])
+        XCTAssertEqual(a.matmul(b).storage, [58, 64, 139, 154])
+        XCTAssertEqual(a.matmul(a, transposeOther: true).storage, [14, 32, 32, 77])
+        var g = SeededGenerator(seed: 5)
+        let x = Tensor.normal([3, 4], generator: &g)
+        let w = Tensor.normal([5, 4], generator: &g)
+        let v = Tensor.normal([3, 5], generator: &g)
+        checkGradients([x, w]) { $0[0].matmul($0[1], transposeOther: true) }
+        checkGradients([x, v]) { $0[0].matmul($0[1], transposeSelf: true) }
+        checkGradients([v, x]) { $0[1].matmul($0[0], transposeSelf: true, transposeOther: false) }
+    }
+
+    func testSeededGeneratorIsDeterministicAndRoughlyNormal() {
+        var a = SeededGenerator(seed: 42), b = SeededGenerator(seed: 42)
+        XCTAssertEqual((0..<10).map { _ in a.next() }, (0..<10).map { _ in b.next() })
+        var g = SeededGenerator(seed: 7)
+        let t = Tensor.normal([20000], generator: &g)
+        let mean = t.mean().item
+        let variance = (t - mean).square().mean().item
+        XCTAssertEqual(mean, 0, accuracy: 0.03)
+        XCTAssertEqual(variance, 1, accuracy: 0.05)
+    }
+}
