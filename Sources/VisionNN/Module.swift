@@ -19,7 +19,39 @@ open class Module {
         preconditionFailure("\(type(of: self)) does not implement forward(_:)")
     }
 
-    public func callAsFunction(_ input: Tensor) -> Tensor { forward(input) }
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        let output = forward(input)
+        if let recorder = activationRecorder { recorder.outputs[recorderKey] = output }
+        return output
+    }
+
+    // MARK: Intermediate outputs
+
+    private var activationRecorder: ActivationRecorder?
+    private var recorderKey = ""
+
+    /// Runs `body` (typically a forward pass) while capturing the outputs of the modules at the given
+    /// dotted paths (e.g. `layer1`, `layer3.1`, `features.10`, `down.2`). Unknown paths throw.
+    public func captureOutputs(of paths: [String], during body: () throws -> Void) throws -> [String: Tensor] {
+        let recorder = ActivationRecorder()
+        var hooked: [Module] = []
+        defer { for m in hooked { m.activationRecorder = nil } }
+        for path in paths {
+            guard let target = module(at: path) else { throw ModuleError.unknownLayer(path) }
+            target.activationRecorder = recorder
+            target.recorderKey = path
+            hooked.append(target)
+        }
+        try body()
+        return recorder.outputs
+    }
+
+    // MARK: Freezing
+
+    /// Stops (or restarts) gradient flow into every parameter of this module and its children.
+    public func setTrainable(_ trainable: Bool) {
+        for p in parameters() { p.requiresGrad = trainable; if !trainable { p.grad = nil } }
+    }
 
     // MARK: Registration
 
@@ -114,6 +146,39 @@ open class Module {
     }
 }
 
+/// Collects the outputs captured by `Module.captureOutputs`.
+final class ActivationRecorder {
+    var outputs: [String: Tensor] = [:]
+}
+
+public enum ModuleError: Error, CustomStringConvertible {
+    case unknownLayer(String)
+
+    public var description: String {
+        switch self {
+        case .unknownLayer(let name): return "no layer named '\(name)'"
+        }
+    }
+}
+
+/// Holds child modules named `0`, `1`, … without calling them in sequence (PyTorch's ModuleList).
+public final class ModuleList: Module {
+    public private(set) var modules: [Module] = []
+
+    public init(_ modules: [Module]) {
+        super.init()
+        for m in modules { append(m) }
+    }
+
+    public func append(_ module: Module) {
+        registerModule(String(modules.count), module)
+        modules.append(module)
+    }
+
+    public subscript(index: Int) -> Module { modules[index] }
+    public var count: Int { modules.count }
+}
+
 /// Applies its children in order; children are named `0`, `1`, … as in PyTorch.
 public final class Sequential: Module {
     public private(set) var layers: [Module] = []
@@ -128,6 +193,12 @@ public final class Sequential: Module {
     public func append(_ layer: Module) {
         registerModule(String(layers.count), layer)
         layers.append(layer)
+    }
+
+    /// Replaces the layer at `index` (keeping its key).
+    public func replace(at index: Int, with layer: Module) {
+        layers[index] = layer
+        registerModule(String(index), layer)
     }
 
     public override func forward(_ input: Tensor) -> Tensor {

@@ -1,0 +1,138 @@
+import VisionCore
+import VisionNN
+
+/// Options understood by every registry entry (each family reads the ones that apply).
+public struct ModelOptions: Codable, Equatable, Sendable {
+    public var numClasses: Int
+    public var inChannels: Int
+    /// ResNet stem; nil chooses `.small` when `inputSize` ≤ 64, else `.imagenet`.
+    public var stem: Stem?
+    /// VGG head; nil chooses `.small` when `inputSize` ≤ 64, else `.imagenet`.
+    public var head: VGG.Head?
+    /// U-Net base width and depth.
+    public var base: Int
+    public var depth: Int
+    public var zeroInitResidual: Bool
+    public var seed: UInt64
+    /// The side of the (square) input images, used to choose stems and heads.
+    public var inputSize: Int?
+
+    public init(numClasses: Int = 1000, inChannels: Int = 3, stem: Stem? = nil, head: VGG.Head? = nil,
+                base: Int = 32, depth: Int = 4, zeroInitResidual: Bool = false, seed: UInt64 = 0, inputSize: Int? = nil) {
+        self.numClasses = numClasses; self.inChannels = inChannels; self.stem = stem; self.head = head
+        self.base = base; self.depth = depth; self.zeroInitResidual = zeroInitResidual; self.seed = seed
+        self.inputSize = inputSize
+    }
+
+    var resolvedStem: Stem { stem ?? ((inputSize ?? 224) <= 64 ? .small : .imagenet) }
+    var resolvedHead: VGG.Head { head ?? ((inputSize ?? 224) <= 64 ? .small : .imagenet) }
+}
+
+extension Stem: Codable {}
+extension VGG.Head: Codable {}
+
+public enum ModelError: Error, CustomStringConvertible {
+    case unknownModel(String, available: [String])
+
+    public var description: String {
+        switch self {
+        case let .unknownModel(name, available):
+            return "unknown model '\(name)'; available: \(available.joined(separator: ", "))"
+        }
+    }
+}
+
+/// One buildable architecture.
+public struct ModelEntry: Sendable {
+    public let name: String
+    public let family: String
+    public let summary: String
+    /// A typical input `[C, H, W]` for listing FLOPs.
+    public let defaultInput: [Int]
+    let make: @Sendable (ModelOptions) -> Module
+
+    public func build(_ options: ModelOptions) -> Module { make(options) }
+}
+
+/// Builds any zoo model by name.
+public enum ModelRegistry {
+    public static let entries: [ModelEntry] = {
+        var list: [ModelEntry] = []
+        let resnets: [(String, String, @Sendable (Int, Int, Stem, Bool, UInt64) -> ResNet)] = [
+            ("resnet18", "BasicBlock [2,2,2,2]", { resnet18(numClasses: $0, inChannels: $1, stem: $2, zeroInitResidual: $3, seed: $4) }),
+            ("resnet34", "BasicBlock [3,4,6,3]", { resnet34(numClasses: $0, inChannels: $1, stem: $2, zeroInitResidual: $3, seed: $4) }),
+            ("resnet50", "Bottleneck [3,4,6,3]", { resnet50(numClasses: $0, inChannels: $1, stem: $2, zeroInitResidual: $3, seed: $4) }),
+            ("resnet101", "Bottleneck [3,4,23,3]", { resnet101(numClasses: $0, inChannels: $1, stem: $2, zeroInitResidual: $3, seed: $4) }),
+            ("resnet152", "Bottleneck [3,8,36,3]", { resnet152(numClasses: $0, inChannels: $1, stem: $2, zeroInitResidual: $3, seed: $4) }),
+        ]
+        for (name, summary, make) in resnets {
+            list.append(ModelEntry(name: name, family: "resnet", summary: "ResNet (He et al. 2015), \(summary)",
+                                   defaultInput: [3, 224, 224]) { o in
+                make(o.numClasses, o.inChannels, o.resolvedStem, o.zeroInitResidual, o.seed)
+            })
+        }
+        for depth in [20, 32, 44, 56, 110] {
+            list.append(ModelEntry(name: "resnet\(depth)", family: "cifar-resnet",
+                                   summary: "CIFAR ResNet-\(depth) (He et al. 2015 §4.2), 16-32-64 channels",
+                                   defaultInput: [3, 32, 32]) { o in
+                CIFARResNet(depth: depth, numClasses: o.numClasses, inChannels: o.inChannels, seed: o.seed)
+            })
+        }
+        for depth in [11, 13, 16, 19] {
+            for bn in [false, true] {
+                list.append(ModelEntry(name: "vgg\(depth)\(bn ? "_bn" : "")", family: "vgg",
+                                       summary: "VGG-\(depth)\(bn ? " with batch-norm" : "") (Simonyan & Zisserman 2014)",
+                                       defaultInput: [3, 224, 224]) { o in
+                    VGG(depth: depth, batchNorm: bn, numClasses: o.numClasses, inChannels: o.inChannels,
+                        head: o.resolvedHead, seed: o.seed)
+                })
+            }
+        }
+        list.append(ModelEntry(name: "unet", family: "unet", summary: "U-Net (Ronneberger et al. 2015), BN, transposed-conv up",
+                               defaultInput: [1, 256, 256]) { o in
+            UNet(inChannels: o.inChannels, numClasses: o.numClasses, base: o.base, depth: o.depth, seed: o.seed)
+        })
+        return list
+    }()
+
+    public static var names: [String] { entries.map(\.name) }
+
+    public static func entry(_ name: String) throws -> ModelEntry {
+        guard let e = entries.first(where: { $0.name == name.lowercased() }) else {
+            throw ModelError.unknownModel(name, available: names)
+        }
+        return e
+    }
+
+    public static func build(_ name: String, options: ModelOptions = ModelOptions()) throws -> Module {
+        try entry(name).build(options)
+    }
+
+    /// Forward FLOPs for one input of shape `[C, H, W]`: 2 × multiply-adds of every convolution,
+    /// transposed convolution and linear layer (batch-norm, activations and pooling are not counted).
+    public static func flops(of model: Module, input: [Int]) throws -> Int {
+        let layers = model.namedModules().filter { $0.module is Conv2d || $0.module is ConvTranspose2d || $0.module is Linear }
+        let outputs = try Autograd.noGrad {
+            try model.captureOutputs(of: layers.map(\.name)) {
+                let wasTraining = model.isTraining
+                model.eval()
+                _ = model(Tensor.zeros([1] + input))
+                model.train(wasTraining)
+            }
+        }
+        var total = 0
+        for (name, module) in layers {
+            guard let out = outputs[name] else { continue }
+            if let conv = module as? Conv2d {
+                total += 2 * out.count * (conv.inChannels / conv.groups) * conv.kernelSize.0 * conv.kernelSize.1
+            } else if let convT = module as? ConvTranspose2d {
+                let inH = (out.shape[2] + 2 * convT.padding.0 - convT.kernelSize.0 - convT.outputPadding.0) / convT.stride.0 + 1
+                let inW = (out.shape[3] + 2 * convT.padding.1 - convT.kernelSize.1 - convT.outputPadding.1) / convT.stride.1 + 1
+                total += 2 * convT.inChannels * inH * inW * convT.outChannels * convT.kernelSize.0 * convT.kernelSize.1
+            } else if let fc = module as? Linear {
+                total += 2 * fc.inFeatures * fc.outFeatures
+            }
+        }
+        return total
+    }
+}

@@ -1,0 +1,247 @@
+import VisionCore
+import VisionNN
+
+/// A residual block: `BasicBlock` (two 3×3 convs, expansion 1) or `Bottleneck` (1×1, 3×3, 1×1,
+/// expansion 4, stride on the 3×3 as in torchvision "ResNet v1.5").
+protocol ResidualBlock: Module {
+    static var expansion: Int { get }
+    init(inChannels: Int, planes: Int, stride: Int, downsample: Module?, generator: inout SeededGenerator)
+    /// The batch-norm zeroed by `zeroInitResidual`.
+    var lastNorm: BatchNorm2d { get }
+}
+
+/// He et al. 2015 basic block; keys `conv1`, `bn1`, `conv2`, `bn2`, `downsample.{0,1}`.
+public final class BasicBlock: Module, ResidualBlock {
+    static let expansion = 1
+    let conv1: Conv2d, bn1: BatchNorm2d, conv2: Conv2d, bn2: BatchNorm2d
+    let relu = ReLU()
+    let downsample: Module?
+    var lastNorm: BatchNorm2d { bn2 }
+
+    init(inChannels: Int, planes: Int, stride: Int, downsample: Module?, generator: inout SeededGenerator) {
+        conv1 = conv3x3(inChannels, planes, stride: stride, generator: &generator)
+        bn1 = BatchNorm2d(planes)
+        conv2 = conv3x3(planes, planes, generator: &generator)
+        bn2 = BatchNorm2d(planes)
+        self.downsample = downsample
+        super.init()
+        registerModule("conv1", conv1); registerModule("bn1", bn1); registerModule("relu", relu)
+        registerModule("conv2", conv2); registerModule("bn2", bn2)
+        if let downsample { registerModule("downsample", downsample) }
+    }
+
+    public override func forward(_ input: Tensor) -> Tensor {
+        var out = relu(bn1(conv1(input)))
+        out = bn2(conv2(out))
+        let identity = downsample.map { $0(input) } ?? input
+        return (out + identity).relu()
+    }
+}
+
+/// Bottleneck block; keys `conv1..3`, `bn1..3`, `downsample.{0,1}`.
+public final class Bottleneck: Module, ResidualBlock {
+    static let expansion = 4
+    let conv1: Conv2d, bn1: BatchNorm2d, conv2: Conv2d, bn2: BatchNorm2d, conv3: Conv2d, bn3: BatchNorm2d
+    let relu = ReLU()
+    let downsample: Module?
+    var lastNorm: BatchNorm2d { bn3 }
+
+    init(inChannels: Int, planes: Int, stride: Int, downsample: Module?, generator: inout SeededGenerator) {
+        conv1 = conv1x1(inChannels, planes, generator: &generator)
+        bn1 = BatchNorm2d(planes)
+        conv2 = conv3x3(planes, planes, stride: stride, generator: &generator)
+        bn2 = BatchNorm2d(planes)
+        conv3 = conv1x1(planes, planes * Bottleneck.expansion, generator: &generator)
+        bn3 = BatchNorm2d(planes * Bottleneck.expansion)
+        self.downsample = downsample
+        super.init()
+        registerModule("conv1", conv1); registerModule("bn1", bn1)
+        registerModule("conv2", conv2); registerModule("bn2", bn2)
+        registerModule("conv3", conv3); registerModule("bn3", bn3); registerModule("relu", relu)
+        if let downsample { registerModule("downsample", downsample) }
+    }
+
+    public override func forward(_ input: Tensor) -> Tensor {
+        var out = relu(bn1(conv1(input)))
+        out = relu(bn2(conv2(out)))
+        out = bn3(conv3(out))
+        let identity = downsample.map { $0(input) } ?? input
+        return (out + identity).relu()
+    }
+}
+
+/// ResNet (He et al., "Deep Residual Learning for Image Recognition", 2015) laid out and named
+/// exactly as torchvision: `conv1`, `bn1`, `relu`, `maxpool`, `layer1..4`, `avgpool`, `fc`.
+public final class ResNet: Module {
+    public let stem: Stem
+    public let numClasses: Int
+    public let inChannels: Int
+    let conv1: Conv2d, bn1: BatchNorm2d, relu = ReLU(), maxpool: Module
+    let layers: [Sequential]
+    let avgpool = AdaptiveAvgPool2d((1, 1))
+    /// The classification head (replaceable for fine-tuning).
+    public private(set) var fc: Linear
+
+    init<Block: ResidualBlock>(block: Block.Type, layerCounts: [Int], numClasses: Int, inChannels: Int,
+                               stem: Stem, zeroInitResidual: Bool, seed: UInt64) {
+        var g = SeededGenerator(seed: seed)
+        self.stem = stem; self.numClasses = numClasses; self.inChannels = inChannels
+        switch stem {
+        case .imagenet:
+            conv1 = Conv2d(inChannels, 64, kernelSize: 7, stride: 2, padding: 3, bias: false, generator: &g)
+            maxpool = MaxPool2d(3, stride: 2, padding: 1)
+        case .small:
+            conv1 = Conv2d(inChannels, 64, kernelSize: 3, stride: 1, padding: 1, bias: false, generator: &g)
+            maxpool = Identity()
+        }
+        bn1 = BatchNorm2d(64)
+        var channels = 64
+        var built: [Sequential] = []
+        for (i, count) in layerCounts.enumerated() {
+            let planes = 64 << i
+            let stride = i == 0 ? 1 : 2
+            var blocks: [Module] = []
+            for j in 0..<count {
+                let s = j == 0 ? stride : 1
+                var downsample: Module?
+                if j == 0 && (s != 1 || channels != planes * Block.expansion) {
+                    downsample = Sequential(conv1x1(channels, planes * Block.expansion, stride: s, generator: &g),
+                                            BatchNorm2d(planes * Block.expansion))
+                }
+                blocks.append(Block(inChannels: channels, planes: planes, stride: s, downsample: downsample, generator: &g))
+                channels = planes * Block.expansion
+            }
+            built.append(Sequential(blocks))
+        }
+        layers = built
+        fc = Linear(channels, numClasses, generator: &g)
+        super.init()
+        registerModule("conv1", conv1); registerModule("bn1", bn1); registerModule("relu", relu)
+        registerModule("maxpool", maxpool)
+        for (i, layer) in layers.enumerated() { registerModule("layer\(i + 1)", layer) }
+        registerModule("avgpool", avgpool)
+        registerModule("fc", fc)
+        initialiseConvolutionsAndNorms(self, generator: &g)
+        if zeroInitResidual {
+            for (_, m) in namedModules() { if let b = m as? any ResidualBlock { Init.constant(b.lastNorm.weight, 0) } }
+        }
+    }
+
+    /// Features before the head: `[N, 512·expansion]`.
+    public func features(_ input: Tensor) -> Tensor {
+        precondition(input.rank == 4 && input.shape[1] == inChannels,
+                     "ResNet expects [N, \(inChannels), H, W], got \(input.shape)")
+        var x = maxpool(relu(bn1(conv1(input))))
+        for layer in layers { x = layer(x) }
+        return avgpool(x).flatten(startAxis: 1)
+    }
+
+    public override func forward(_ input: Tensor) -> Tensor { fc(features(input)) }
+
+    /// Replaces `fc` with a fresh `Linear` for `numClasses` outputs (transfer learning).
+    public func replaceHead(numClasses: Int, seed: UInt64) {
+        var g = SeededGenerator(seed: seed)
+        fc = Linear(fc.inFeatures, numClasses, generator: &g)
+        registerModule("fc", fc)
+    }
+}
+
+/// The CIFAR ResNets of He et al. 2015 (§4.2): 6n+2 layers, 16-32-64 channels, 3×3 stem, global
+/// average pool and `fc`; shortcuts are parameter-free ("option A": subsample and zero-pad channels).
+/// Keys: `conv1`, `bn1`, `layer1..3.{i}.{conv1,bn1,conv2,bn2}`, `fc`.
+public final class CIFARResNet: Module {
+    public let numClasses: Int
+    public let inChannels: Int
+    let conv1: Conv2d, bn1: BatchNorm2d, relu = ReLU()
+    let layers: [Sequential]
+    let avgpool = AdaptiveAvgPool2d((1, 1))
+    public private(set) var fc: Linear
+
+    public init(depth: Int, numClasses: Int = 10, inChannels: Int = 3, seed: UInt64 = 0) {
+        precondition((depth - 2) % 6 == 0, "CIFAR ResNet depth must be 6n+2, got \(depth)")
+        let n = (depth - 2) / 6
+        var g = SeededGenerator(seed: seed)
+        self.numClasses = numClasses; self.inChannels = inChannels
+        conv1 = Conv2d(inChannels, 16, kernelSize: 3, padding: 1, bias: false, generator: &g)
+        bn1 = BatchNorm2d(16)
+        var channels = 16
+        var built: [Sequential] = []
+        for stage in 0..<3 {
+            let planes = 16 << stage
+            var blocks: [Module] = []
+            for j in 0..<n {
+                let stride = stage > 0 && j == 0 ? 2 : 1
+                let shortcut: Module? = stride != 1 || channels != planes
+                    ? PadShortcut(outChannels: planes, stride: stride) : nil
+                blocks.append(BasicBlock(inChannels: channels, planes: planes, stride: stride, downsample: shortcut, generator: &g))
+                channels = planes
+            }
+            built.append(Sequential(blocks))
+        }
+        layers = built
+        fc = Linear(64, numClasses, generator: &g)
+        super.init()
+        registerModule("conv1", conv1); registerModule("bn1", bn1); registerModule("relu", relu)
+        for (i, layer) in layers.enumerated() { registerModule("layer\(i + 1)", layer) }
+        registerModule("avgpool", avgpool)
+        registerModule("fc", fc)
+        initialiseConvolutionsAndNorms(self, generator: &g)
+        // The paper's CIFAR setting initialises the head as He et al. do for all layers.
+    }
+
+    public func features(_ input: Tensor) -> Tensor {
+        precondition(input.rank == 4 && input.shape[1] == inChannels,
+                     "CIFAR ResNet expects [N, \(inChannels), H, W], got \(input.shape)")
+        var x = relu(bn1(conv1(input)))
+        for layer in layers { x = layer(x) }
+        return avgpool(x).flatten(startAxis: 1)
+    }
+
+    public override func forward(_ input: Tensor) -> Tensor { fc(features(input)) }
+
+    public func replaceHead(numClasses: Int, seed: UInt64) {
+        var g = SeededGenerator(seed: seed)
+        fc = Linear(fc.inFeatures, numClasses, generator: &g)
+        registerModule("fc", fc)
+    }
+}
+
+/// Option-A shortcut: take every `stride`-th pixel and zero-pad the channels up to `outChannels`.
+final class PadShortcut: Module {
+    let outChannels: Int, stride: Int
+
+    init(outChannels: Int, stride: Int) {
+        self.outChannels = outChannels; self.stride = stride
+    }
+
+    override func forward(_ input: Tensor) -> Tensor {
+        // A 1×1 max-pool with stride s is exactly strided subsampling (and routes the gradient back).
+        let sub = stride == 1 ? input : maxPool2d(input, kernelSize: (1, 1), stride: (stride, stride))
+        let missing = outChannels - sub.shape[1]
+        if missing <= 0 { return sub }
+        let before = missing / 2
+        var parts: [Tensor] = []
+        if before > 0 { parts.append(Tensor.zeros([sub.shape[0], before, sub.shape[2], sub.shape[3]])) }
+        parts.append(sub)
+        parts.append(Tensor.zeros([sub.shape[0], missing - before, sub.shape[2], sub.shape[3]]))
+        return Tensor.concat(parts, axis: 1)
+    }
+}
+
+// MARK: - Builders
+
+public func resnet18(numClasses: Int = 1000, inChannels: Int = 3, stem: Stem = .imagenet, zeroInitResidual: Bool = false, seed: UInt64 = 0) -> ResNet {
+    ResNet(block: BasicBlock.self, layerCounts: [2, 2, 2, 2], numClasses: numClasses, inChannels: inChannels, stem: stem, zeroInitResidual: zeroInitResidual, seed: seed)
+}
+public func resnet34(numClasses: Int = 1000, inChannels: Int = 3, stem: Stem = .imagenet, zeroInitResidual: Bool = false, seed: UInt64 = 0) -> ResNet {
+    ResNet(block: BasicBlock.self, layerCounts: [3, 4, 6, 3], numClasses: numClasses, inChannels: inChannels, stem: stem, zeroInitResidual: zeroInitResidual, seed: seed)
+}
+public func resnet50(numClasses: Int = 1000, inChannels: Int = 3, stem: Stem = .imagenet, zeroInitResidual: Bool = false, seed: UInt64 = 0) -> ResNet {
+    ResNet(block: Bottleneck.self, layerCounts: [3, 4, 6, 3], numClasses: numClasses, inChannels: inChannels, stem: stem, zeroInitResidual: zeroInitResidual, seed: seed)
+}
+public func resnet101(numClasses: Int = 1000, inChannels: Int = 3, stem: Stem = .imagenet, zeroInitResidual: Bool = false, seed: UInt64 = 0) -> ResNet {
+    ResNet(block: Bottleneck.self, layerCounts: [3, 4, 23, 3], numClasses: numClasses, inChannels: inChannels, stem: stem, zeroInitResidual: zeroInitResidual, seed: seed)
+}
+public func resnet152(numClasses: Int = 1000, inChannels: Int = 3, stem: Stem = .imagenet, zeroInitResidual: Bool = false, seed: UInt64 = 0) -> ResNet {
+    ResNet(block: Bottleneck.self, layerCounts: [3, 8, 36, 3], numClasses: numClasses, inChannels: inChannels, stem: stem, zeroInitResidual: zeroInitResidual, seed: seed)
+}

@@ -1,0 +1,49 @@
+import VisionCore
+
+/// Batch normalisation over the channel axis of `[N, C, H, W]` (or `[N, C]`).
+///
+/// Training uses batch statistics and updates `running_mean` / `running_var` with `momentum`
+/// (PyTorch convention, unbiased variance); evaluation uses the running statistics.
+/// Keys: `weight`, `bias`, `running_mean`, `running_var` (and `num_batches_tracked` is ignored on load).
+public final class BatchNorm2d: Module {
+    public let numFeatures: Int
+    public let eps: Float, momentum: Float
+    public let weight: Tensor, bias: Tensor
+    public let runningMean: Tensor, runningVar: Tensor
+    /// When true the running statistics are used even in training mode (a frozen backbone).
+    public var freezeStatistics = false
+
+    public init(_ numFeatures: Int, eps: Float = 1e-5, momentum: Float = 0.1) {
+        self.numFeatures = numFeatures; self.eps = eps; self.momentum = momentum
+        weight = Tensor.ones([numFeatures]); bias = Tensor.zeros([numFeatures])
+        runningMean = Tensor.zeros([numFeatures]); runningVar = Tensor.ones([numFeatures])
+        super.init()
+        registerParameter("weight", weight)
+        registerParameter("bias", bias)
+        registerBuffer("running_mean", runningMean)
+        registerBuffer("running_var", runningVar)
+    }
+
+    public override func forward(_ input: Tensor) -> Tensor {
+        precondition(input.rank >= 2 && input.shape[1] == numFeatures,
+                     "BatchNorm2d expects [N, \(numFeatures), …], got \(input.shape)")
+        return batchNorm2d(input, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
+                           training: isTraining && !freezeStatistics, momentum: momentum, eps: eps)
+    }
+}
+
+/// Inverted dropout: zeroes elements with probability `p` and scales the rest by 1/(1−p) in training.
+public final class Dropout: Module {
+    public let p: Float
+    public var generator: SeededGenerator
+
+    public init(p: Float = 0.5, seed: UInt64 = 0) {
+        precondition(p >= 0 && p < 1, "Dropout probability must be in [0, 1), got \(p)")
+        self.p = p
+        generator = SeededGenerator(seed: seed)
+    }
+
+    public override func forward(_ input: Tensor) -> Tensor {
+        dropout(input, p: p, training: isTraining, generator: &generator)
+    }
+}

@@ -1,0 +1,70 @@
+import Foundation
+import TestSupport
+import VisionCore
+import VisionModels
+import VisionNN
+import XCTest
+
+/// Replays `models.json` / `models.safetensors`: builds the architecture named by each case's `arch`,
+/// loads the stored torchvision weights, and compares eval logits and, where stored, the training-mode
+/// loss and parameter gradients.
+final class ModelParityTests: XCTestCase {
+    func testReferenceModels() throws {
+        guard let dir = referenceDirectory(),
+              FileManager.default.fileExists(atPath: dir.appendingPathComponent("models.json").path) else {
+            throw XCTSkip("no PyTorch reference directory (set VISION_REFERENCE or place ../shared/reference)")
+        }
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("models.json"))) as! [String: Any]
+        let tensors = try SafeTensors.read(contentsOf: dir.appendingPathComponent("models.safetensors"))
+        let tolerance = json["tolerance"] as? [String: Double] ?? [:]
+        let rtol = Float(tolerance["rtol"] ?? 1e-3), atol = Float(tolerance["atol"] ?? 1e-3)
+        let cases = json["cases"] as? [[String: Any]] ?? []
+        XCTAssertFalse(cases.isEmpty)
+        for c in cases { try check(c, tensors: tensors, rtol: rtol, atol: atol) }
+    }
+
+    func check(_ c: [String: Any], tensors: [String: Tensor], rtol: Float, atol: Float) throws {
+        let name = c["name"] as? String ?? "?"
+        let arch = c["arch"] as? [String: Any] ?? [:]
+        guard let modelName = arch["model"] as? String else { return XCTFail("\(name): arch.model missing") }
+        var options = ModelOptions(numClasses: arch["num_classes"] as? Int ?? 1000, inChannels: arch["in_channels"] as? Int ?? 3)
+        if let stem = arch["stem"] as? String {
+            guard let s = Stem(rawValue: stem) else { return XCTFail("\(name): unknown stem \(stem)") }
+            options.stem = s
+        }
+        if let head = arch["head"] as? String {
+            guard let h = VGG.Head(rawValue: head) else { return XCTFail("\(name): unknown head \(head)") }
+            options.head = h
+        }
+        if let base = arch["base"] as? Int { options.base = base }
+        if let depth = arch["depth"] as? Int { options.depth = depth }
+        let model = try ModelRegistry.build(modelName, options: options)
+
+        let prefix = c["weights_prefix"] as? String ?? ""
+        var weights: [String: Tensor] = [:]
+        for (key, t) in tensors where key.hasPrefix(prefix) { weights[String(key.dropFirst(prefix.count))] = t }
+        try model.loadStateDict(weights, strict: true)
+
+        guard let inputKey = c["input"] as? String, let x = tensors[inputKey] else { return XCTFail("\(name): input missing") }
+        if let logitsKey = c["logits_eval"] as? String, let expected = tensors[logitsKey] {
+            model.eval()
+            let logits = Autograd.noGrad { model(x) }
+            XCTAssertEqual(logits.shape, expected.shape, "\(name) logits shape")
+            assertClose(logits.storage, expected.storage, rtol: rtol, atol: atol, "\(name) eval logits")
+        }
+        if let lossKey = c["loss_train"] as? String, let expectedLoss = tensors[lossKey],
+           let targetKey = c["target"] as? String, let target = tensors[targetKey] {
+            model.train()
+            model.zeroGrad()
+            let loss = crossEntropy(model(x), targets: target.storage.map { Int($0) })
+            assertClose([loss.item], expectedLoss.storage, rtol: rtol, atol: atol, "\(name) training loss")
+            loss.backward()
+            let params = Dictionary(uniqueKeysWithValues: model.namedParameters().map { ($0.name, $0.tensor) })
+            for (param, key) in c["grads"] as? [String: String] ?? [:] {
+                guard let expected = tensors[key] else { XCTFail("\(name): \(key) missing"); continue }
+                guard let g = params[param]?.grad else { XCTFail("\(name): no gradient for \(param)"); continue }
+                assertClose(g.storage, expected.storage, rtol: rtol, atol: atol, "\(name) grad \(param)")
+            }
+        }
+    }
+}
