@@ -21,12 +21,12 @@ public func l2Penalty(_ parameters: [Tensor], coefficient: Float = 1) -> Tensor 
 }
 
 /// `l1Penalty` over the parameters of the chosen groups.
-public func l1Penalty(_ groups: [ParameterGroup], coefficient: Float = 1) -> Tensor {
+public func l1Penalty(groups: [ParameterGroup], coefficient: Float = 1) -> Tensor {
     l1Penalty(groups.flatMap(\.parameters), coefficient: coefficient)
 }
 
 /// `l2Penalty` over the parameters of the chosen groups.
-public func l2Penalty(_ groups: [ParameterGroup], coefficient: Float = 1) -> Tensor {
+public func l2Penalty(groups: [ParameterGroup], coefficient: Float = 1) -> Tensor {
     l2Penalty(groups.flatMap(\.parameters), coefficient: coefficient)
 }
 
