@@ -57,22 +57,42 @@ public class Adam: GradientOptimizer {
         withPointers(parameter, gradient, buffers) { p, pointers in
             let theta = p.parameter, g = p.gradient, m = pointers[0], v = pointers[1]
             let vMax = amsgrad ? pointers[2] : nil
-            Parallel.forEach(p.count) { range in
-                for i in range {
-                    let w = theta[i] * keep
-                    let d = sign * g[i] + coupled * w
-                    m[i] += (1 - b1) * (d - m[i])
-                    v[i] = v[i] * b2 + (1 - b2) * d * d
-                    var second = v[i]
-                    if let vMax {
-                        vMax[i] = Swift.max(vMax[i], second)
-                        second = vMax[i]
+            if let vMax {
+                Parallel.forEach(p.count) { range in
+                    for i in range {
+                        let w = theta[i] * keep
+                        let d = sign * g[i] + coupled * w
+                        m[i] += (1 - b1) * (d - m[i])
+                        v[i] = v[i] * b2 + (1 - b2) * d * d
+                        vMax[i] = Swift.max(vMax[i], v[i])
+                        theta[i] = w - stepSize * (m[i] / (nonNegativeSquareRoot(vMax[i]) / correction2 + eps))
                     }
-                    let denominator = second.squareRoot() / correction2 + eps
-                    theta[i] = w - stepSize * (m[i] / denominator)
                 }
+                return
+            }
+            Parallel.forEach(p.count) { range in
+                adamKernel(range, theta: theta, gradient: g, mean: m, second: v, keep: keep, sign: sign,
+                           coupled: coupled, beta1: b1, beta2: b2, stepSize: stepSize, correction2: correction2,
+                           epsilon: eps)
             }
         }
+    }
+}
+
+/// The Adam element loop without AMSGrad, a free function so the pointers are plain arguments
+/// (captured closure context would be reloaded every iteration and block vectorisation).
+@inline(never)
+func adamKernel(_ range: Range<Int>, theta: UnsafeMutablePointer<Float>, gradient g: UnsafePointer<Float>,
+                mean m: UnsafeMutablePointer<Float>, second v: UnsafeMutablePointer<Float>, keep: Float, sign: Float,
+                coupled: Float, beta1 b1: Float, beta2 b2: Float, stepSize: Float, correction2: Float, epsilon eps: Float) {
+    for i in range {
+        let w = theta[i] * keep
+        let d = sign * g[i] + coupled * w
+        let mean = m[i] + (1 - b1) * (d - m[i])
+        let second = v[i] * b2 + (1 - b2) * d * d
+        m[i] = mean
+        v[i] = second
+        theta[i] = w - stepSize * (mean / (nonNegativeSquareRoot(second) / correction2 + eps))
     }
 }
 

@@ -38,7 +38,7 @@ public final class Adagrad: GradientOptimizer {
                 for i in range {
                     let d = sign * g[i] + weightDecay * theta[i]
                     s[i] += d * d
-                    theta[i] -= rate * (d / (s[i].squareRoot() + eps))
+                    theta[i] -= rate * (d / (nonNegativeSquareRoot(s[i]) + eps))
                 }
             }
         }
@@ -83,28 +83,55 @@ public final class RMSprop: GradientOptimizer {
         if mu > 0 { buffers.append(state.buffer("momentum_buffer", like: parameter).tensor) }
         withPointers(parameter, gradient, buffers) { p, pointers in
             let theta = p.parameter, g = p.gradient, v = pointers[0]
-            let mean = centered ? pointers[1] : nil
-            let velocity = mu > 0 ? pointers[pointers.count - 1] : nil
+            let mean = centered ? pointers[1] : v
+            let velocity = mu > 0 ? pointers[pointers.count - 1] : v
+            // One specialised loop per variant keeps branches out of the element loop.
             Parallel.forEach(p.count) { range in
-                for i in range {
-                    let d = sign * g[i] + weightDecay * theta[i]
-                    v[i] = v[i] * a + (1 - a) * d * d
-                    var average: Float
-                    if let mean {
-                        mean[i] += (1 - a) * (d - mean[i])
-                        average = (v[i] - mean[i] * mean[i]).squareRoot()
-                    } else {
-                        average = v[i].squareRoot()
-                    }
-                    average += eps
-                    if let velocity {
-                        velocity[i] = velocity[i] * mu + d / average
-                        theta[i] -= learningRate * velocity[i]
-                    } else {
-                        theta[i] -= learningRate * (d / average)
-                    }
+                switch (centered, mu > 0) {
+                case (false, false):
+                    rmspropLoop(range, theta, g, v, mean, velocity, centered: false, momentum: false, sign: sign,
+                                weightDecay: weightDecay, alpha: a, epsilon: eps, mu: mu, learningRate: learningRate)
+                case (true, false):
+                    rmspropLoop(range, theta, g, v, mean, velocity, centered: true, momentum: false, sign: sign,
+                                weightDecay: weightDecay, alpha: a, epsilon: eps, mu: mu, learningRate: learningRate)
+                case (false, true):
+                    rmspropLoop(range, theta, g, v, mean, velocity, centered: false, momentum: true, sign: sign,
+                                weightDecay: weightDecay, alpha: a, epsilon: eps, mu: mu, learningRate: learningRate)
+                case (true, true):
+                    rmspropLoop(range, theta, g, v, mean, velocity, centered: true, momentum: true, sign: sign,
+                                weightDecay: weightDecay, alpha: a, epsilon: eps, mu: mu, learningRate: learningRate)
                 }
             }
+        }
+    }
+}
+
+/// The RMSprop element loop; `centered` and `momentum` are constants at each call site so the
+/// inlined copies carry no branches (`mean` / `velocity` are unused when their flag is off).
+@inline(__always)
+private func rmspropLoop(_ range: Range<Int>, _ theta: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>,
+                         _ v: UnsafeMutablePointer<Float>, _ mean: UnsafeMutablePointer<Float>,
+                         _ velocity: UnsafeMutablePointer<Float>, centered: Bool, momentum: Bool, sign: Float,
+                         weightDecay: Float, alpha a: Float, epsilon eps: Float, mu: Float, learningRate: Float) {
+    for i in range {
+        let d = sign * g[i] + weightDecay * theta[i]
+        let square = v[i] * a + (1 - a) * d * d
+        v[i] = square
+        var average: Float
+        if centered {
+            let m = mean[i] + (1 - a) * (d - mean[i])
+            mean[i] = m
+            average = nonNegativeSquareRoot(square - m * m)
+        } else {
+            average = nonNegativeSquareRoot(square)
+        }
+        average += eps
+        if momentum {
+            let b = velocity[i] * mu + d / average
+            velocity[i] = b
+            theta[i] -= learningRate * b
+        } else {
+            theta[i] -= learningRate * (d / average)
         }
     }
 }

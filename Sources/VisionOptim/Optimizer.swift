@@ -240,3 +240,12 @@ extension GradientOptimizer {
         }
     }
 }
+
+/// `√x` for `x ≥ 0` (NaN stays NaN; a tiny negative rounding residue gives 0 instead of NaN).
+///
+/// On Linux `Float.squareRoot()` keeps a libm fallback for negative inputs (to set errno), which stops
+/// the loop vectoriser; clamping at 0 first lets it prove the input non-negative and emit `sqrtps`.
+@inline(__always)
+func nonNegativeSquareRoot(_ x: Float) -> Float {
+    Swift.max(x, 0).squareRoot()
+}

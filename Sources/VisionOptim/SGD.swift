@@ -74,13 +74,22 @@ public final class SGD: GradientOptimizer {
         withPointers(parameter, gradient, [buffer]) { p, buffers in
             let theta = p.parameter, g = p.gradient, b = buffers[0]
             Parallel.forEach(p.count) { range in
+                if created {
+                    // PyTorch starts the buffer at the first (decayed) gradient, undamped.
+                    for i in range {
+                        let w = theta[i] * keep
+                        let d = sign * g[i] + coupled * w
+                        b[i] = d
+                        theta[i] = w - learningRate * (nesterov ? d + mu * d : d)
+                    }
+                    return
+                }
                 for i in range {
                     let w = theta[i] * keep
-                    var d = sign * g[i] + coupled * w
-                    let velocity = created ? d : b[i] * mu + carry * d
+                    let d = sign * g[i] + coupled * w
+                    let velocity = b[i] * mu + carry * d
                     b[i] = velocity
-                    d = nesterov ? d + mu * velocity : velocity
-                    theta[i] = w - learningRate * d
+                    theta[i] = w - learningRate * (nesterov ? d + mu * velocity : velocity)
                 }
             }
         }
