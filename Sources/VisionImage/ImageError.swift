@@ -43,7 +43,7 @@ extension ImageError: CustomStringConvertible, LocalizedError {
         case .unreadable(let source, let reason):
             return "\(source): cannot read file: \(reason)"
         case .empty(let source):
-            return "\(source): empty file (0 bytes)"
+            return "\(source): empty (0 bytes)"
         case .unrecognizedFormat(let source, let reason):
             return "\(source): not a PNG or JPEG image: \(reason)"
         case .corrupt(let source, let format, let reason):

@@ -51,7 +51,7 @@ public struct ImageDecodeLimits: Sendable {
         }
         if width * height > maxPixelCount {
             throw ImageError.tooLarge(source: source, reason:
-                "header claims \(width)×\(height) = \(width * height) pixels; the limit is \(maxPixelCount)")
+                "header claims \(width)×\(height) (width×height) = \(width * height) pixels; the limit is \(maxPixelCount)")
         }
     }
 }

@@ -26,6 +26,9 @@ enum JPEGCodec {
         if Int(status) == CJPEG_ERROR_UNSUPPORTED {
             throw ImageError.unsupported(source: source, format: "JPEG", reason: reason)
         }
+        if Int(status) == CJPEG_ERROR_TOO_LARGE {
+            throw ImageError.tooLarge(source: source, reason: reason)
+        }
         throw ImageError.corrupt(source: source, format: "JPEG", reason: reason)
     }
 

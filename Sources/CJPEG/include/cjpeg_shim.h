@@ -30,6 +30,8 @@ enum {
     CJPEG_ERROR_MEMORY = 3,
     /// The call was made out of order (e.g. decode before a successful header read).
     CJPEG_ERROR_STATE = 4,
+    /// The frame header is beyond libjpeg's own dimension limit (65500 per side).
+    CJPEG_ERROR_TOO_LARGE = 5,
 };
 
 /// Colour space of the stored data (a subset of libjpeg's J_COLOR_SPACE).
