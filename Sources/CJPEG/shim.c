@@ -108,8 +108,15 @@ int cjpeg_decoder_read_header(cjpeg_decoder *decoder, const unsigned char *data,
                               int save_exif, int max_scans, long max_memory, cjpeg_header *header) {
     if (decoder == NULL || !decoder->created || decoder->header_read) return CJPEG_ERROR_STATE;
     if (data == NULL || size == 0) return shim_fail(decoder, CJPEG_ERROR_LIBRARY, "empty JPEG data");
-    if (setjmp(decoder->error.jump))
-        return decoder->error.pub.msg_code == JERR_IMAGE_TOO_BIG ? CJPEG_ERROR_TOO_LARGE : CJPEG_ERROR_LIBRARY;
+    if (setjmp(decoder->error.jump)) {
+        switch (decoder->error.pub.msg_code) {
+        case JERR_IMAGE_TOO_BIG: return CJPEG_ERROR_TOO_LARGE;
+        case JERR_BAD_PRECISION:     // 12-bit data in an 8-bit build
+        case JERR_SOF_UNSUPPORTED:   // lossless or hierarchical JPEG
+            return CJPEG_ERROR_UNSUPPORTED;
+        default: return CJPEG_ERROR_LIBRARY;
+        }
+    }
 
     struct jpeg_decompress_struct *cinfo = &decoder->cinfo;
     if (max_memory > 0) cinfo->mem->max_memory_to_use = max_memory;

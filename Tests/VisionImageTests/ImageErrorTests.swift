@@ -127,11 +127,33 @@ final class ImageErrorTests: XCTestCase {
         }
     }
 
-    func testSixteenBitPathRejectsJPEG() throws {
+    func testUnsupportedJPEGVariantsAndSixteenBitPathRejectingJPEG() throws {
         let jpeg = try ImageIO.encodeJPEG(noiseImage(channels: 1))
+        // A frame header claiming 12-bit samples (this libjpeg is built for 8).
+        var twelveBit = jpeg
+        twelveBit[try XCTUnwrap(find([0xFF, 0xC0], in: jpeg)) + 4] = 12
+        let error = expectError { try ImageIO.decode(twelveBit, source: "twelve.jpg") }
+        guard case .unsupported(_, "JPEG", let reason)? = error else { return XCTFail("got \(String(describing: error))") }
+        XCTAssertTrue(reason.contains("12"), reason)
         guard case .unsupported? = expectError({ try ImageIO.decodePNG16(jpeg, source: "a.jpg") }) else {
             return XCTFail("decodePNG16 reads PNG only")
         }
+    }
+
+    func testDamageTheLibrariesOnlyWarnAboutIsToleratedSilently() throws {
+        // An ancillary tEXt chunk with a bad CRC is discarded (a libpng warning, not an error).
+        let image = noiseImage(channels: 3)
+        let png = try ImageIO.encodePNG(image)
+        var text = TestPNG.chunk("tEXt", Array("Comment\0hello".utf8))
+        text[text.count - 1] ^= 0xFF
+        let withBadText = Array(png[0..<33]) + text + Array(png[33...])
+        XCTAssertEqual(try ImageIO.decode(Data(withBadText), source: "text.png"), image)
+
+        // Two stray bytes before a JPEG marker ("extraneous bytes": a libjpeg warning).
+        let jpeg = try ImageIO.encodeJPEG(image, quality: 90)
+        let afterAPP0 = 4 + (Int(jpeg[4]) << 8 | Int(jpeg[5]))
+        let stray = Array(jpeg[0..<afterAPP0]) + [0x12, 0x34] + Array(jpeg[afterAPP0...])
+        XCTAssertEqual(try ImageIO.decode(Data(stray), source: "stray.jpg"), try ImageIO.decode(jpeg, source: "clean.jpg"))
     }
 
     func testRandomlyDamagedFilesDecodeOrThrowButNeverCrash() throws {
