@@ -1,0 +1,263 @@
+import Foundation
+
+// Loss functions with mean reduction. Each returns a scalar tensor that is one graph node; the
+// gradient with respect to the input is computed alongside the loss and scaled by the upstream
+// gradient in the backward pass.
+
+/// A scalar loss node whose input gradient (for an upstream gradient of 1) is already known.
+private func lossNode(_ value: Double, input: Tensor, gradient: [Float],
+                      other: Tensor? = nil, otherGradient: [Float]? = nil) -> Tensor {
+    var inputs = [input]
+    if let other { inputs.append(other) }
+    return Tensor.record(shape: [], storage: [Float(value)], inputs: inputs) { g in
+        let scale = g.storage[0]
+        input.accumulateGrad(storage: scale == 1 ? gradient : gradient.map { $0 * scale })
+        if let other, other.requiresGrad, let otherGradient {
+            other.accumulateGrad(storage: scale == 1 ? otherGradient : otherGradient.map { $0 * scale })
+        }
+    }
+}
+
+/// Softmax cross-entropy with class-index targets, PyTorch's `F.cross_entropy` with mean reduction.
+///
+/// - Parameters:
+///   - logits: `[N, C]` with `targets.count == N`, or `[N, C, H, W]` (any `[N, C, …]`) with
+///     `targets.count == N·H·W` in row-major `(N, H, W)` order, for segmentation.
+///   - targets: class indices in `0..<C`, or `ignoreIndex`.
+///   - labelSmoothing: `ε`; the loss becomes `(1 − ε)·nll + ε·mean_c(−log p_c)`.
+///   - ignoreIndex: positions with this target contribute nothing and are excluded from the mean.
+///     When every position is ignored the loss is 0 with a zero gradient (PyTorch gives NaN).
+///   - classWeights: optional `[C]` weights `w`, as PyTorch's `weight`.
+///
+/// With `log p = logSoftmax(logits)` over axis 1, and the valid positions `i` (target not ignored):
+///
+///     loss = Σ_i [ (1 − ε)·w_{y_i}·(−log p_{i,y_i}) + (ε/C)·Σ_c w_c·(−log p_{i,c}) ] / Σ_i w_{y_i}
+///
+/// (`w ≡ 1` without weights, so the denominator is the number of valid positions). Writing the bracket
+/// as `−Σ_c q_{i,c} log p_{i,c}`, the gradient is `(p_{i,c}·Σ_c q_{i,c} − q_{i,c}) / Σ_i w_{y_i}`.
+public func crossEntropy(_ logits: Tensor, targets: [Int], labelSmoothing: Float = 0, ignoreIndex: Int? = nil,
+                         classWeights: [Float]? = nil) -> Tensor {
+    precondition(logits.rank >= 2, "crossEntropy expects logits [N, C] or [N, C, H, W], got \(logits.shape)")
+    let batch = logits.shape[0], classes = logits.shape[1]
+    let inner = logits.shape[2...].reduce(1, *)
+    precondition(targets.count == batch * inner,
+                 "crossEntropy: \(targets.count) targets for logits \(logits.shape) (expected \(batch * inner))")
+    precondition(labelSmoothing >= 0 && labelSmoothing <= 1, "labelSmoothing must be in [0, 1], got \(labelSmoothing)")
+    if let classWeights {
+        precondition(classWeights.count == classes, "crossEntropy: \(classWeights.count) class weights for \(classes) classes")
+    }
+    for t in targets where t != ignoreIndex {
+        precondition(t >= 0 && t < classes, "crossEntropy target \(t) out of range for \(classes) classes (logits \(logits.shape))")
+    }
+    let weights = classWeights ?? [Float](repeating: 1, count: classes)
+    let smoothing = labelSmoothing / Float(max(classes, 1))
+
+    // log p for every element, then the loss terms.
+    let logProbabilities = logits.softmaxStorage(outer: batch, n: classes, inner: inner, logarithm: true)
+    var total = 0.0, denominator = 0.0
+    for n in 0..<batch {
+        for s in 0..<inner {
+            let target = targets[n * inner + s]
+            if target == ignoreIndex { continue }
+            let base = n * classes * inner + s
+            var term = Double((1 - labelSmoothing) * weights[target]) * Double(-logProbabilities[base + target * inner])
+            if smoothing > 0 {
+                var smooth = 0.0
+                for c in 0..<classes { smooth += Double(weights[c]) * Double(-logProbabilities[base + c * inner]) }
+                term += Double(smoothing) * smooth
+            }
+            total += term
+            denominator += Double(weights[target])
+        }
+    }
+    let loss = denominator > 0 ? total / denominator : 0
+
+    var gradient = [Float](repeating: 0, count: logits.count)
+    if Tensor.shouldRecord([logits]) && denominator > 0 {
+        let inverse = Float(1 / denominator)
+        let smoothMass = smoothing * weights.reduce(0, +)  // Σ_c (ε/C)·w_c
+        for n in 0..<batch {
+            for s in 0..<inner {
+                let target = targets[n * inner + s]
+                if target == ignoreIndex { continue }
+                let base = n * classes * inner + s
+                let hard = (1 - labelSmoothing) * weights[target]
+                let mass = hard + smoothMass  // Σ_c q_c
+                for c in 0..<classes {
+                    let index = base + c * inner
+                    var q = smoothing * weights[c]
+                    if c == target { q += hard }
+                    gradient[index] = (Foundation.exp(logProbabilities[index]) * mass - q) * inverse
+                }
+            }
+        }
+    }
+    return lossNode(loss, input: logits, gradient: gradient)
+}
+
+/// Binary cross-entropy on logits, mean over all elements, in the stable form
+/// `max(x, 0) − x·t + log(1 + e^(−|x|))`. Gradients: `(σ(x) − t)/n` for the logits and `−x/n` for the targets.
+public func bceWithLogits(_ logits: Tensor, targets: Tensor) -> Tensor {
+    precondition(logits.shape == targets.shape, "bceWithLogits: logits \(logits.shape) and targets \(targets.shape) differ")
+    let n = logits.count
+    let inverse = 1 / Float(max(n, 1))
+    var total = 0.0
+    var gradient = [Float](repeating: 0, count: n)
+    for i in 0..<n {
+        let x = logits.storage[i], t = targets.storage[i]
+        total += Double(max(x, 0) - x * t + Foundation.log1p(Foundation.exp(-Swift.abs(x))))
+        gradient[i] = (stableSigmoid(x) - t) * inverse
+    }
+    let targetGradient = targets.requiresGrad ? logits.storage.map { -$0 * inverse } : nil
+    return lossNode(total / Double(max(n, 1)), input: logits, gradient: gradient,
+                    other: targets, otherGradient: targetGradient)
+}
+
+/// Mean squared error `mean((x − t)²)`; gradient `2(x − t)/n` (and its negative for `t`).
+public func mseLoss(_ x: Tensor, _ target: Tensor) -> Tensor {
+    precondition(x.shape == target.shape, "mseLoss: input \(x.shape) and target \(target.shape) differ")
+    let n = x.count
+    let inverse = 1 / Float(max(n, 1))
+    var total = 0.0
+    var gradient = [Float](repeating: 0, count: n)
+    for i in 0..<n {
+        let d = x.storage[i] - target.storage[i]
+        total += Double(d * d)
+        gradient[i] = 2 * d * inverse
+    }
+    return lossNode(total / Double(max(n, 1)), input: x, gradient: gradient,
+                    other: target, otherGradient: target.requiresGrad ? gradient.map { -$0 } : nil)
+}
+
+/// Mean absolute error `mean|x − t|`; gradient `sign(x − t)/n`, 0 where `x == t` (as PyTorch).
+public func l1Loss(_ x: Tensor, _ target: Tensor) -> Tensor {
+    precondition(x.shape == target.shape, "l1Loss: input \(x.shape) and target \(target.shape) differ")
+    let n = x.count
+    let inverse = 1 / Float(max(n, 1))
+    var total = 0.0
+    var gradient = [Float](repeating: 0, count: n)
+    for i in 0..<n {
+        let d = x.storage[i] - target.storage[i]
+        total += Double(Swift.abs(d))
+        gradient[i] = d > 0 ? inverse : (d < 0 ? -inverse : 0)
+    }
+    return lossNode(total / Double(max(n, 1)), input: x, gradient: gradient,
+                    other: target, otherGradient: target.requiresGrad ? gradient.map { -$0 } : nil)
+}
+
+/// Multi-class hinge loss, PyTorch's `F.multi_margin_loss` with `p = 1` and mean reduction:
+///
+///     loss = mean_i Σ_{j ≠ y_i} max(0, margin − x_{i,y_i} + x_{i,j}) / C
+///
+/// The multi-class SVM loss of CS231n, `Σ_{j≠y} max(0, s_j − s_y + 1)` averaged over the batch, is
+/// `C ×` this value; `svmHingeLoss` computes it directly. `x` is `[N, C]`, `targets.count == N`.
+public func multiMarginLoss(_ x: Tensor, targets: [Int], margin: Float = 1) -> Tensor {
+    precondition(x.rank == 2, "multiMarginLoss expects scores [N, C], got \(x.shape)")
+    return hingeLoss(x, targets: targets, margin: margin, divisor: Float(x.shape[1]))
+}
+
+/// The multi-class SVM (Weston–Watkins) hinge loss `mean_i Σ_{j ≠ y_i} max(0, margin − x_{i,y_i} + x_{i,j})`,
+/// i.e. `C × multiMarginLoss`. `x` is `[N, C]`, `targets.count == N`.
+public func svmHingeLoss(_ x: Tensor, targets: [Int], margin: Float = 1) -> Tensor {
+    precondition(x.rank == 2, "svmHingeLoss expects scores [N, C], got \(x.shape)")
+    return hingeLoss(x, targets: targets, margin: margin, divisor: 1)
+}
+
+/// `Σ_i Σ_{j≠y_i} max(0, margin − x_{i,y_i} + x_{i,j}) / (divisor · N)`; the gradient is `±1/(divisor·N)`
+/// for each active term (0 exactly at the hinge, as PyTorch).
+private func hingeLoss(_ x: Tensor, targets: [Int], margin: Float, divisor: Float) -> Tensor {
+    let batch = x.shape[0], classes = x.shape[1]
+    precondition(targets.count == batch, "hinge loss: \(targets.count) targets for scores \(x.shape)")
+    let step = 1 / (divisor * Float(max(batch, 1)))
+    var total = 0.0
+    var gradient = [Float](repeating: 0, count: x.count)
+    for i in 0..<batch {
+        let y = targets[i]
+        precondition(y >= 0 && y < classes, "hinge loss target \(y) out of range for \(classes) classes")
+        let row = i * classes
+        let correct = x.storage[row + y]
+        for j in 0..<classes where j != y {
+            let z = margin - correct + x.storage[row + j]
+            if z > 0 {
+                total += Double(z)
+                gradient[row + j] += step
+                gradient[row + y] -= step
+            }
+        }
+    }
+    return lossNode(total * Double(step), input: x, gradient: gradient)
+}
+
+/// Soft Dice loss for segmentation (Milletari et al. 2016, V-Net), multi-class with softmax.
+///
+/// `logits` is `[N, C, H, W]` (any `[N, C, …]`) and `targets` holds `N·H·W` class indices in row-major
+/// `(N, H, W)` order. With `p = softmax(logits)` over the classes and `t` the one-hot targets, each class
+/// gets one Dice score over the whole batch,
+///
+///     dice_c = (2·Σ p_c·t_c + eps) / (Σ p_c + Σ t_c + eps),      loss = 1 − mean_c dice_c,
+///
+/// where the sums run over every pixel of every image. `eps` (default 1) smooths the ratio and keeps
+/// classes absent from both prediction and target at `dice_c ≈ 1`. The gradient with respect to `p` is
+/// `−(2·t_c − dice_c) / (C·(Σ p_c + Σ t_c + eps))`, then back through the softmax.
+public func softDiceLoss(_ logits: Tensor, targets: [Int], eps: Float = 1) -> Tensor {
+    precondition(logits.rank >= 2, "softDiceLoss expects logits [N, C, H, W], got \(logits.shape)")
+    let batch = logits.shape[0], classes = logits.shape[1]
+    let inner = logits.shape[2...].reduce(1, *)
+    precondition(targets.count == batch * inner,
+                 "softDiceLoss: \(targets.count) targets for logits \(logits.shape) (expected \(batch * inner))")
+    for t in targets {
+        precondition(t >= 0 && t < classes, "softDiceLoss target \(t) out of range for \(classes) classes")
+    }
+    let probabilities = logits.softmaxStorage(outer: batch, n: classes, inner: inner, logarithm: false)
+    var intersection = [Double](repeating: 0, count: classes)
+    var predicted = [Double](repeating: 0, count: classes)
+    var actual = [Double](repeating: 0, count: classes)
+    for n in 0..<batch {
+        for c in 0..<classes {
+            let base = (n * classes + c) * inner
+            var rowSum: Float = 0
+            for s in 0..<inner { rowSum += probabilities[base + s] }
+            predicted[c] += Double(rowSum)
+        }
+        for s in 0..<inner {
+            let t = targets[n * inner + s]
+            actual[t] += 1
+            intersection[t] += Double(probabilities[(n * classes + t) * inner + s])
+        }
+    }
+    var dice = [Float](repeating: 0, count: classes)
+    var denominators = [Float](repeating: 0, count: classes)
+    var meanDice = 0.0
+    for c in 0..<classes {
+        let denominator = predicted[c] + actual[c] + Double(eps)
+        let score = (2 * intersection[c] + Double(eps)) / denominator
+        dice[c] = Float(score)
+        denominators[c] = Float(denominator)
+        meanDice += score
+    }
+    meanDice /= Double(max(classes, 1))
+
+    var gradient = [Float](repeating: 0, count: logits.count)
+    if Tensor.shouldRecord([logits]) {
+        // dL/dp, then dx = p·(dL/dp − Σ_c p·dL/dp) at each pixel.
+        let scale = 1 / Float(max(classes, 1))
+        var dot = [Float](repeating: 0, count: inner)
+        for n in 0..<batch {
+            for s in 0..<inner { dot[s] = 0 }
+            for c in 0..<classes {
+                let base = (n * classes + c) * inner
+                for s in 0..<inner {
+                    let t: Float = targets[n * inner + s] == c ? 1 : 0
+                    let gp = -(2 * t - dice[c]) * scale / denominators[c]
+                    gradient[base + s] = gp
+                    dot[s] += gp * probabilities[base + s]
+                }
+            }
+            for c in 0..<classes {
+                let base = (n * classes + c) * inner
+                for s in 0..<inner { gradient[base + s] = probabilities[base + s] * (gradient[base + s] - dot[s]) }
+            }
+        }
+    }
+    return lossNode(1 - meanDice, input: logits, gradient: gradient)
+}

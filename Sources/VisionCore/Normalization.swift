@@ -1,0 +1,233 @@
+import Foundation
+
+// Batch normalisation as one graph node with a hand-written backward pass.
+
+/// Batch normalisation over axis 1 (channels) of `[N, C, H, W]`, `[N, C]` or any `[N, C, …]` tensor
+/// (Ioffe & Szegedy 2015), with PyTorch's semantics.
+///
+/// Each channel `c` is normalised over all its `m = N·H·W` elements:
+///
+///     y = (x − μ_c) / √(σ²_c + eps) · weight_c + bias_c
+///
+/// - **Training**: `μ_c` and `σ²_c` are the batch meanValues and the *biased* batch variance. The running
+///   statistics, when given, are updated in place (their `storage`) as
+///   `r ← (1 − momentum)·r + momentum·batch`, using the *unbiased* variance `σ²_c · m / (m − 1)` for
+///   `runningVar`, exactly as PyTorch. The update happens even inside `Autograd.noGrad`.
+/// - **Evaluation**: `μ_c` and `σ²_c` are `runningMean` and `runningVar`; when no running statistics
+///   are given (PyTorch's `track_running_stats=False`) the batch statistics are used.
+///
+/// `weight` and `bias` (shape `[C]`) are optional (`affine=false`). Gradients flow to `x`, `weight` and
+/// `bias`; in training the backward pass is
+/// `dx = weight·invstd·(g − mean(g) − x̂·mean(g·x̂))`, `dweight = Σ g·x̂`, `dbias = Σ g`.
+public func batchNorm2d(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: Tensor?, runningVar: Tensor?,
+                        training: Bool, momentum: Float = 0.1, eps: Float = 1e-5) -> Tensor {
+    precondition(x.rank >= 2, "batchNorm2d expects [N, C, …], got shape \(x.shape)")
+    let batch = x.shape[0], channels = x.shape[1]
+    let inner = x.shape[2...].reduce(1, *)
+    let perChannel = batch * inner
+    for (name, tensor) in [("weight", weight), ("bias", bias), ("runningMean", runningMean), ("runningVar", runningVar)] {
+        if let tensor {
+            precondition(tensor.count == channels,
+                         "batchNorm2d \(name) has shape \(tensor.shape), expected [\(channels)] for input \(x.shape)")
+        }
+    }
+    precondition((runningMean == nil) == (runningVar == nil),
+                 "batchNorm2d needs both runningMean and runningVar, or neither")
+    let useBatchStatistics = training || runningMean == nil
+    if useBatchStatistics {
+        precondition(perChannel > 1, "batchNorm2d with batch statistics needs more than one value per channel, got input \(x.shape)")
+    }
+
+    let input = x.storage
+    var meanValues = [Float](repeating: 0, count: channels)
+    var invStdValues = [Float](repeating: 0, count: channels)
+    if useBatchStatistics {
+        var variance = [Float](repeating: 0, count: channels)
+        input.withUnsafeBufferPointer { xs in
+            meanValues.withUnsafeMutableBufferPointer { meanOut in
+                variance.withUnsafeMutableBufferPointer { varianceOut in
+                    Parallel.forEach(channels, grain: max(1, 65_536 / max(perChannel, 1))) { range in
+                        for c in range {
+                            let (mu, sigma2) = channelMoments(xs, channel: c, channels: channels, batch: batch, inner: inner)
+                            meanOut[c] = mu
+                            varianceOut[c] = sigma2
+                        }
+                    }
+                }
+            }
+        }
+        for c in 0..<channels { invStdValues[c] = 1 / (variance[c] + eps).squareRoot() }
+        if training, let runningMean, let runningVar {
+            let unbiasing = Float(perChannel) / Float(perChannel - 1)
+            for c in 0..<channels {
+                runningMean.storage[c] = (1 - momentum) * runningMean.storage[c] + momentum * meanValues[c]
+                runningVar.storage[c] = (1 - momentum) * runningVar.storage[c] + momentum * variance[c] * unbiasing
+            }
+        }
+    } else if let runningMean, let runningVar {
+        meanValues = runningMean.storage
+        for c in 0..<channels { invStdValues[c] = 1 / (runningVar.storage[c] + eps).squareRoot() }
+    }
+
+    // y = x·scale_c + shift_c with scale = weight·invstd, shift = bias − mean·scale.
+    var scaleValues = invStdValues
+    var shift = [Float](repeating: 0, count: channels)
+    for c in 0..<channels {
+        if let weight { scaleValues[c] *= weight.storage[c] }
+        shift[c] = (bias?.storage[c] ?? 0) - meanValues[c] * scaleValues[c]
+    }
+    let (mean, invStd, scale) = (meanValues, invStdValues, scaleValues)
+    let out = input.withUnsafeBufferPointer { xs in
+        [Float](unsafeUninitializedCapacity: xs.count) { ys, initialized in
+            initialized = xs.count
+            // Plain pointers in locals let the loop vectorise (no reload through the captured buffer).
+            guard let source = xs.baseAddress, let destination = ys.baseAddress else { return }
+            Parallel.forEach(batch * channels, grain: max(1, 32_768 / max(inner, 1))) { range in
+                for plane in range {
+                    let c = plane % channels
+                    let xp = source + plane * inner, yp = destination + plane * inner
+                    let a = scale[c], b = shift[c]
+                    for s in 0..<inner { yp[s] = xp[s] * a + b }
+                }
+            }
+        }
+    }
+
+    var inputs = [x]
+    if let weight { inputs.append(weight) }
+    if let bias { inputs.append(bias) }
+    return Tensor.record(shape: x.shape, storage: out, inputs: inputs) { g in
+        // Per channel: Σg and Σg·x̂, with x̂ = (x − μ)·invstd.
+        var sumGrad = [Float](repeating: 0, count: channels)
+        var sumGradXHat = [Float](repeating: 0, count: channels)
+        input.withUnsafeBufferPointer { xs in
+            g.storage.withUnsafeBufferPointer { gs in
+                sumGrad.withUnsafeMutableBufferPointer { sg in
+                    sumGradXHat.withUnsafeMutableBufferPointer { sgx in
+                        Parallel.forEach(channels, grain: max(1, 65_536 / max(perChannel, 1))) { range in
+                            for c in range {
+                                var total = 0.0, totalCentred = 0.0
+                                let mu = mean[c]
+                                for n in 0..<batch {
+                                    let base = (n * channels + c) * inner
+                                    let (rowTotal, rowCentred) = gradientMoments(gs.baseAddress! + base, xs.baseAddress! + base,
+                                                                                 count: inner, mean: mu)
+                                    total += Double(rowTotal)
+                                    totalCentred += Double(rowCentred)
+                                }
+                                sg[c] = Float(total)
+                                sgx[c] = Float(totalCentred) * invStd[c]
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if let weight, weight.requiresGrad { weight.accumulateGrad(storage: sumGradXHat) }
+        if let bias, bias.requiresGrad { bias.accumulateGrad(storage: sumGrad) }
+        guard x.requiresGrad else { return }
+        let inverseCount = 1 / Float(perChannel)
+        let gx = input.withUnsafeBufferPointer { xs in
+            g.storage.withUnsafeBufferPointer { gs in
+                [Float](unsafeUninitializedCapacity: xs.count) { dx, initialized in
+                    initialized = xs.count
+                    guard let source = xs.baseAddress, let upstream = gs.baseAddress,
+                          let destination = dx.baseAddress else { return }
+                    Parallel.forEach(batch * channels, grain: max(1, 32_768 / max(inner, 1))) { range in
+                        for plane in range {
+                            let c = plane % channels
+                            let xp = source + plane * inner, gp = upstream + plane * inner
+                            let dp = destination + plane * inner
+                            let a = scale[c]
+                            if useBatchStatistics {
+                                // dx = scale·(g − mean(g) − x̂·mean(g·x̂)), x̂ = (x − μ)·invstd
+                                let mu = mean[c]
+                                let meanGrad = sumGrad[c] * inverseCount
+                                let k = sumGradXHat[c] * inverseCount * invStd[c]
+                                for s in 0..<inner { dp[s] = a * (gp[s] - meanGrad - (xp[s] - mu) * k) }
+                            } else {
+                                for s in 0..<inner { dp[s] = a * gp[s] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        x.accumulateGrad(storage: gx)
+    }
+}
+
+/// Mean and biased variance of one channel of an `[N, C, inner]` buffer (two passes, Double totals).
+private func channelMoments(_ xs: UnsafeBufferPointer<Float>, channel c: Int, channels: Int,
+                            batch: Int, inner: Int) -> (mean: Float, variance: Float) {
+    let start = xs.baseAddress!
+    var total = 0.0
+    for n in 0..<batch {
+        total += Double(rowSum(start + (n * channels + c) * inner, count: inner))
+    }
+    let count = Double(batch * inner)
+    let mean = Float(total / count)
+    var squares = 0.0
+    for n in 0..<batch {
+        squares += Double(rowCentredSquares(start + (n * channels + c) * inner, count: inner, mean: mean))
+    }
+    return (mean, Float(squares / count))
+}
+
+// Row reductions with SIMD accumulators: the compiler does not reorder a scalar float sum by itself.
+
+private typealias Lanes = SIMD8<Float>
+
+@inline(__always)
+private func load(_ p: UnsafePointer<Float>, _ i: Int) -> Lanes {
+    UnsafeRawPointer(p + i).loadUnaligned(as: Lanes.self)
+}
+
+/// `Σ x`.
+private func rowSum(_ x: UnsafePointer<Float>, count: Int) -> Float {
+    var a = Lanes(), b = Lanes()
+    var i = 0
+    while i + 16 <= count {
+        a += load(x, i)
+        b += load(x, i + 8)
+        i += 16
+    }
+    var total = (a + b).sum()
+    while i < count { total += x[i]; i += 1 }
+    return total
+}
+
+/// `Σ (x − mean)²`.
+private func rowCentredSquares(_ x: UnsafePointer<Float>, count: Int, mean: Float) -> Float {
+    var a = Lanes(), b = Lanes()
+    let m = Lanes(repeating: mean)
+    var i = 0
+    while i + 16 <= count {
+        let d0 = load(x, i) - m, d1 = load(x, i + 8) - m
+        a += d0 * d0
+        b += d1 * d1
+        i += 16
+    }
+    var total = (a + b).sum()
+    while i < count { let d = x[i] - mean; total += d * d; i += 1 }
+    return total
+}
+
+/// `(Σ g, Σ g·(x − mean))`.
+private func gradientMoments(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, count: Int,
+                             mean: Float) -> (Float, Float) {
+    var sumA = Lanes(), sumB = Lanes(), dotA = Lanes(), dotB = Lanes()
+    let m = Lanes(repeating: mean)
+    var i = 0
+    while i + 16 <= count {
+        let g0 = load(g, i), g1 = load(g, i + 8)
+        sumA += g0
+        sumB += g1
+        dotA += g0 * (load(x, i) - m)
+        dotB += g1 * (load(x, i + 8) - m)
+        i += 16
+    }
+    var total = (sumA + sumB).sum(), dot = (dotA + dotB).sum()
+    while i < count { total += g[i]; dot += g[i] * (x[i] - mean); i += 1 }
+    return (total, dot)
+}

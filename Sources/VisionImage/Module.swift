@@ -1,1 +1,0 @@
-// Placeholder while the module is being built; replaced by its real sources.

@@ -1,0 +1,113 @@
+import Foundation
+import TestSupport
+import VisionCore
+import XCTest
+
+final class ActivationTests: XCTestCase {
+    /// Inputs at least 0.1 away from 0, so finite differences never straddle a kink.
+    private func inputsAwayFromZero(_ shape: [Int], seed: UInt64) -> Tensor {
+        var g = SeededGenerator(seed: seed)
+        let t = Tensor.normal(shape, generator: &g)
+        return Tensor(t.storage.map { $0 >= 0 ? $0 + 0.1 : $0 - 0.1 }, shape: shape)
+    }
+
+    func testPointwiseActivationValues() {
+        let x = Tensor([-2, -0.5, 0, 1.5], shape: [4])
+        XCTAssertEqual(x.relu().storage, [0, 0, 0, 1.5])
+        assertClose(x.leakyRelu().storage, [-0.02, -0.005, 0, 1.5])
+        assertClose(x.leakyRelu(negativeSlope: 0.2).storage, [-0.4, -0.1, 0, 1.5])
+        let alpha: Float = 1.6732632423543772, scale: Float = 1.0507009873554805
+        let em2: Float = Foundation.exp(-2), emHalf: Float = Foundation.exp(-0.5)
+        assertClose(x.elu().storage, [em2 - 1, emHalf - 1, 0, 1.5])
+        assertClose(x.elu(alpha: 2).storage, [2 * (em2 - 1), 2 * (emHalf - 1), 0, 1.5])
+        assertClose(x.selu().storage, [scale * alpha * (em2 - 1), scale * alpha * (emHalf - 1), 0, scale * 1.5])
+        let sigmoidOf: (Float) -> Float = { 1 / (1 + Foundation.exp(-$0)) }
+        assertClose(x.sigmoid().storage, [sigmoidOf(-2), sigmoidOf(-0.5), 0.5, sigmoidOf(1.5)])
+        assertClose(x.tanh().storage, [Foundation.tanh(-2), Foundation.tanh(-0.5), 0, Foundation.tanh(1.5)])
+    }
+
+    func testReluGradientIsZeroAtTheKink() {
+        let x = Tensor([-1, 0, 2], shape: [3], requiresGrad: true)
+        x.relu().sum().backward()
+        XCTAssertEqual(x.grad!.storage, [0, 0, 1])
+    }
+
+    func testPointwiseActivationGradients() {
+        let x = inputsAwayFromZero([2, 3, 4], seed: 21)
+        checkGradients([x]) { $0[0].relu() }
+        checkGradients([x]) { $0[0].leakyRelu(negativeSlope: 0.1) }
+        checkGradients([x]) { $0[0].elu(alpha: 1.5) }
+        checkGradients([x]) { $0[0].selu() }
+        checkGradients([x]) { $0[0].sigmoid() }
+        checkGradients([x]) { $0[0].tanh() }
+    }
+
+    func testSigmoidAndTanhSaturateWithoutOverflow() {
+        let x = Tensor([-100, 100, -1000, 1000], shape: [4])
+        let s = x.sigmoid().storage
+        XCTAssertTrue(s.allSatisfy(\.isFinite))
+        XCTAssertEqual(s[1], 1)
+        XCTAssertEqual(s[3], 1)
+        XCTAssertLessThan(s[0], 1e-37)
+        XCTAssertEqual(x.tanh().storage, [-1, 1, -1, 1])
+    }
+
+    func testSoftmaxSumsToOneAlongTheAxisAndMatchesHandValues() {
+        let x = Tensor([0, Foundation.log(3 as Float), 1, 1], shape: [2, 2])
+        assertClose(x.softmax(axis: 1).storage, [0.25, 0.75, 0.5, 0.5], rtol: 1e-6, atol: 1e-6)
+        let e: Float = Foundation.exp(1)
+        assertClose(x.softmax(axis: 0).storage, [1 / (1 + e), 3 / (3 + e), e / (1 + e), e / (3 + e)], rtol: 1e-6, atol: 1e-6)
+        var g = SeededGenerator(seed: 22)
+        let y = Tensor.normal([2, 3, 4], generator: &g)
+        let sums = y.softmax(axis: 1).sum(axis: 1)
+        assertClose(sums.storage, [Float](repeating: 1, count: 8), rtol: 1e-6, atol: 1e-6)
+        // log-softmax is the log of softmax.
+        assertClose(y.logSoftmax(axis: -1).storage, y.softmax(axis: -1).storage.map { Foundation.log($0) },
+                    rtol: 1e-5, atol: 1e-6)
+    }
+
+    func testLogSoftmaxIsStableForLargeLogits() {
+        let x = Tensor([1000, 0, -1000, -1000], shape: [2, 2])
+        XCTAssertEqual(x.logSoftmax(axis: 1).storage, [0, -1000, -Foundation.log(2), -Foundation.log(2)])
+        XCTAssertEqual(x.softmax(axis: 1).storage, [1, 0, 0.5, 0.5])
+    }
+
+    func testSoftmaxAndLogSoftmaxGradients() {
+        var g = SeededGenerator(seed: 23)
+        let x = Tensor.normal([2, 3, 4], generator: &g)
+        checkGradients([x]) { $0[0].softmax(axis: 1) }
+        checkGradients([x]) { $0[0].softmax(axis: -1) }
+        checkGradients([x]) { $0[0].logSoftmax(axis: 1) }
+        checkGradients([x]) { $0[0].logSoftmax(axis: -1) }
+    }
+
+    func testLargeTensorsSplitOverCoresMatchElementwiseResults() {
+        var g = SeededGenerator(seed: 26)
+        let x = Tensor.normal([16, 8, 32, 32], generator: &g, requiresGrad: true)
+        let y = x.relu()
+        XCTAssertEqual(y.storage, x.storage.map { Swift.max($0, 0) })
+        y.sum().backward()
+        XCTAssertEqual(x.grad!.storage, x.storage.map { $0 > 0 ? 1 : 0 })
+        // Softmax over the 8 channels: every pixel's probabilities sum to 1 and match exp(logSoftmax).
+        let p = x.detach().softmax(axis: 1)
+        assertClose(p.sum(axis: 1).storage, [Float](repeating: 1, count: 16 * 32 * 32), rtol: 1e-5, atol: 1e-5)
+        assertClose(x.detach().logSoftmax(axis: 1).storage.map { Foundation.exp($0) }, p.storage, rtol: 1e-5, atol: 1e-6)
+        XCTAssertEqual(p[3, 5, 7, 11], Foundation.exp(x[3, 5, 7, 11]) / (0..<8).map { Foundation.exp(x[3, $0, 7, 11]) }.reduce(0, +),
+                       accuracy: 1e-6)
+    }
+
+    func testPreluValuesAndGradients() {
+        let x = Tensor([-1, 2, -3, 4,
+                        5, -6, 7, -8], shape: [2, 2, 2])
+        let weight = Tensor([0.1, 0.5], shape: [2])
+        assertClose(prelu(x, weight: weight).storage, [-0.1, 2, -1.5, 4, 5, -0.6, 7, -4])
+        assertClose(prelu(x, weight: Tensor([0.25], shape: [1])).storage, [-0.25, 2, -0.75, 4, 5, -1.5, 7, -2])
+
+        let input = inputsAwayFromZero([2, 3, 2, 2], seed: 24)
+        var g = SeededGenerator(seed: 25)
+        let slopes = Tensor.uniform([3], low: 0.05, high: 0.5, generator: &g)
+        checkGradients([input, slopes]) { t in prelu(t[0], weight: t[1]) }
+        let shared = Tensor([0.2], shape: [1])
+        checkGradients([input, shared]) { t in prelu(t[0], weight: t[1]) }
+    }
+}

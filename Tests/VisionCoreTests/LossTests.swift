@@ -1,0 +1,153 @@
+import Foundation
+import TestSupport
+import VisionCore
+import XCTest
+
+final class LossTests: XCTestCase {
+    // MARK: Cross-entropy
+
+    func testCrossEntropyOfATwoClassExample() {
+        // logits [1, 2]: −log p₁ = log(1 + e⁻¹), −log p₀ = log(1 + e).
+        let logits = Tensor([1, 2, 1, 2], shape: [2, 2], requiresGrad: true)
+        let loss = crossEntropy(logits, targets: [1, 0])
+        let l1 = Foundation.log(1 + Foundation.exp(-1.0)), l0 = Foundation.log(1 + Foundation.exp(1.0))
+        XCTAssertEqual(Double(loss.item), (l0 + l1) / 2, accuracy: 1e-6)
+        loss.backward()
+        // (softmax − one-hot) / N
+        let p1 = Float(1 / (1 + Foundation.exp(-1.0)))
+        assertClose(logits.grad!.storage, [(1 - p1) / 2, (p1 - 1) / 2, (1 - p1 - 1) / 2, p1 / 2], rtol: 1e-5, atol: 1e-6)
+    }
+
+    func testCrossEntropyLabelSmoothingMatchesItsDefinition() {
+        // (1 − ε)·nll + ε·mean_c(−log p_c) with ε = 0.2, target 1.
+        let logits = Tensor([1, 2], shape: [1, 2])
+        let l1 = Foundation.log(1 + Foundation.exp(-1.0)), l0 = Foundation.log(1 + Foundation.exp(1.0))
+        let loss = crossEntropy(logits, targets: [1], labelSmoothing: 0.2)
+        XCTAssertEqual(Double(loss.item), 0.8 * l1 + 0.2 * (l0 + l1) / 2, accuracy: 1e-6)
+    }
+
+    func testCrossEntropyIgnoreIndexAndClassWeights() {
+        var g = SeededGenerator(seed: 31)
+        let logits = Tensor.normal([4, 3], generator: &g)
+        let perSample = (0..<4).map { i in crossEntropy(logits.select(rows: [i]), targets: [[2, 0, 1, 2][i]]).item }
+        // Ignored rows leave the mean.
+        let ignored = crossEntropy(logits, targets: [2, -100, 1, -100], ignoreIndex: -100)
+        XCTAssertEqual(ignored.item, (perSample[0] + perSample[2]) / 2, accuracy: 1e-5)
+        // Class weights give a weighted mean over the targets' weights.
+        let weights: [Float] = [0.5, 2, 1]
+        let weighted = crossEntropy(logits, targets: [2, 0, 1, 2], classWeights: weights)
+        let expected = (1 * perSample[0] + 0.5 * perSample[1] + 2 * perSample[2] + 1 * perSample[3]) / (1 + 0.5 + 2 + 1)
+        XCTAssertEqual(weighted.item, expected, accuracy: 1e-5)
+    }
+
+    func testCrossEntropyWithEveryPositionIgnoredIsZeroWithZeroGradient() {
+        let logits = Tensor([1, 2, 3, 4], shape: [2, 2], requiresGrad: true)
+        let loss = crossEntropy(logits, targets: [255, 255], labelSmoothing: 0.1, ignoreIndex: 255)
+        XCTAssertEqual(loss.item, 0)
+        loss.backward()
+        XCTAssertEqual(logits.grad!.storage, [0, 0, 0, 0])
+    }
+
+    func testCrossEntropyOverPixelsEqualsCrossEntropyOverRows() {
+        var g = SeededGenerator(seed: 32)
+        let logits = Tensor.normal([2, 3, 2, 2], generator: &g)
+        let targets = [0, 2, 1, 1, 2, 0, 0, 1]
+        let rows = logits.permute([0, 2, 3, 1]).reshape([-1, 3])
+        XCTAssertEqual(crossEntropy(logits, targets: targets, labelSmoothing: 0.1).item,
+                       crossEntropy(rows, targets: targets, labelSmoothing: 0.1).item, accuracy: 1e-6)
+    }
+
+    func testCrossEntropyGradients() {
+        var g = SeededGenerator(seed: 33)
+        let logits = Tensor.normal([5, 4], generator: &g)
+        checkGradients([logits]) { crossEntropy($0[0], targets: [3, 0, 1, 2, 1]) }
+        checkGradients([logits]) { crossEntropy($0[0], targets: [3, 0, -1, 2, 1], labelSmoothing: 0.1, ignoreIndex: -1) }
+        checkGradients([logits]) {
+            crossEntropy($0[0], targets: [3, 0, 7, 2, 1], labelSmoothing: 0.2, ignoreIndex: 7, classWeights: [1, 0.5, 2, 1.5])
+        }
+        let pixels = Tensor.normal([2, 3, 2, 2], generator: &g)
+        let targets = [0, 2, 255, 1, 2, 0, 0, 255]
+        checkGradients([pixels]) { crossEntropy($0[0], targets: [0, 2, 1, 1, 2, 0, 0, 1]) }
+        checkGradients([pixels]) { crossEntropy($0[0], targets: targets, labelSmoothing: 0.1, ignoreIndex: 255) }
+    }
+
+    // MARK: Binary cross-entropy, regression losses
+
+    func testBceWithLogitsValuesAndStability() {
+        let logits = Tensor([0, 100, -100, 100], shape: [4], requiresGrad: true)
+        let targets = Tensor([1, 1, 1, 0], shape: [4])
+        // log 2, ≈0, 100, 100
+        let loss = bceWithLogits(logits, targets: targets)
+        XCTAssertTrue(loss.item.isFinite)
+        XCTAssertEqual(loss.item, (Foundation.log(2) + 200) / 4, accuracy: 1e-4)
+        loss.backward()
+        XCTAssertTrue(logits.grad!.storage.allSatisfy(\.isFinite))
+        assertClose(logits.grad!.storage, [-0.125, 0, -0.25, 0.25], rtol: 1e-6, atol: 1e-7)
+    }
+
+    func testBceWithLogitsGradients() {
+        var g = SeededGenerator(seed: 34)
+        let logits = Tensor.normal([3, 4], std: 2, generator: &g)
+        let targets = Tensor.uniform([3, 4], generator: &g)
+        checkGradients([logits, targets]) { bceWithLogits($0[0], targets: $0[1]) }
+    }
+
+    func testMseAndL1Values() {
+        let x = Tensor([1, 2, 3, 4], shape: [2, 2], requiresGrad: true)
+        let t = Tensor([1, 0, 4, 7], shape: [2, 2])
+        XCTAssertEqual(mseLoss(x, t).item, (0 + 4 + 1 + 9) / 4)
+        XCTAssertEqual(l1Loss(x, t).item, (0 + 2 + 1 + 3) / 4)
+        l1Loss(x, t).backward()
+        // sign(x − t)/n with 0 where x == t.
+        XCTAssertEqual(x.grad!.storage, [0, 0.25, -0.25, -0.25])
+    }
+
+    func testMseAndL1Gradients() {
+        var g = SeededGenerator(seed: 35)
+        let x = Tensor.normal([2, 3], generator: &g)
+        let target = Tensor(x.storage.enumerated().map { $0.element + ($0.offset.isMultiple(of: 2) ? 0.5 : -0.7) }, shape: [2, 3])
+        checkGradients([x, target]) { mseLoss($0[0], $0[1]) }
+        checkGradients([x, target]) { l1Loss($0[0], $0[1]) }
+    }
+
+    // MARK: Multi-class hinge
+
+    func testMultiMarginMatchesPyTorchDocumentationExample() {
+        // PyTorch's MultiMarginLoss example: ((1 − 0.7) + (1 − 0.6) + (1 − 0.4)) / 4 = 0.325.
+        let x = Tensor([0.1, 0.2, 0.4, 0.8], shape: [1, 4], requiresGrad: true)
+        let loss = multiMarginLoss(x, targets: [3])
+        XCTAssertEqual(loss.item, 0.325, accuracy: 1e-6)
+        XCTAssertEqual(svmHingeLoss(x, targets: [3]).item, 1.3, accuracy: 1e-6)
+        loss.backward()
+        assertClose(x.grad!.storage, [0.25, 0.25, 0.25, -0.75])
+        // Margins already met contribute nothing.
+        XCTAssertEqual(multiMarginLoss(Tensor([5, 0, 1], shape: [1, 3]), targets: [0]).item, 0)
+    }
+
+    func testMultiMarginGradients() {
+        // Scores spaced so that no margin − x_y + x_j lies near 0.
+        let x = Tensor([0.3, -1.2, 2.1, 0.9,
+                        1.7, 0.2, -0.6, 1.1,
+                        -0.4, 0.8, 0.5, -2.0], shape: [3, 4])
+        checkGradients([x]) { multiMarginLoss($0[0], targets: [2, 0, 1], margin: 1) }
+        checkGradients([x]) { svmHingeLoss($0[0], targets: [3, 1, 0], margin: 0.5) }
+    }
+
+    // MARK: Soft Dice
+
+    func testSoftDiceOfUniformAndConfidentPredictions() {
+        // Uniform p = 0.5 over 2 pixels with targets [0, 1]: dice_c = (2·0.5 + 1)/(1 + 1 + 1) = 2/3.
+        let uniform = Tensor.zeros([1, 2, 1, 2])
+        XCTAssertEqual(softDiceLoss(uniform, targets: [0, 1]).item, 1.0 / 3, accuracy: 1e-6)
+        // A confident, correct prediction gives a loss near 0.
+        let confident = Tensor([50, -50, -50, 50], shape: [1, 2, 1, 2])
+        XCTAssertEqual(softDiceLoss(confident, targets: [0, 1]).item, 0, accuracy: 1e-6)
+    }
+
+    func testSoftDiceGradients() {
+        var g = SeededGenerator(seed: 36)
+        let logits = Tensor.normal([2, 3, 2, 2], generator: &g)
+        checkGradients([logits]) { softDiceLoss($0[0], targets: [0, 1, 2, 2, 1, 1, 0, 2]) }
+        checkGradients([logits]) { softDiceLoss($0[0], targets: [0, 0, 2, 2, 0, 2, 0, 2], eps: 0.1) }
+    }
+}
