@@ -12,6 +12,8 @@ struct Benchmark {
         Benchmark(name: "sgemm", summary: "1024³ sgemm GFLOP/s (BLAS kernel check)", run: runSgemmBenchmark),
         Benchmark(name: "conv", summary: "3×3 conv layers of torch_baseline.py: forward and forward+backward GFLOP/s",
                   run: runConvolutionBenchmark),
+        Benchmark(name: "conv-parts", summary: "im2col and bare GEMM rates at the conv benchmark's shapes",
+                  run: runConvolutionBreakdown),
     ]
 }
 
@@ -36,9 +38,15 @@ struct BenchmarkOptions {
     func int(_ key: String) -> Int? { values[key].flatMap { Int($0) } }
 }
 
+/// Seconds per call of a timed loop: the median, and the fastest call (the least disturbed on a shared machine).
+struct Timing {
+    var median: Double
+    var best: Double
+}
+
 /// Wall-clock timing: `warmUp` untimed calls, then at least `minIterations` timed calls and at
-/// least `minSeconds` in total; returns the median time of one call in seconds.
-func medianSeconds(warmUp: Int = 2, minIterations: Int = 5, minSeconds: Double = 1.5, _ body: () -> Void) -> Double {
+/// least `minSeconds` in total.
+func measure(warmUp: Int = 2, minIterations: Int = 5, minSeconds: Double = 1.5, _ body: () -> Void) -> Timing {
     for _ in 0..<warmUp { body() }
     var times: [Double] = []
     var total = 0.0
@@ -50,11 +58,12 @@ func medianSeconds(warmUp: Int = 2, minIterations: Int = 5, minSeconds: Double =
         total += seconds
     }
     times.sort()
-    return times[times.count / 2]
+    return Timing(median: times[times.count / 2], best: times[0])
 }
 
-/// A fixed-width figure line: `name  value unit`.
-func report(_ name: String, _ value: Double, _ unit: String, note: String = "") {
+/// A fixed-width figure line: `name  rate unit (best rate)`, where `rate = work / seconds`.
+func report(_ name: String, work: Double, _ timing: Timing, _ unit: String, note: String = "") {
     let padded = name.padding(toLength: max(name.count, 34), withPad: " ", startingAt: 0)
-    print("\(padded) \(String(format: "%8.1f", value)) \(unit)\(note.isEmpty ? "" : "  \(note)")")
+    let median = String(format: "%8.1f", work / timing.median), best = String(format: "%.1f", work / timing.best)
+    print("\(padded) \(median) \(unit)  (best \(best))\(note.isEmpty ? "" : "  \(note)")")
 }

@@ -161,7 +161,7 @@ enum ConvolutionEngine {
                                b: a + group * outPerGroup * lda, ldb: lda,
                                beta: direct ? 1 : 0, c: c + group * rowsPerGroup * ldc, ldc: ldc)
                 }
-                if !direct { col2im(columns, geometry: g, outputRows: chunk, accumulatingInto: dx) }
+                if !direct { col2im(overwriting: columns, geometry: g, outputRows: chunk, accumulatingInto: dx) }
             }
         }
     }

@@ -90,6 +90,135 @@ public struct ConvolutionGeometry: Sendable {
     }
 }
 
+/// The output rows `oh` of image `image` that a chunk covers, and where they start in the chunk's columns.
+struct ImageSegment {
+    var image: Int
+    var rows: Range<Int>
+    var columnOffset: Int
+}
+
+extension ConvolutionGeometry {
+    /// Splits flattened output rows `n·OH + oh` at image boundaries.
+    func segments(_ outputRows: Range<Int>) -> [ImageSegment] {
+        var result: [ImageSegment] = []
+        var q = outputRows.lowerBound
+        while q < outputRows.upperBound {
+            let image = q / outputHeight
+            let end = min(outputRows.upperBound, (image + 1) * outputHeight)
+            result.append(ImageSegment(image: image, rows: (q - image * outputHeight)..<(end - image * outputHeight),
+                                       columnOffset: (q - outputRows.lowerBound) * outputWidth))
+            q = end
+        }
+        return result
+    }
+
+    /// Whether every kernel tap sees a shifted copy of the whole plane (stride 1, output width =
+    /// input width, as in "same" convolutions): one column row per image is then one block copy.
+    var isShiftCopy: Bool { strideHeight == 1 && strideWidth == 1 && outputWidth == width }
+
+    /// For a shift-copy geometry and a tap with offsets `(dy, dx)`: the output rows of `rows` that read
+    /// inside the image.
+    @inline(__always)
+    func validRows(_ rows: Range<Int>, dy: Int) -> Range<Int> {
+        let lower = max(rows.lowerBound, -dy), upper = min(rows.upperBound, height - dy)
+        return lower < upper ? lower..<upper : rows.lowerBound..<rows.lowerBound
+    }
+}
+
+/// Fills one column row (tap `(i, j)` of channel `c`) for one image segment.
+@inline(__always)
+private func im2colRow(_ plane: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ g: ConvolutionGeometry,
+                       rows: Range<Int>, dy: Int, dx: Int) {
+    let outWidth = g.outputWidth
+    if g.isShiftCopy {
+        // dst[(oh − oh₀)·W + ow] = plane[(oh + dy)·W + ow + dx] for the valid rows; the columns that
+        // wrap around a row edge, and invalid rows, are zero.
+        let valid = g.validRows(rows, dy: dy)
+        let begin = (valid.lowerBound - rows.lowerBound) * outWidth
+        let end = (valid.upperBound - rows.lowerBound) * outWidth
+        for t in 0..<begin { dst[t] = 0 }
+        if begin < end {
+            let shift = (valid.lowerBound + dy) * outWidth + dx - begin
+            let first = begin + max(0, -dx), last = end - max(0, dx)
+            if first < last {
+                for t in first..<last { dst[t] = plane[t + shift] }
+            }
+            let wrapped = min(abs(dx), outWidth)
+            if wrapped > 0 {
+                var rowStart = begin + (dx < 0 ? 0 : outWidth - wrapped)
+                while rowStart < end {
+                    for t in rowStart..<(rowStart + wrapped) { dst[t] = 0 }
+                    rowStart += outWidth
+                }
+            }
+        }
+        for t in end..<(rows.count * outWidth) { dst[t] = 0 }
+        return
+    }
+    let (lower, upper) = g.validColumns(offset: dx)
+    let strideWidth = g.strideWidth
+    var out = dst
+    for oh in rows {
+        let iy = oh * g.strideHeight + dy
+        if iy < 0 || iy >= g.height {
+            for ow in 0..<outWidth { out[ow] = 0 }
+        } else {
+            let src = plane + iy * g.width + dx
+            for ow in 0..<lower { out[ow] = 0 }
+            if strideWidth == 1 {
+                for ow in lower..<upper { out[ow] = src[ow] }
+            } else {
+                for ow in lower..<upper { out[ow] = src[ow * strideWidth] }
+            }
+            for ow in upper..<outWidth { out[ow] = 0 }
+        }
+        out += outWidth
+    }
+}
+
+/// Adds one column row back onto its image plane. With `scratch`, the shift-copy path may zero the
+/// row's padding entries so that it can add whole blocks.
+@inline(__always)
+private func col2imRow(_ src: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>?, _ plane: UnsafeMutablePointer<Float>,
+                       _ g: ConvolutionGeometry, rows: Range<Int>, dy: Int, dx: Int) {
+    let outWidth = g.outputWidth
+    if g.isShiftCopy, let scratch {
+        let valid = g.validRows(rows, dy: dy)
+        let begin = (valid.lowerBound - rows.lowerBound) * outWidth
+        let end = (valid.upperBound - rows.lowerBound) * outWidth
+        guard begin < end else { return }
+        let wrapped = min(abs(dx), outWidth)
+        if wrapped > 0 {
+            var rowStart = begin + (dx < 0 ? 0 : outWidth - wrapped)
+            while rowStart < end {
+                for t in rowStart..<(rowStart + wrapped) { scratch[t] = 0 }
+                rowStart += outWidth
+            }
+        }
+        let shift = (valid.lowerBound + dy) * outWidth + dx - begin
+        let first = begin + max(0, -dx), last = end - max(0, dx)
+        if first < last {
+            for t in first..<last { plane[t + shift] += src[t] }
+        }
+        return
+    }
+    let (lower, upper) = g.validColumns(offset: dx)
+    let strideWidth = g.strideWidth
+    var input = src
+    for oh in rows {
+        let iy = oh * g.strideHeight + dy
+        if iy >= 0 && iy < g.height {
+            let dst = plane + iy * g.width + dx
+            if strideWidth == 1 {
+                for ow in lower..<upper { dst[ow] += input[ow] }
+            } else {
+                for ow in lower..<upper { dst[ow * strideWidth] += input[ow] }
+            }
+        }
+        input += outWidth
+    }
+}
+
 /// Fills the column matrix for a range of output rows of a batch of images.
 ///
 /// `images` holds `[N, C, H, W]`; `outputRows` indexes the flattened output rows `n·OH + oh` of that
@@ -101,36 +230,16 @@ public func im2col(_ images: UnsafePointer<Float>, geometry g: ConvolutionGeomet
     let width = outputRows.count * g.outputWidth
     guard width > 0 else { return }
     let kernelArea = g.kernelHeight * g.kernelWidth
-    let plane = g.height * g.width
+    let planeSize = g.height * g.width
+    let segments = g.segments(outputRows)
     Parallel.forEach(g.rows, grain: max(1, 16_384 / width)) { rowRange in
         for row in rowRange {
             let c = row / kernelArea
-            let i = (row % kernelArea) / g.kernelWidth
-            let j = row % g.kernelWidth
-            let rowOffset = i * g.dilationHeight - g.paddingHeight
-            let columnOffset = j * g.dilationWidth - g.paddingWidth
-            let (lower, upper) = g.validColumns(offset: columnOffset)
-            var dst = columns + row * width
-            var n = outputRows.lowerBound / g.outputHeight
-            var oh = outputRows.lowerBound % g.outputHeight
-            for _ in outputRows {
-                let iy = oh * g.strideHeight + rowOffset
-                if iy < 0 || iy >= g.height {
-                    dst.update(repeating: 0, count: g.outputWidth)
-                } else {
-                    let src = images + (n * g.channels + c) * plane + iy * g.width + columnOffset
-                    if lower > 0 { dst.update(repeating: 0, count: lower) }
-                    if g.strideWidth == 1 {
-                        (dst + lower).update(from: src + lower, count: upper - lower)
-                    } else {
-                        let s = g.strideWidth
-                        for ow in lower..<upper { dst[ow] = src[ow * s] }
-                    }
-                    if upper < g.outputWidth { (dst + upper).update(repeating: 0, count: g.outputWidth - upper) }
-                }
-                dst += g.outputWidth
-                oh += 1
-                if oh == g.outputHeight { oh = 0; n += 1 }
+            let dy = (row % kernelArea) / g.kernelWidth * g.dilationHeight - g.paddingHeight
+            let dx = row % g.kernelWidth * g.dilationWidth - g.paddingWidth
+            for segment in segments {
+                im2colRow(images + (segment.image * g.channels + c) * planeSize, columns + row * width + segment.columnOffset,
+                          g, rows: segment.rows, dy: dy, dx: dx)
             }
         }
     }
@@ -142,33 +251,33 @@ public func im2col(_ images: UnsafePointer<Float>, geometry g: ConvolutionGeomet
 /// every entry is added (`+=`) to the input pixel it was read from (entries that read padding are
 /// dropped). `images` (`[N, C, H, W]`) must hold the values to accumulate onto, usually zeros.
 /// Channels are processed in parallel.
-public func col2im(_ columns: UnsafePointer<Float>, geometry g: ConvolutionGeometry, outputRows: Range<Int>,
+public func col2im(_ columns: UnsafePointer<Float>, geometry: ConvolutionGeometry, outputRows: Range<Int>,
                    accumulatingInto images: UnsafeMutablePointer<Float>) {
+    col2im(columns, scratch: nil, geometry: geometry, outputRows: outputRows, accumulatingInto: images)
+}
+
+/// `col2im` that may overwrite the padding entries of `columns` (faster for "same" convolutions).
+func col2im(overwriting columns: UnsafeMutablePointer<Float>, geometry: ConvolutionGeometry, outputRows: Range<Int>,
+            accumulatingInto images: UnsafeMutablePointer<Float>) {
+    col2im(columns, scratch: columns, geometry: geometry, outputRows: outputRows, accumulatingInto: images)
+}
+
+private func col2im(_ columns: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>?, geometry g: ConvolutionGeometry,
+                    outputRows: Range<Int>, accumulatingInto images: UnsafeMutablePointer<Float>) {
     let width = outputRows.count * g.outputWidth
     guard width > 0 else { return }
     let kernelArea = g.kernelHeight * g.kernelWidth
-    let plane = g.height * g.width
+    let planeSize = g.height * g.width
+    let segments = g.segments(outputRows)
     Parallel.forEach(g.channels, grain: max(1, 16_384 / (width * kernelArea))) { channelRange in
         for c in channelRange {
             for tap in 0..<kernelArea {
-                let i = tap / g.kernelWidth
-                let j = tap % g.kernelWidth
-                let rowOffset = i * g.dilationHeight - g.paddingHeight
-                let columnOffset = j * g.dilationWidth - g.paddingWidth
-                let (lower, upper) = g.validColumns(offset: columnOffset)
-                var src = columns + (c * kernelArea + tap) * width
-                var n = outputRows.lowerBound / g.outputHeight
-                var oh = outputRows.lowerBound % g.outputHeight
-                for _ in outputRows {
-                    let iy = oh * g.strideHeight + rowOffset
-                    if iy >= 0 && iy < g.height {
-                        let dst = images + (n * g.channels + c) * plane + iy * g.width + columnOffset
-                        let s = g.strideWidth
-                        for ow in lower..<upper { dst[ow * s] += src[ow] }
-                    }
-                    src += g.outputWidth
-                    oh += 1
-                    if oh == g.outputHeight { oh = 0; n += 1 }
+                let dy = tap / g.kernelWidth * g.dilationHeight - g.paddingHeight
+                let dx = tap % g.kernelWidth * g.dilationWidth - g.paddingWidth
+                let offset = (c * kernelArea + tap) * width
+                for segment in segments {
+                    col2imRow(columns + offset + segment.columnOffset, scratch: scratch.map { $0 + offset + segment.columnOffset },
+                              images + (segment.image * g.channels + c) * planeSize, g, rows: segment.rows, dy: dy, dx: dx)
                 }
             }
         }

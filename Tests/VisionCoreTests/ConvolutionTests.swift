@@ -71,6 +71,9 @@ final class ConvolutionTests: XCTestCase {
         ConvCase(channels: 4, outChannels: 4, kernel: (1, 1), stride: (2, 2), groups: 2, bias: false),
         ConvCase(batch: 1, channels: 1, height: 5, width: 5, outChannels: 1, kernel: (5, 5), padding: (0, 0)),
         ConvCase(batch: 3, channels: 2, height: 4, width: 10, outChannels: 3, kernel: (1, 4), stride: (1, 3), padding: (1, 2)),
+        // "Same" convolutions whose taps are shifted copies of the plane, including shifts as wide as the image.
+        ConvCase(batch: 3, channels: 2, height: 3, width: 2, outChannels: 2, kernel: (3, 3), padding: (2, 2), dilation: (2, 2)),
+        ConvCase(batch: 2, channels: 3, height: 5, width: 4, outChannels: 4, kernel: (1, 3), padding: (0, 1), groups: 1),
     ]
 
     func testConv2dMatchesNaiveConvolutionOverParameterSweep() {
@@ -103,7 +106,7 @@ final class ConvolutionTests: XCTestCase {
 
     func testConv2dGradientsDoNotDependOnChunking() {
         var g = SeededGenerator(seed: 12)
-        for c in [sweep[2], sweep[3], sweep[7]] {
+        for c in [sweep[1], sweep[2], sweep[3], sweep[7], sweep[11], sweep[12]] {
             let x = Tensor.normal([c.batch, c.channels, c.height, c.width], generator: &g, requiresGrad: true)
             let w = Tensor.normal([c.outChannels, c.channels / c.groups, c.kernel.0, c.kernel.1], generator: &g, requiresGrad: true)
             var gradients: [[Float]] = []
