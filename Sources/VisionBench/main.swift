@@ -1,1 +1,34 @@
-print("not yet")
+// vision-bench: performance figures for the hot paths. `vision-bench <benchmark|all> [options]`.
+import Foundation
+import VisionCore
+
+// OpenBLAS reads OPENBLAS_CORETYPE while loading; restart with the AVX-512 kernels if needed.
+BLASRuntime.reexecWithFastKernelsIfNeeded()
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+let selection = arguments.first ?? "all"
+
+func printUsage() {
+    print("usage: vision-bench <benchmark|all> [options]")
+    for benchmark in Benchmark.registry {
+        print("  \(benchmark.name.padding(toLength: 10, withPad: " ", startingAt: 0)) \(benchmark.summary)")
+    }
+    print("  all        every benchmark above")
+}
+
+if selection == "-h" || selection == "--help" || selection == "help" {
+    printUsage()
+    exit(0)
+}
+let chosen = selection == "all" ? Benchmark.registry : Benchmark.registry.filter { $0.name == selection }
+if chosen.isEmpty {
+    FileHandle.standardError.write(Data("vision-bench: unknown benchmark '\(selection)'\n".utf8))
+    printUsage()
+    exit(2)
+}
+print("OpenBLAS core \(BLAS.coreName), \(BLAS.threads) BLAS threads, \(Parallel.threads) worker threads"
+      + (BLASRuntime.wasReexecuted ? " (re-executed with OPENBLAS_CORETYPE=SkylakeX)" : ""))
+let options = BenchmarkOptions(Array(arguments.dropFirst()))
+for benchmark in chosen {
+    benchmark.run(options)
+}

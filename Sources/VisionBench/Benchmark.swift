@@ -1,0 +1,69 @@
+import Dispatch
+import Foundation
+
+/// One named benchmark: prints its own figures, one line per case.
+struct Benchmark {
+    let name: String
+    let summary: String
+    let run: (BenchmarkOptions) -> Void
+
+    /// Every benchmark, in the order `all` runs them. Add new ones here.
+    static let registry: [Benchmark] = [
+        Benchmark(name: "sgemm", summary: "1024³ sgemm GFLOP/s (BLAS kernel check)", run: runSgemmBenchmark),
+        Benchmark(name: "conv", summary: "3×3 conv layers of torch_baseline.py: forward and forward+backward GFLOP/s",
+                  run: runConvolutionBenchmark),
+        Benchmark(name: "conv-parts", summary: "im2col and bare GEMM rates at the conv benchmark's shapes",
+                  run: runConvolutionBreakdown),
+    ]
+}
+
+/// `--key value` options after the benchmark name.
+struct BenchmarkOptions {
+    private var values: [String: String] = [:]
+
+    init(_ arguments: [String]) {
+        var index = 0
+        while index < arguments.count {
+            let key = arguments[index]
+            if key.hasPrefix("--"), index + 1 < arguments.count {
+                values[String(key.dropFirst(2))] = arguments[index + 1]
+                index += 2
+            } else {
+                index += 1
+            }
+        }
+    }
+
+    func double(_ key: String, default fallback: Double) -> Double { values[key].flatMap(Double.init) ?? fallback }
+    func int(_ key: String) -> Int? { values[key].flatMap { Int($0) } }
+}
+
+/// Seconds per call of a timed loop: the median, and the fastest call (the least disturbed on a shared machine).
+struct Timing {
+    var median: Double
+    var best: Double
+}
+
+/// Wall-clock timing: `warmUp` untimed calls, then at least `minIterations` timed calls and at
+/// least `minSeconds` in total.
+func measure(warmUp: Int = 2, minIterations: Int = 5, minSeconds: Double = 1.5, _ body: () -> Void) -> Timing {
+    for _ in 0..<warmUp { body() }
+    var times: [Double] = []
+    var total = 0.0
+    while times.count < minIterations || total < minSeconds {
+        let start = DispatchTime.now().uptimeNanoseconds
+        body()
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        times.append(seconds)
+        total += seconds
+    }
+    times.sort()
+    return Timing(median: times[times.count / 2], best: times[0])
+}
+
+/// A fixed-width figure line: `name  rate unit (best rate)`, where `rate = work / seconds`.
+func report(_ name: String, work: Double, _ timing: Timing, _ unit: String, note: String = "") {
+    let padded = name.padding(toLength: max(name.count, 34), withPad: " ", startingAt: 0)
+    let median = String(format: "%8.1f", work / timing.median), best = String(format: "%.1f", work / timing.best)
+    print("\(padded) \(median) \(unit)  (best \(best))\(note.isEmpty ? "" : "  \(note)")")
+}

@@ -1,0 +1,371 @@
+// 2-D convolution and transposed convolution: im2col + sgemm with the batch folded into the GEMM.
+
+/// The GEMM kernels shared by `conv2d` and `convTranspose2d`.
+///
+/// A convolution with weight `W [K, C/groups · kh · kw]` over a batch is, per group,
+/// `Y[K, N·OH·OW] = W · col` with `col = im2col(x)`. Its input gradient is
+/// `col2im(Wᵀ · dY)` and its weight gradient `dY · colᵀ`. A transposed convolution is the input
+/// gradient of a convolution, so it reuses `backward` for its forward pass and `forward` for its
+/// input gradient.
+///
+/// The output rows `n·OH + oh` of the batch are processed in chunks whose column buffer stays
+/// within `columnBudget` floats (cache-sized, allocated once per call). A chunk is either part of
+/// one image, whose output and gradient are addressed in place with a leading dimension of
+/// `OH·OW`, or several whole images, whose `[K, images·OH·OW]` result is reordered to
+/// `[images, K, OH·OW]`. Folding several small images into one chunk keeps the GEMMs large.
+enum ConvolutionEngine {
+    /// Largest column buffer (in floats) per chunk.
+    nonisolated(unsafe) static var columnBudget = 1 << 21
+
+    /// Consecutive ranges of flattened output rows covering the batch.
+    static func chunks(batch: Int, geometry g: ConvolutionGeometry) -> [Range<Int>] {
+        let outputHeight = g.outputHeight
+        let rowsPerChunk = max(1, columnBudget / max(1, g.rows * g.outputWidth))
+        var result: [Range<Int>] = []
+        if rowsPerChunk >= outputHeight {
+            let imagesPerChunk = rowsPerChunk / outputHeight
+            let count = (batch + imagesPerChunk - 1) / imagesPerChunk
+            for chunk in 0..<count {
+                let lower = chunk * batch / count, upper = (chunk + 1) * batch / count
+                result.append((lower * outputHeight)..<(upper * outputHeight))
+            }
+        } else {
+            let pieces = (outputHeight + rowsPerChunk - 1) / rowsPerChunk
+            for n in 0..<batch {
+                for piece in 0..<pieces {
+                    let lower = piece * outputHeight / pieces, upper = (piece + 1) * outputHeight / pieces
+                    result.append((n * outputHeight + lower)..<(n * outputHeight + upper))
+                }
+            }
+        }
+        return result
+    }
+
+    /// Whether a chunk lies inside one image: then its output is addressed in place.
+    @inline(__always)
+    static func isSingleImage(_ chunk: Range<Int>, _ g: ConvolutionGeometry) -> Bool {
+        chunk.lowerBound / g.outputHeight == (chunk.upperBound - 1) / g.outputHeight
+    }
+
+    /// Moves `[K, images·plane]` (a chunk of whole images) to `[images, K, plane]` at `destination`, or back.
+    static func reorder(_ source: UnsafePointer<Float>, _ destination: UnsafeMutablePointer<Float>,
+                        channels: Int, images: Int, plane: Int, toBatchMajor: Bool) {
+        Parallel.forEach(channels, grain: max(1, 16_384 / (images * plane))) { range in
+            for k in range {
+                for n in 0..<images {
+                    let batchMajor = (n * channels + k) * plane
+                    let channelMajor = (k * images + n) * plane
+                    if toBatchMajor {
+                        (destination + batchMajor).update(from: source + channelMajor, count: plane)
+                    } else {
+                        (destination + channelMajor).update(from: source + batchMajor, count: plane)
+                    }
+                }
+            }
+        }
+    }
+
+    /// `output[N, K, OH·OW] = W · im2col(input)` per group (no bias). `output` is fully overwritten.
+    static func forward(input x: UnsafePointer<Float>, batch: Int, geometry g: ConvolutionGeometry,
+                        weight w: UnsafePointer<Float>, outChannels: Int, groups: Int,
+                        output y: UnsafeMutablePointer<Float>) {
+        let chunks = chunks(batch: batch, geometry: g)
+        guard let widest = chunks.map(\.count).max() else { return }
+        let rowsPerGroup = g.rows / groups, outPerGroup = outChannels / groups
+        let plane = g.outputPlane, rowWidth = g.outputWidth
+        let maxWidth = widest * rowWidth
+        let anyMulti = chunks.contains { !isSingleImage($0, g) }
+        let columns = UnsafeMutablePointer<Float>.allocate(capacity: g.isPointwise && !anyMulti ? 0 : g.rows * maxWidth)
+        let staging = UnsafeMutablePointer<Float>.allocate(capacity: anyMulti ? outChannels * maxWidth : 0)
+        defer { columns.deallocate(); staging.deallocate() }
+        for chunk in chunks {
+            let width = chunk.count * rowWidth
+            let image = chunk.lowerBound / g.outputHeight
+            let single = isSingleImage(chunk, g)
+            let start = (chunk.lowerBound - image * g.outputHeight) * rowWidth
+            let b: UnsafePointer<Float>, ldb: Int
+            if single && g.isPointwise {
+                (b, ldb) = (x + image * g.imageSize + start, plane)
+            } else {
+                im2col(x, geometry: g, outputRows: chunk, columns: columns)
+                (b, ldb) = (UnsafePointer(columns), width)
+            }
+            let c = single ? y + image * outChannels * plane + start : staging
+            let ldc = single ? plane : width
+            for group in 0..<groups {
+                BLAS.sgemm(m: outPerGroup, n: width, k: rowsPerGroup,
+                           a: w + group * outPerGroup * rowsPerGroup, lda: rowsPerGroup,
+                           b: b + group * rowsPerGroup * ldb, ldb: ldb,
+                           c: c + group * outPerGroup * ldc, ldc: ldc)
+            }
+            if !single {
+                reorder(staging, y + image * outChannels * plane, channels: outChannels,
+                        images: chunk.count / g.outputHeight, plane: plane, toBatchMajor: true)
+            }
+        }
+    }
+
+    /// Gradients of `forward` given `gradOutput [N, K, OH·OW]`.
+    ///
+    /// `gradWeight += dY · im2col(input)ᵀ` (needs `input`); `gradInput += col2im(Wᵀ · dY)`.
+    /// Both destinations accumulate, so they must be initialised (usually to zeros).
+    static func backward(gradOutput dy: UnsafePointer<Float>, input x: UnsafePointer<Float>?, batch: Int,
+                         geometry g: ConvolutionGeometry, weight w: UnsafePointer<Float>,
+                         outChannels: Int, groups: Int,
+                         gradInput dx: UnsafeMutablePointer<Float>?, gradWeight dw: UnsafeMutablePointer<Float>?) {
+        precondition(dw == nil || x != nil, "the weight gradient needs the convolution input")
+        let chunks = chunks(batch: batch, geometry: g)
+        guard let widest = chunks.map(\.count).max(), dx != nil || dw != nil else { return }
+        let rowsPerGroup = g.rows / groups, outPerGroup = outChannels / groups
+        let plane = g.outputPlane, rowWidth = g.outputWidth
+        let maxWidth = widest * rowWidth
+        let anyMulti = chunks.contains { !isSingleImage($0, g) }
+        let columns = UnsafeMutablePointer<Float>.allocate(capacity: g.isPointwise && !anyMulti ? 0 : g.rows * maxWidth)
+        let staging = UnsafeMutablePointer<Float>.allocate(capacity: anyMulti ? outChannels * maxWidth : 0)
+        defer { columns.deallocate(); staging.deallocate() }
+        for chunk in chunks {
+            let width = chunk.count * rowWidth
+            let image = chunk.lowerBound / g.outputHeight
+            let single = isSingleImage(chunk, g)
+            let start = (chunk.lowerBound - image * g.outputHeight) * rowWidth
+            let a: UnsafePointer<Float>, lda: Int
+            if single {
+                (a, lda) = (dy + image * outChannels * plane + start, plane)
+            } else {
+                reorder(dy + image * outChannels * plane, staging, channels: outChannels,
+                        images: chunk.count / g.outputHeight, plane: plane, toBatchMajor: false)
+                (a, lda) = (UnsafePointer(staging), width)
+            }
+            if let dw, let x {
+                let b: UnsafePointer<Float>, ldb: Int
+                if single && g.isPointwise {
+                    (b, ldb) = (x + image * g.imageSize + start, plane)
+                } else {
+                    im2col(x, geometry: g, outputRows: chunk, columns: columns)
+                    (b, ldb) = (UnsafePointer(columns), width)
+                }
+                for group in 0..<groups {
+                    BLAS.sgemm(transposeB: true, m: outPerGroup, n: rowsPerGroup, k: width,
+                               a: a + group * outPerGroup * lda, lda: lda,
+                               b: b + group * rowsPerGroup * ldb, ldb: ldb,
+                               beta: 1, c: dw + group * outPerGroup * rowsPerGroup, ldc: rowsPerGroup)
+                }
+            }
+            if let dx {
+                let direct = single && g.isPointwise
+                let c = direct ? dx + image * g.imageSize + start : columns
+                let ldc = direct ? plane : width
+                for group in 0..<groups {
+                    BLAS.sgemm(transposeA: true, m: rowsPerGroup, n: width, k: outPerGroup,
+                               a: w + group * outPerGroup * rowsPerGroup, lda: rowsPerGroup,
+                               b: a + group * outPerGroup * lda, ldb: lda,
+                               beta: direct ? 1 : 0, c: c + group * rowsPerGroup * ldc, ldc: ldc)
+                }
+                if !direct { col2im(overwriting: columns, geometry: g, outputRows: chunk, accumulatingInto: dx) }
+            }
+        }
+    }
+
+    /// `y[n, k, ·] += bias[k]` over `[N, K, plane]`.
+    static func addBias(_ bias: [Float], to y: UnsafeMutablePointer<Float>, batch: Int, plane: Int) {
+        let channels = bias.count
+        bias.withUnsafeBufferPointer { b in
+            Parallel.forEach(batch * channels, grain: max(1, 32_768 / plane)) { range in
+                for index in range {
+                    let value = b[index % channels]
+                    let row = y + index * plane
+                    for p in 0..<plane { row[p] += value }
+                }
+            }
+        }
+    }
+
+    /// `Σ_{n, p} g[n, k, p]` for each channel `k` of `[N, K, plane]`.
+    static func biasGradient(_ g: [Float], batch: Int, channels: Int, plane: Int) -> [Float] {
+        var result = [Float](repeating: 0, count: channels)
+        result.withUnsafeMutableBufferPointer { r in
+            g.withUnsafeBufferPointer { dy in
+                Parallel.forEach(channels, grain: max(1, 32_768 / (batch * plane))) { range in
+                    for k in range {
+                        var total: Float = 0
+                        for n in 0..<batch {
+                            let row = dy.baseAddress! + (n * channels + k) * plane
+                            for p in 0..<plane { total += row[p] }
+                        }
+                        r[k] = total
+                    }
+                }
+            }
+        }
+        return result
+    }
+}
+
+/// Tuning knobs of the convolution kernels.
+public enum ConvolutionTuning {
+    /// The largest im2col column buffer, in floats, that one convolution call allocates
+    /// (default 2²¹ floats = 8 MiB, which stays in cache).
+    ///
+    /// A batch is processed in chunks of output rows whose column matrix fits this limit: several
+    /// whole images per chunk when they fit (the batch folded into the GEMM's N dimension), else
+    /// bands of rows of one image. Results do not depend on it beyond float rounding.
+    public static var columnBufferLimit: Int {
+        get { ConvolutionEngine.columnBudget }
+        set {
+            precondition(newValue > 0, "column buffer limit must be positive, got \(newValue)")
+            ConvolutionEngine.columnBudget = newValue
+        }
+    }
+}
+
+/// 2-D convolution (cross-correlation, as PyTorch's `conv2d`).
+///
+/// `y[n, k, oh, ow] = bias[k] + Σ_{c, i, j} w[k, c, i, j] · x[n, g·C/G + c, oh·S − P + i·D, ow·S − P + j·D]`
+/// where `g` is the group of output channel `k` and samples outside the input are 0.
+/// - Parameters:
+///   - x: input `[N, C, H, W]`.
+///   - weight: `[K, C/groups, kh, kw]`.
+///   - bias: optional `[K]`.
+/// - Returns: `[N, K, OH, OW]` with `O = floor((I + 2P − D·(k − 1) − 1) / S) + 1` per axis.
+public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1),
+                   padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1) -> Tensor {
+    precondition(x.rank == 4, "conv2d expects input [N, C, H, W], got \(x.shape)")
+    precondition(weight.rank == 4, "conv2d expects weight [K, C/groups, kh, kw], got \(weight.shape)")
+    let (batch, channels, outChannels) = (x.shape[0], x.shape[1], weight.shape[0])
+    precondition(groups > 0 && channels % groups == 0 && outChannels % groups == 0,
+                 "conv2d: input \(x.shape) and weight \(weight.shape) channels must be divisible by groups \(groups)")
+    precondition(weight.shape[1] == channels / groups,
+                 "conv2d: weight \(weight.shape) expects \(weight.shape[1] * groups) input channels (groups \(groups)), input is \(x.shape)")
+    if let bias { precondition(bias.shape == [outChannels], "conv2d: bias \(bias.shape) does not match weight \(weight.shape)") }
+    let kernel = (weight.shape[2], weight.shape[3])
+    precondition(ConvolutionGeometry.outputExtent(input: x.shape[2], kernel: kernel.0, stride: max(stride.0, 1),
+                                                  padding: padding.0, dilation: dilation.0) > 0
+                 && ConvolutionGeometry.outputExtent(input: x.shape[3], kernel: kernel.1, stride: max(stride.1, 1),
+                                                     padding: padding.1, dilation: dilation.1) > 0,
+                 "conv2d: kernel of weight \(weight.shape) with dilation \(dilation) is larger than input \(x.shape) padded by \(padding)")
+    let geometry = ConvolutionGeometry(channels: channels, height: x.shape[2], width: x.shape[3], kernelSize: kernel,
+                                       stride: stride, padding: padding, dilation: dilation)
+    let plane = geometry.outputPlane
+    let count = batch * outChannels * plane
+    let xs = x.storage, ws = weight.storage, bs = bias?.storage
+    let output = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+        xs.withUnsafeBufferPointer { px in
+            ws.withUnsafeBufferPointer { pw in
+                ConvolutionEngine.forward(input: px.baseAddress!, batch: batch, geometry: geometry, weight: pw.baseAddress!,
+                                          outChannels: outChannels, groups: groups, output: buffer.baseAddress!)
+            }
+        }
+        if let bs { ConvolutionEngine.addBias(bs, to: buffer.baseAddress!, batch: batch, plane: plane) }
+        initialized = count
+    }
+    let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
+    return Tensor.record(shape: [batch, outChannels, geometry.outputHeight, geometry.outputWidth],
+                         storage: output, inputs: inputs) { g in
+        var gradInput = x.requiresGrad ? [Float](repeating: 0, count: xs.count) : []
+        var gradWeight = weight.requiresGrad ? [Float](repeating: 0, count: ws.count) : []
+        if x.requiresGrad || weight.requiresGrad {
+            g.storage.withUnsafeBufferPointer { dy in
+                xs.withUnsafeBufferPointer { px in
+                    ws.withUnsafeBufferPointer { pw in
+                        gradInput.withUnsafeMutableBufferPointer { dx in
+                            gradWeight.withUnsafeMutableBufferPointer { dw in
+                                ConvolutionEngine.backward(
+                                    gradOutput: dy.baseAddress!, input: px.baseAddress!, batch: batch, geometry: geometry,
+                                    weight: pw.baseAddress!, outChannels: outChannels, groups: groups,
+                                    gradInput: x.requiresGrad ? dx.baseAddress! : nil,
+                                    gradWeight: weight.requiresGrad ? dw.baseAddress! : nil)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if x.requiresGrad { x.accumulateGrad(storage: gradInput) }
+        if weight.requiresGrad { weight.accumulateGrad(storage: gradWeight) }
+        if let bias, bias.requiresGrad {
+            bias.accumulateGrad(storage: ConvolutionEngine.biasGradient(g.storage, batch: batch,
+                                                                         channels: outChannels, plane: plane))
+        }
+    }
+}
+
+/// 2-D transposed convolution (PyTorch's `conv_transpose2d`): the input gradient of `conv2d`.
+///
+/// Each input pixel `x[n, c, h, w]` scatters `x · w[c, k, i, j]` onto `y[n, k, h·S − P + i·D, w·S − P + j·D]`,
+/// within groups, plus `bias[k]`.
+/// - Parameters:
+///   - x: input `[N, C, H, W]`.
+///   - weight: `[C, K/groups, kh, kw]`, exactly as PyTorch stores it.
+///   - bias: optional `[K]`.
+///   - outputPadding: extra rows/columns on the bottom/right, smaller than stride or dilation.
+/// - Returns: `[N, K, OH, OW]` with `O = (I − 1)·S − 2P + D·(k − 1) + outputPadding + 1` per axis.
+public func convTranspose2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1),
+                            padding: (Int, Int) = (0, 0), outputPadding: (Int, Int) = (0, 0),
+                            dilation: (Int, Int) = (1, 1), groups: Int = 1) -> Tensor {
+    precondition(x.rank == 4, "convTranspose2d expects input [N, C, H, W], got \(x.shape)")
+    precondition(weight.rank == 4, "convTranspose2d expects weight [C, K/groups, kh, kw], got \(weight.shape)")
+    let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    precondition(groups > 0 && channels % groups == 0,
+                 "convTranspose2d: input \(x.shape) channels must be divisible by groups \(groups)")
+    precondition(weight.shape[0] == channels,
+                 "convTranspose2d: weight \(weight.shape) expects \(weight.shape[0]) input channels, input is \(x.shape)")
+    let outChannels = weight.shape[1] * groups
+    if let bias { precondition(bias.shape == [outChannels], "convTranspose2d: bias \(bias.shape) does not match \(outChannels) output channels") }
+    precondition(stride.0 > 0 && stride.1 > 0 && dilation.0 > 0 && dilation.1 > 0,
+                 "convTranspose2d: stride \(stride) and dilation \(dilation) must be positive")
+    precondition(outputPadding.0 >= 0 && outputPadding.1 >= 0
+                 && outputPadding.0 < max(stride.0, dilation.0) && outputPadding.1 < max(stride.1, dilation.1),
+                 "convTranspose2d: output padding \(outputPadding) must be smaller than stride \(stride) or dilation \(dilation)")
+    let kernel = (weight.shape[2], weight.shape[3])
+    let outHeight = (height - 1) * stride.0 - 2 * padding.0 + dilation.0 * (kernel.0 - 1) + outputPadding.0 + 1
+    let outWidth = (width - 1) * stride.1 - 2 * padding.1 + dilation.1 * (kernel.1 - 1) + outputPadding.1 + 1
+    precondition(outHeight > 0 && outWidth > 0,
+                 "convTranspose2d: input \(x.shape) with weight \(weight.shape), padding \(padding) gives an empty output \(outHeight)×\(outWidth)")
+    // The convolution this transposes maps y [K, OH, OW] to x [C, H, W].
+    let geometry = ConvolutionGeometry(channels: outChannels, height: outHeight, width: outWidth, kernelSize: kernel,
+                                       stride: stride, padding: padding, dilation: dilation, outputSize: (height, width))
+    let plane = outHeight * outWidth
+    let xs = x.storage, ws = weight.storage
+    var output = [Float](repeating: 0, count: batch * outChannels * plane)
+    output.withUnsafeMutableBufferPointer { y in
+        xs.withUnsafeBufferPointer { px in
+            ws.withUnsafeBufferPointer { pw in
+                ConvolutionEngine.backward(gradOutput: px.baseAddress!, input: nil, batch: batch, geometry: geometry,
+                                           weight: pw.baseAddress!, outChannels: channels, groups: groups,
+                                           gradInput: y.baseAddress!, gradWeight: nil)
+            }
+        }
+        if let bias { ConvolutionEngine.addBias(bias.storage, to: y.baseAddress!, batch: batch, plane: plane) }
+    }
+    let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
+    return Tensor.record(shape: [batch, outChannels, outHeight, outWidth], storage: output, inputs: inputs) { g in
+        g.storage.withUnsafeBufferPointer { dy in
+            ws.withUnsafeBufferPointer { pw in
+                if x.requiresGrad {
+                    let gradInput = [Float](unsafeUninitializedCapacity: xs.count) { buffer, initialized in
+                        ConvolutionEngine.forward(input: dy.baseAddress!, batch: batch, geometry: geometry,
+                                                  weight: pw.baseAddress!, outChannels: channels, groups: groups,
+                                                  output: buffer.baseAddress!)
+                        initialized = xs.count
+                    }
+                    x.accumulateGrad(storage: gradInput)
+                }
+                if weight.requiresGrad {
+                    var gradWeight = [Float](repeating: 0, count: ws.count)
+                    xs.withUnsafeBufferPointer { px in
+                        gradWeight.withUnsafeMutableBufferPointer { dw in
+                            ConvolutionEngine.backward(gradOutput: px.baseAddress!, input: dy.baseAddress!, batch: batch,
+                                                       geometry: geometry, weight: pw.baseAddress!, outChannels: channels,
+                                                       groups: groups, gradInput: nil, gradWeight: dw.baseAddress!)
+                        }
+                    }
+                    weight.accumulateGrad(storage: gradWeight)
+                }
+            }
+        }
+        if let bias, bias.requiresGrad {
+            bias.accumulateGrad(storage: ConvolutionEngine.biasGradient(g.storage, batch: batch,
+                                                                         channels: outChannels, plane: plane))
+        }
+    }
+}

@@ -1,0 +1,231 @@
+import TestSupport
+import VisionCore
+import XCTest
+
+/// A convolution configuration for the sweeps (per-axis pairs are (height, width)).
+private struct ConvCase {
+    var batch = 2, channels = 4, height = 7, width = 6, outChannels = 6
+    var kernel = (3, 3), stride = (1, 1), padding = (0, 0), dilation = (1, 1), groups = 1
+    var bias = true
+}
+
+/// The definition of `conv2d`, seven nested loops accumulated in Double.
+private func naiveConv2d(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ c: ConvCase) -> Tensor {
+    let outHeight = (c.height + 2 * c.padding.0 - c.dilation.0 * (c.kernel.0 - 1) - 1) / c.stride.0 + 1
+    let outWidth = (c.width + 2 * c.padding.1 - c.dilation.1 * (c.kernel.1 - 1) - 1) / c.stride.1 + 1
+    let inPerGroup = c.channels / c.groups, outPerGroup = c.outChannels / c.groups
+    let y = Tensor.zeros([c.batch, c.outChannels, outHeight, outWidth])
+    for n in 0..<c.batch {
+        for k in 0..<c.outChannels {
+            for oh in 0..<outHeight {
+                for ow in 0..<outWidth {
+                    var total = Double(b?.storage[k] ?? 0)
+                    for ci in 0..<inPerGroup {
+                        let channel = (k / outPerGroup) * inPerGroup + ci
+                        for i in 0..<c.kernel.0 {
+                            for j in 0..<c.kernel.1 {
+                                let iy = oh * c.stride.0 - c.padding.0 + i * c.dilation.0
+                                let ix = ow * c.stride.1 - c.padding.1 + j * c.dilation.1
+                                guard iy >= 0 && iy < c.height && ix >= 0 && ix < c.width else { continue }
+                                total += Double(w[k, ci, i, j]) * Double(x[n, channel, iy, ix])
+                            }
+                        }
+                    }
+                    y[n, k, oh, ow] = Float(total)
+                }
+            }
+        }
+    }
+    return y
+}
+
+/// Column buffer limits forcing one-row bands, exactly one image per chunk, and the whole batch.
+private func columnLimits(_ c: ConvCase) -> [Int] {
+    let outHeight = (c.height + 2 * c.padding.0 - c.dilation.0 * (c.kernel.0 - 1) - 1) / c.stride.0 + 1
+    let outWidth = (c.width + 2 * c.padding.1 - c.dilation.1 * (c.kernel.1 - 1) - 1) / c.stride.1 + 1
+    return [1, c.channels * c.kernel.0 * c.kernel.1 * outHeight * outWidth, 1 << 21]
+}
+
+private func inner(_ a: [Float], _ b: [Float]) -> Double {
+    zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+}
+
+/// Runs `body` with a given column buffer limit, restoring the default afterwards.
+private func withColumnLimit<R>(_ limit: Int, _ body: () -> R) -> R {
+    let saved = ConvolutionTuning.columnBufferLimit
+    ConvolutionTuning.columnBufferLimit = limit
+    defer { ConvolutionTuning.columnBufferLimit = saved }
+    return body()
+}
+
+final class ConvolutionTests: XCTestCase {
+    private let sweep: [ConvCase] = [
+        ConvCase(),
+        ConvCase(padding: (1, 1)),
+        ConvCase(stride: (2, 2), padding: (1, 1), bias: false),
+        ConvCase(kernel: (3, 2), stride: (2, 1), padding: (0, 1), dilation: (1, 2), groups: 2),
+        ConvCase(height: 9, width: 8, kernel: (2, 3), stride: (3, 2), padding: (2, 1)),
+        ConvCase(dilation: (2, 2), bias: false),
+        ConvCase(channels: 6, outChannels: 6, kernel: (3, 3), padding: (1, 1), groups: 6),
+        ConvCase(channels: 4, outChannels: 2, kernel: (1, 1)),
+        ConvCase(channels: 4, outChannels: 4, kernel: (1, 1), stride: (2, 2), groups: 2, bias: false),
+        ConvCase(batch: 1, channels: 1, height: 5, width: 5, outChannels: 1, kernel: (5, 5), padding: (0, 0)),
+        ConvCase(batch: 3, channels: 2, height: 4, width: 10, outChannels: 3, kernel: (1, 4), stride: (1, 3), padding: (1, 2)),
+        // "Same" convolutions whose taps are shifted copies of the plane, including shifts as wide as the image.
+        ConvCase(batch: 3, channels: 2, height: 3, width: 2, outChannels: 2, kernel: (3, 3), padding: (2, 2), dilation: (2, 2)),
+        ConvCase(batch: 2, channels: 3, height: 5, width: 4, outChannels: 4, kernel: (1, 3), padding: (0, 1), groups: 1),
+    ]
+
+    func testConv2dMatchesNaiveConvolutionOverParameterSweep() {
+        var g = SeededGenerator(seed: 10)
+        for c in sweep {
+            let x = Tensor.normal([c.batch, c.channels, c.height, c.width], generator: &g)
+            let w = Tensor.normal([c.outChannels, c.channels / c.groups, c.kernel.0, c.kernel.1], generator: &g)
+            let b = c.bias ? Tensor.normal([c.outChannels], generator: &g) : nil
+            let expected = naiveConv2d(x, w, b, c)
+            for limit in columnLimits(c) {
+                let y = withColumnLimit(limit) {
+                    conv2d(x, weight: w, bias: b, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
+                }
+                assertClose(y, expected, rtol: 1e-4, atol: 1e-4, "\(c) column limit \(limit)")
+            }
+        }
+    }
+
+    func testConv2dGradientsMatchFiniteDifferences() {
+        var g = SeededGenerator(seed: 11)
+        for c in [sweep[1], sweep[3], sweep[4], sweep[6], sweep[8]] {
+            let x = Tensor.normal([c.batch, c.channels, c.height, c.width], generator: &g)
+            let w = Tensor.normal([c.outChannels, c.channels / c.groups, c.kernel.0, c.kernel.1], generator: &g)
+            let b = Tensor.normal([c.outChannels], generator: &g)
+            checkGradients([x, w, b]) { t in
+                conv2d(t[0], weight: t[1], bias: t[2], stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
+            }
+        }
+    }
+
+    func testConv2dGradientsDoNotDependOnChunking() {
+        var g = SeededGenerator(seed: 12)
+        for c in [sweep[1], sweep[2], sweep[3], sweep[7], sweep[11], sweep[12]] {
+            let x = Tensor.normal([c.batch, c.channels, c.height, c.width], generator: &g, requiresGrad: true)
+            let w = Tensor.normal([c.outChannels, c.channels / c.groups, c.kernel.0, c.kernel.1], generator: &g, requiresGrad: true)
+            var gradients: [[Float]] = []
+            for limit in columnLimits(c).reversed() {
+                x.zeroGrad(); w.zeroGrad()
+                withColumnLimit(limit) {
+                    let y = conv2d(x, weight: w, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
+                    y.backward(Tensor.full(y.shape, 0.5) + y)
+                }
+                gradients.append(x.grad!.storage + w.grad!.storage)
+            }
+            assertClose(gradients[1], gradients[0], rtol: 1e-4, atol: 1e-4, "\(c) one image per chunk")
+            assertClose(gradients[2], gradients[0], rtol: 1e-4, atol: 1e-4, "\(c) row bands")
+        }
+    }
+
+    func testPointwiseConvolutionIsAMatmulPerImage() {
+        var g = SeededGenerator(seed: 13)
+        let x = Tensor.normal([3, 5, 4, 2], generator: &g)
+        let w = Tensor.normal([7, 5, 1, 1], generator: &g)
+        let y = conv2d(x, weight: w)
+        let matrix = w.reshape([7, 5])
+        for n in 0..<3 {
+            let image = Tensor(Array(x.storage[(n * 40)..<((n + 1) * 40)]), shape: [5, 8])
+            assertClose(Array(y.storage[(n * 56)..<((n + 1) * 56)]), matrix.matmul(image).storage,
+                        rtol: 1e-5, atol: 1e-5, "image \(n)")
+        }
+    }
+
+    func testIm2colHandValues() {
+        // One 3×3 image, 2×2 kernel, stride 1, padding 0: four windows of four taps.
+        let geometry = ConvolutionGeometry(channels: 1, height: 3, width: 3, kernelSize: (2, 2))
+        XCTAssertEqual(geometry.rows, 4)
+        XCTAssertEqual([geometry.outputHeight, geometry.outputWidth], [2, 2])
+        let columns = im2col((1...9).map(Float.init), batch: 1, geometry: geometry)
+        XCTAssertEqual(columns, [1, 2, 4, 5,   // tap (0, 0) over the windows
+                                 2, 3, 5, 6,   // tap (0, 1)
+                                 4, 5, 7, 8,   // tap (1, 0)
+                                 5, 6, 8, 9])  // tap (1, 1)
+        // The centre pixel is read by all four windows, the corners once.
+        XCTAssertEqual(col2im([Float](repeating: 1, count: 16), batch: 1, geometry: geometry),
+                       [1, 2, 1, 2, 4, 2, 1, 2, 1])
+        // Padding reads zeros.
+        let padded = ConvolutionGeometry(channels: 1, height: 1, width: 2, kernelSize: (1, 2), padding: (0, 1))
+        XCTAssertEqual(im2col([5, 6], batch: 1, geometry: padded), [0, 5, 6, 5, 6, 0])
+    }
+
+    func testCol2imIsTheAdjointOfIm2col() {
+        var g = SeededGenerator(seed: 14)
+        let geometries = [
+            ConvolutionGeometry(channels: 3, height: 7, width: 5, kernelSize: (3, 3), padding: (1, 1)),
+            ConvolutionGeometry(channels: 2, height: 8, width: 9, kernelSize: (3, 2), stride: (2, 3), padding: (1, 0), dilation: (2, 1)),
+            ConvolutionGeometry(channels: 4, height: 5, width: 5, kernelSize: (1, 1)),
+            ConvolutionGeometry(channels: 1, height: 6, width: 4, kernelSize: (4, 3), stride: (1, 2), padding: (2, 1)),
+        ]
+        for geometry in geometries {
+            let batch = 2
+            let x = Tensor.normal([batch, geometry.channels, geometry.height, geometry.width], generator: &g).storage
+            let y = Tensor.normal([geometry.rows * batch * geometry.outputPlane], generator: &g).storage
+            let lhs = inner(im2col(x, batch: batch, geometry: geometry), y)
+            let rhs = inner(x, col2im(y, batch: batch, geometry: geometry))
+            XCTAssertEqual(lhs, rhs, accuracy: 1e-4 * max(1, abs(lhs)), "\(geometry)")
+        }
+    }
+
+    func testConvTransposeIsTheAdjointOfConv() {
+        var g = SeededGenerator(seed: 15)
+        for c in [sweep[0], sweep[2], sweep[3], sweep[4], sweep[6]] {
+            let outHeight = (c.height + 2 * c.padding.0 - c.dilation.0 * (c.kernel.0 - 1) - 1) / c.stride.0 + 1
+            let outWidth = (c.width + 2 * c.padding.1 - c.dilation.1 * (c.kernel.1 - 1) - 1) / c.stride.1 + 1
+            // The rows the convolution's last window leaves unread come back as output padding.
+            let outputPadding = ((c.height + 2 * c.padding.0 - c.dilation.0 * (c.kernel.0 - 1) - 1) % c.stride.0,
+                                 (c.width + 2 * c.padding.1 - c.dilation.1 * (c.kernel.1 - 1) - 1) % c.stride.1)
+            let x = Tensor.normal([c.batch, c.channels, c.height, c.width], generator: &g)
+            let w = Tensor.normal([c.outChannels, c.channels / c.groups, c.kernel.0, c.kernel.1], generator: &g)
+            let y = Tensor.normal([c.batch, c.outChannels, outHeight, outWidth], generator: &g)
+            let forward = conv2d(x, weight: w, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
+            let lhs = inner(forward.storage, y.storage)
+            // The transposed convolution works on the same column matrix as the convolution.
+            for limit in columnLimits(c) {
+                let transposed = withColumnLimit(limit) {
+                    convTranspose2d(y, weight: w, stride: c.stride, padding: c.padding, outputPadding: outputPadding,
+                                    dilation: c.dilation, groups: c.groups)
+                }
+                XCTAssertEqual(transposed.shape, x.shape, "\(c)")
+                let rhs = inner(x.storage, transposed.storage)
+                XCTAssertEqual(lhs, rhs, accuracy: 1e-4 * max(1, abs(lhs)), "\(c) column limit \(limit)")
+            }
+        }
+    }
+
+    func testConvTransposeGradientsMatchFiniteDifferences() {
+        var g = SeededGenerator(seed: 16)
+        // (input channels, output channels, kernel, stride, padding, output padding, dilation, groups)
+        let cases: [(Int, Int, (Int, Int), (Int, Int), (Int, Int), (Int, Int), (Int, Int), Int)] = [
+            (3, 2, (3, 3), (2, 2), (1, 1), (1, 1), (1, 1), 1),
+            (4, 4, (2, 3), (1, 2), (0, 1), (0, 1), (2, 1), 2),
+            (2, 3, (2, 2), (2, 2), (0, 0), (0, 0), (1, 1), 1),
+        ]
+        for (channels, outChannels, kernel, stride, padding, outputPadding, dilation, groups) in cases {
+            let x = Tensor.normal([2, channels, 3, 4], generator: &g)
+            let w = Tensor.normal([channels, outChannels / groups, kernel.0, kernel.1], generator: &g)
+            let b = Tensor.normal([outChannels], generator: &g)
+            checkGradients([x, w, b]) { t in
+                convTranspose2d(t[0], weight: t[1], bias: t[2], stride: stride, padding: padding,
+                                outputPadding: outputPadding, dilation: dilation, groups: groups)
+            }
+        }
+    }
+
+    func testConvTransposeOutputSizeAndHandValues() {
+        // Stride 2, 2×2 kernel of ones: each input pixel becomes a 2×2 block of itself, plus the bias.
+        let x = Tensor([1, 2, 3, 4], shape: [1, 1, 2, 2])
+        let y = convTranspose2d(x, weight: Tensor.ones([1, 1, 2, 2]), bias: Tensor([10], shape: [1]), stride: (2, 2))
+        XCTAssertEqual(y.shape, [1, 1, 4, 4])
+        XCTAssertEqual(y.storage, [11, 11, 12, 12, 11, 11, 12, 12, 13, 13, 14, 14, 13, 13, 14, 14])
+        // (I − 1)·S − 2P + D·(k − 1) + outputPadding + 1 = 4·2 − 2 + 2 + 1 + 1 = 10.
+        let z = convTranspose2d(Tensor.zeros([1, 2, 5, 5]), weight: Tensor.zeros([2, 3, 3, 3]), stride: (2, 2),
+                                padding: (1, 1), outputPadding: (1, 1))
+        XCTAssertEqual(z.shape, [1, 3, 10, 10])
+    }
+}
