@@ -1,0 +1,77 @@
+import Foundation
+import VisionCore
+import VisionModels
+import VisionNN
+
+/// Reads and writes run directories and self-describing weight files.
+///
+/// A run directory holds `run.json` (configuration and progress), `last.safetensors`,
+/// `best.safetensors` and `optimizer.safetensors`. Every weight file also carries the configuration
+/// in its safetensors metadata (`vision.config`), so a single file is enough to rebuild the model.
+public enum Checkpoint {
+    public static let configKey = "vision.config"
+
+    public static func encode<T: Encodable>(_ value: T) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try encoder.encode(value)
+    }
+
+    /// Saves the model's state dict with the configuration embedded (atomic).
+    public static func saveWeights(_ model: Module, config: RunConfig, to url: URL) throws {
+        let json = String(decoding: try encode(config), as: UTF8.self)
+        try model.saveStateDict(to: url, metadata: [configKey: json])
+    }
+
+    public static func readRecord(_ directory: URL) throws -> RunRecord {
+        let url = directory.appendingPathComponent("run.json")
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            throw ToolError.invalidRun(path: url.path, reason: "missing (not a vision run directory)")
+        }
+        do {
+            return try JSONDecoder().decode(RunRecord.self, from: data)
+        } catch {
+            throw ToolError.invalidRun(path: url.path, reason: "unreadable run description: \(error)")
+        }
+    }
+
+    public static func writeRecord(_ record: RunRecord, to directory: URL) throws {
+        try writeAtomically(try encode(record), to: directory.appendingPathComponent("run.json"))
+    }
+
+    /// Resolves a run directory or a weights file to (configuration, weights file).
+    /// For a directory, `best.safetensors` is preferred over `last.safetensors`.
+    public static func resolve(_ path: String) throws -> (config: RunConfig, weights: URL) {
+        let url = URL(fileURLWithPath: path)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
+            throw ToolError.invalidRun(path: path, reason: "no such file or directory")
+        }
+        if isDirectory.boolValue {
+            let record = try readRecord(url)
+            for name in [record.bestWeights, record.lastWeights] {
+                let w = url.appendingPathComponent(name)
+                if FileManager.default.fileExists(atPath: w.path) { return (record.config, w) }
+            }
+            throw ToolError.invalidRun(path: path, reason: "holds no weights (\(record.bestWeights) or \(record.lastWeights))")
+        }
+        let metadata = try SafeTensors.readMetadata(contentsOf: url)
+        guard let json = metadata[configKey] else {
+            throw ToolError.invalidRun(path: path, reason: "carries no vision configuration; weights converted from elsewhere need --model and its options")
+        }
+        do {
+            return (try JSONDecoder().decode(RunConfig.self, from: Data(json.utf8)), url)
+        } catch {
+            throw ToolError.invalidRun(path: path, reason: "unreadable embedded configuration: \(error)")
+        }
+    }
+
+    /// Builds the network a run or weights file describes and loads its weights (strict).
+    public static func loadModel(_ path: String) throws -> (config: RunConfig, model: Module) {
+        let (config, weights) = try resolve(path)
+        let model = try config.buildModel()
+        try model.loadStateDict(contentsOf: weights, strict: true)
+        model.eval()
+        return (config, model)
+    }
+}

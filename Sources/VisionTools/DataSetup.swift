@@ -1,0 +1,269 @@
+import Foundation
+import VisionCore
+import VisionData
+import VisionImage
+
+/// Datasets, preprocessing and augmentation for one run, chosen from a dataset name or a folder.
+public struct PreparedData {
+    public var train: any Dataset
+    /// Evaluated after each epoch: the dataset's test split, or a held-out part of the training set.
+    public var validation: (any Dataset)?
+    /// Describes where `validation` comes from, for the log.
+    public var validationSource: String
+    public var task: Task
+    public var classNames: [String]
+    public var preprocessing: Preprocessing
+    public var trainTransform: any Transform
+    public var evalTransform: any Transform
+}
+
+/// Per-dataset statistics and defaults that torchvision users know.
+public enum DatasetDefaults {
+    public static func normalization(for name: String, channels: Int) -> (mean: [Float], std: [Float]) {
+        switch name.lowercased() {
+        case "cifar", "cifar10", "cifar-10": return ([0.4914, 0.4822, 0.4465], [0.2470, 0.2435, 0.2616])
+        case "cifar100", "cifar-100": return ([0.5071, 0.4865, 0.4409], [0.2673, 0.2564, 0.2762])
+        case "fashion-mnist", "fashionmnist", "fashion_mnist": return ([0.2860], [0.3530])
+        case "mnist": return ([0.1307], [0.3081])
+        case "isbi2012", "isbi", "isbi2012-membrane": return ([0.5], [0.5])
+        default:
+            return channels == 3 ? ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+                                 : (Array(repeating: 0.5, count: channels), Array(repeating: 0.5, count: channels))
+        }
+    }
+}
+
+/// Resizes so the shorter side equals `size`, then centre-crops to `size`×`size` (a no-op when the
+/// image already has that size).
+public struct FitSize: Transform {
+    public let size: Int
+    public init(size: Int) { self.size = size }
+
+    public func apply(_ image: inout FloatImage, mask: inout LabelMask?, generator: inout SeededGenerator) {
+        if image.height == size && image.width == size { return }
+        var m = mask
+        if min(image.height, image.width) != size {
+            Resize(shorterSide: size).apply(&image, mask: &m, generator: &generator)
+        }
+        CenterCrop(size: size).apply(&image, mask: &m, generator: &generator)
+        mask = m
+    }
+}
+
+/// Converts images to the channel count the network expects (gray ↔ RGB, alpha dropped).
+public struct MatchChannels: Transform {
+    public let channels: Int
+    public init(channels: Int) { self.channels = channels }
+
+    public func apply(_ image: inout FloatImage, mask: inout LabelMask?, generator: inout SeededGenerator) {
+        if image.channels == channels { return }
+        if channels == 1 {
+            image = ColorOps.grayscale(image.channels == 4 || image.channels == 2 ? dropAlpha(image) : image, outputChannels: 1)
+        } else if channels == 3 {
+            let base = image.channels == 2 || image.channels == 4 ? dropAlpha(image) : image
+            image = base.channels == 1 ? ColorOps.grayscale(base, outputChannels: 3) : base
+        }
+    }
+
+    private func dropAlpha(_ image: FloatImage) -> FloatImage {
+        let keep = image.channels - 1
+        return FloatImage(channels: keep, height: image.height, width: image.width,
+                          pixels: Array(image.pixels[0..<(keep * image.planeSize)]))
+    }
+}
+
+public enum DataSetup {
+    /// Resolves `data` (a catalogue name or a folder) and builds datasets and transforms.
+    /// - Parameters:
+    ///   - limit: train on the first `limit` samples of a seeded permutation (validation is capped at the same count).
+    ///   - validationSplit: fraction held out of the training set; nil uses the test split when the
+    ///     dataset has one, else 0.1 of the training set.
+    ///   - imageSize: classification input side for folders / segmentation training crop; nil picks a default.
+    public static func prepare(data: String, augmentation: String, seed: UInt64, limit: Int? = nil,
+                               validationSplit: Double? = nil, imageSize: Int? = nil) throws -> PreparedData {
+        let url = URL(fileURLWithPath: data)
+        var isDirectory: ObjCBool = false
+        let isFolder = FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) && isDirectory.boolValue
+        var prepared: PreparedData
+        if isFolder {
+            prepared = try prepareFolder(url, augmentation: augmentation, imageSize: imageSize, validationSplit: validationSplit, seed: seed)
+        } else {
+            prepared = try prepareNamed(data, augmentation: augmentation, imageSize: imageSize, validationSplit: validationSplit, seed: seed)
+        }
+        if let limit {
+            guard limit > 0 else { throw ToolError.invalidOption("--limit must be positive, got \(limit)") }
+            prepared.train = head(prepared.train, limit, seed: seed)
+            if let v = prepared.validation { prepared.validation = head(v, limit, seed: seed &+ 1) }
+        }
+        guard prepared.train.count > 0 else { throw ToolError.incompatibleData("\(data): the training set is empty") }
+        return prepared
+    }
+
+    /// The first `count` samples of a seeded permutation (all when the set is smaller).
+    static func head(_ dataset: any Dataset, _ count: Int, seed: UInt64) -> any Dataset {
+        if dataset.count <= count { return dataset }
+        var g = SeededGenerator(seed: seed ^ 0x5EED)
+        return Subset(dataset, indices: Array(shuffledIndices(dataset.count, generator: &g).prefix(count)))
+    }
+
+    static func split(_ dataset: any Dataset, fraction: Double, seed: UInt64) throws -> (any Dataset, (any Dataset)?) {
+        guard fraction >= 0 && fraction < 1 else { throw ToolError.invalidOption("--val-split must be in [0, 1), got \(fraction)") }
+        let held = Int((Double(dataset.count) * fraction).rounded())
+        if held == 0 { return (dataset, nil) }
+        let parts = randomSplit(dataset, counts: [dataset.count - held, held], seed: seed)
+        return (parts[0], parts[1])
+    }
+
+    static func prepareNamed(_ name: String, augmentation: String, imageSize: Int?, validationSplit: Double?,
+                             seed: UInt64) throws -> PreparedData {
+        let lower = name.lowercased()
+        guard DatasetCatalog.names.contains(lower) || ["cifar-10", "cifar-100", "fashionmnist", "fashion_mnist", "isbi", "isbi2012-membrane"].contains(lower) else {
+            throw ToolError.invalidOption("unknown dataset '\(name)': not a folder, and not one of \(DatasetCatalog.names.joined(separator: ", "))")
+        }
+        let train = try DatasetCatalog.load(name, split: .train)
+        let isSegmentation = ["isbi2012", "isbi", "isbi2012-membrane"].contains(lower)
+        let probe = try train.sample(at: 0)
+        let channels = probe.image.channels
+        let (mean, std) = DatasetDefaults.normalization(for: lower, channels: channels)
+        if isSegmentation {
+            let (t, v) = try split(train, fraction: validationSplit ?? 0.2, seed: seed)
+            let crop = imageSize ?? 256
+            return PreparedData(train: t, validation: v, validationSource: "\(v?.count ?? 0) held-out training images",
+                                task: .segmentation, classNames: train.classNames,
+                                preprocessing: Preprocessing(channels: channels, size: nil, mean: mean, std: std),
+                                trainTransform: segmentationTransform(augmentation, crop: crop, mean: mean, std: std),
+                                evalTransform: Normalize(mean: mean, std: std))
+        }
+        let side = imageSize ?? max(probe.image.height, probe.image.width)
+        var validation: (any Dataset)?
+        var source: String
+        var trainSet: any Dataset = train
+        if let fraction = validationSplit, fraction > 0 {
+            (trainSet, validation) = try split(train, fraction: fraction, seed: seed)
+            source = "\(validation?.count ?? 0) held-out training images"
+        } else {
+            validation = try DatasetCatalog.load(name, split: .test)
+            source = "the test split (\(validation?.count ?? 0) images)"
+        }
+        let padding = side >= 32 ? side / 8 : max(2, side / 14)
+        return PreparedData(train: trainSet, validation: validation, validationSource: source, task: .classification,
+                            classNames: train.classNames,
+                            preprocessing: Preprocessing(channels: channels, size: side, mean: mean, std: std),
+                            trainTransform: classificationTransform(augmentation, size: side, padding: padding, channels: channels,
+                                                                    largeImages: false, mean: mean, std: std),
+                            evalTransform: Compose([MatchChannels(channels: channels), FitSize(size: side), Normalize(mean: mean, std: std)]))
+    }
+
+    static func prepareFolder(_ root: URL, augmentation: String, imageSize: Int?, validationSplit: Double?,
+                              seed: UInt64) throws -> PreparedData {
+        let fm = FileManager.default
+        func isDir(_ u: URL) -> Bool {
+            var d: ObjCBool = false
+            return fm.fileExists(atPath: u.path, isDirectory: &d) && d.boolValue
+        }
+        let isSegmentation: (URL) -> Bool = { r in
+            (isDir(r.appendingPathComponent("image")) || isDir(r.appendingPathComponent("images")))
+                && ["label", "labels", "mask", "masks"].contains { isDir(r.appendingPathComponent($0)) }
+        }
+        let trainRoot = root.appendingPathComponent("train")
+        let testRoot = ["test", "val", "validation"].map(root.appendingPathComponent).first(where: isDir)
+        let splitRoots = isDir(trainRoot) && testRoot != nil
+
+        if isSegmentation(root) || (splitRoots && isSegmentation(trainRoot)) {
+            let trainFolder = splitRoots ? trainRoot : root
+            let (train, encoding, classes) = try openSegmentation(trainFolder)
+            var validation: (any Dataset)?
+            var trainSet: any Dataset = train
+            var source: String
+            if splitRoots, let testRoot, isSegmentation(testRoot), validationSplit == nil {
+                validation = try SegmentationFolder(root: testRoot, encoding: encoding, classNames: classes)
+                source = "\(testRoot.path) (\(validation!.count) images)"
+            } else {
+                (trainSet, validation) = try split(train, fraction: validationSplit ?? 0.2, seed: seed)
+                source = "\(validation?.count ?? 0) held-out training images"
+            }
+            let channels = try train.sample(at: 0).image.channels
+            let (mean, std) = DatasetDefaults.normalization(for: "", channels: channels)
+            return PreparedData(train: trainSet, validation: validation, validationSource: source, task: .segmentation,
+                                classNames: classes, preprocessing: Preprocessing(channels: channels, size: nil, mean: mean, std: std),
+                                trainTransform: segmentationTransform(augmentation, crop: imageSize ?? 256, mean: mean, std: std),
+                                evalTransform: Normalize(mean: mean, std: std))
+        }
+
+        let train = try ImageFolder(root: splitRoots ? trainRoot : root, channels: 3)
+        var trainSet: any Dataset = train
+        var validation: (any Dataset)?
+        var source: String
+        if splitRoots, let testRoot, validationSplit == nil {
+            let test = try ImageFolder(root: testRoot, channels: 3)
+            guard test.classNames == train.classNames else {
+                throw ToolError.incompatibleData("\(testRoot.path): classes \(test.classNames) differ from the training classes \(train.classNames)")
+            }
+            validation = test
+            source = "\(testRoot.path) (\(test.count) images)"
+        } else {
+            (trainSet, validation) = try split(train, fraction: validationSplit ?? 0.1, seed: seed)
+            source = "\(validation?.count ?? 0) held-out training images"
+        }
+        let probe = try train.sample(at: 0).image
+        let native = min(probe.height, probe.width)
+        let side = imageSize ?? (native <= 64 ? native : 128)
+        let (mean, std) = DatasetDefaults.normalization(for: "", channels: 3)
+        return PreparedData(train: trainSet, validation: validation, validationSource: source, task: .classification,
+                            classNames: train.classNames, preprocessing: Preprocessing(channels: 3, size: side, mean: mean, std: std),
+                            trainTransform: classificationTransform(augmentation, size: side, padding: max(2, side / 8), channels: 3,
+                                                                    largeImages: side > 64, mean: mean, std: std),
+                            evalTransform: Compose([MatchChannels(channels: 3), FitSize(size: side), Normalize(mean: mean, std: std)]))
+    }
+
+    /// Opens a segmentation folder, detecting 0/255 binary masks (thresholded) versus class-index masks.
+    static func openSegmentation(_ root: URL) throws -> (SegmentationFolder, SegmentationFolder.LabelEncoding, [String]) {
+        let raw = try SegmentationFolder(root: root, encoding: .classIndices)
+        var values = Set<Int>()
+        for i in 0..<min(raw.count, 8) { values.formUnion(try raw.sample(at: i).mask?.labels ?? []) }
+        if values.isSubset(of: [0, 255]) {
+            let names = ["background", "foreground"]
+            return (try SegmentationFolder(root: root, encoding: .threshold(128), classNames: names), .threshold(128), names)
+        }
+        let classes = (values.max() ?? 1) + 1
+        let names = (0..<classes).map { "class\($0)" }
+        return (try SegmentationFolder(root: root, encoding: .classIndices, classNames: names), .classIndices, names)
+    }
+
+    /// Augmentation presets for classification: `none`, `standard` (crop + flip), `strong` (+ colour jitter, erasing).
+    public static func classificationTransform(_ preset: String, size: Int, padding: Int, channels: Int, largeImages: Bool,
+                                               mean: [Float], std: [Float]) -> any Transform {
+        var steps: [any Transform] = [MatchChannels(channels: channels)]
+        switch preset {
+        case "none", "off":
+            steps.append(FitSize(size: size))
+        default:
+            if largeImages {
+                steps.append(RandomResizedCrop(size: size, scale: (0.35, 1)))
+            } else {
+                steps.append(FitSize(size: size))
+                steps.append(RandomCrop(size: size, padding: padding))
+            }
+            steps.append(RandomHorizontalFlip())
+            if preset == "strong" && channels == 3 {
+                steps.append(ColorJitter(brightness: 0.3, contrast: 0.3, saturation: 0.3, hue: 0.05))
+            }
+        }
+        steps.append(Normalize(mean: mean, std: std))
+        if preset == "strong" { steps.append(RandomErasing(p: 0.25)) }
+        return Compose(steps)
+    }
+
+    /// Augmentation presets for segmentation: joint random crop, flips and quarter turns (image and mask alike).
+    public static func segmentationTransform(_ preset: String, crop: Int, mean: [Float], std: [Float]) -> any Transform {
+        var steps: [any Transform] = []
+        if preset != "none" && preset != "off" {
+            steps += [RandomCrop(size: crop), RandomHorizontalFlip(), RandomVerticalFlip(), RandomRotation90()] as [any Transform]
+            if preset == "strong" { steps.append(RandomRotation(degrees: -15...15)) }
+        } else {
+            steps.append(RandomCrop(size: crop))
+        }
+        steps.append(Normalize(mean: mean, std: std))
+        return Compose(steps)
+    }
+}

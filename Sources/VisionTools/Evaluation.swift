@@ -1,0 +1,46 @@
+import VisionCore
+import VisionData
+import VisionNN
+
+/// Loss and confusion counts of a model over a dataset.
+public struct EvaluationResult: Sendable {
+    public var task: Task
+    public var count: Int
+    public var meanLoss: Double
+    public var confusion: ConfusionMatrix
+    /// Classification with at least five classes: images whose target is among the top five.
+    public var top5Correct: Int?
+
+    public var accuracy: Double { confusion.accuracy }
+    public var top5Accuracy: Double? { top5Correct.map { Double($0) / Double(max(count, 1)) } }
+}
+
+public enum Evaluator {
+    /// Runs `model` in eval mode without gradients over every batch of `loader`.
+    public static func evaluate(_ model: Module, loader: DataLoader, task: Task, classes: Int,
+                                progress: ((Int, Int) -> Void)? = nil) throws -> EvaluationResult {
+        let wasTraining = model.isTraining
+        model.eval()
+        defer { model.train(wasTraining) }
+        var confusion = ConfusionMatrix(classes: classes)
+        var lossSum = 0.0, samples = 0, top5 = 0
+        let iterator = loader.epoch(0)
+        defer { iterator.close() }
+        var index = 0
+        while let batch = try iterator.next() {
+            let logits = Autograd.noGrad { model(batch.images) }
+            let targets = task == .segmentation ? (batch.masks ?? []) : batch.labels
+            let loss = Autograd.noGrad { crossEntropy(logits, targets: targets) }
+            lossSum += Double(loss.item) * Double(batch.count)
+            samples += batch.count
+            confusion.add(predictions: Metrics.predictions(logits), targets: targets)
+            if task == .classification && classes >= 5 {
+                top5 += Metrics.topKCorrect(logits, targets: targets, k: 5)
+            }
+            index += 1
+            progress?(index, loader.batchCount)
+        }
+        return EvaluationResult(task: task, count: samples, meanLoss: samples == 0 ? 0 : lossSum / Double(samples),
+                                confusion: confusion, top5Correct: task == .classification && classes >= 5 ? top5 : nil)
+    }
+}

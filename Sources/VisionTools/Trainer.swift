@@ -1,0 +1,277 @@
+import Foundation
+import VisionCore
+import VisionData
+import VisionImage
+import VisionModels
+import VisionNN
+import VisionOptim
+
+/// What the trainer reports while it works (the CLI prints it; the library never prints).
+public enum TrainingEvent {
+    case started(trainCount: Int, validationCount: Int, validationSource: String, batchesPerEpoch: Int,
+                 parameters: Int, trainable: Int, firstEpoch: Int)
+    case batch(epoch: Int, index: Int, of: Int, loss: Double, accuracy: Double, imagesPerSecond: Double, etaSeconds: Double)
+    case validating(epoch: Int)
+    case epochFinished(EpochRecord, isBest: Bool)
+}
+
+/// Trains a model on prepared data, writing checkpoints, metrics and plots into a run directory.
+///
+/// Every epoch ends with `last.safetensors`, `optimizer.safetensors`, `run.json`, `metrics.csv`,
+/// `loss.png` and `accuracy.png` (and `best.safetensors` when validation improved), each written
+/// atomically. Data order, augmentation and dropout are functions of (seed, epoch), and the learning
+/// rate a function of the global step, so a resumed run continues exactly as an uninterrupted one.
+public final class Trainer {
+    public let config: RunConfig
+    public let directory: URL
+    public let model: Module
+    public let data: PreparedData
+    public private(set) var state: RunState
+    public let optimizer: GradientOptimizer
+    let trainLoader: DataLoader
+    let validationLoader: DataLoader?
+    let schedule: any LRSchedule
+
+    /// Starts a new run in `directory` (created if needed). Pass `model` to start from given weights.
+    public init(config: RunConfig, data: PreparedData, directory: URL, model: Module? = nil) throws {
+        guard config.epochs > 0 else { throw ToolError.invalidOption("--epochs must be positive, got \(config.epochs)") }
+        guard config.batchSize > 0 else { throw ToolError.invalidOption("--batch-size must be positive, got \(config.batchSize)") }
+        guard config.learningRate > 0, config.learningRate.isFinite else {
+            throw ToolError.invalidOption("--lr must be a positive number, got \(config.learningRate)")
+        }
+        self.config = config
+        self.directory = directory
+        self.data = data
+        self.model = try model ?? config.buildModel()
+        state = RunState()
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        } catch {
+            throw ToolError.invalidRun(path: directory.path, reason: "cannot create the run directory: \(error.localizedDescription)")
+        }
+        try Trainer.applyFreezing(config.freeze, to: self.model)
+        trainLoader = DataLoader(data.train, batchSize: config.batchSize, shuffle: true, dropLast: data.train.count > config.batchSize,
+                                 workers: config.workers, seed: config.seed, transform: data.trainTransform)
+        validationLoader = data.validation.map {
+            DataLoader($0, batchSize: data.task == .segmentation ? max(1, min(config.batchSize, 4)) : max(config.batchSize, 128),
+                       workers: config.workers, seed: config.seed, transform: data.evalTransform)
+        }
+        optimizer = try Trainer.makeOptimizer(config, model: self.model)
+        schedule = try Trainer.makeSchedule(config, batchesPerEpoch: trainLoader.batchCount)
+    }
+
+    /// Reopens a run directory to continue from its last completed epoch.
+    public static func resume(_ directory: URL, workers: Int? = nil) throws -> Trainer {
+        let record = try Checkpoint.readRecord(directory)
+        var config = record.config
+        if let workers { config.workers = workers }
+        let data = try DataSetup.prepare(data: config.data, augmentation: config.augmentation, seed: config.seed,
+                                         limit: config.limit, validationSplit: config.validationSplit, imageSize: config.imageSize)
+        let model = try config.buildModel()
+        let weights = directory.appendingPathComponent(record.lastWeights)
+        if record.state.epochsCompleted > 0 {
+            try model.loadStateDict(contentsOf: weights, strict: true)
+            let epochInWeights = try SafeTensors.readMetadata(contentsOf: weights)["vision.epoch"].flatMap(Int.init)
+            guard epochInWeights == record.state.epochsCompleted else {
+                throw ToolError.invalidRun(path: weights.path, reason: "holds epoch \(epochInWeights.map(String.init) ?? "?") but run.json records \(record.state.epochsCompleted); the run was interrupted while saving")
+            }
+        } else if let initial = config.initialWeights {
+            _ = try model.loadStateDict(contentsOf: URL(fileURLWithPath: initial), strict: false)
+        }
+        let trainer = try Trainer(config: config, data: data, directory: directory, model: model)
+        trainer.state = record.state
+        if record.state.epochsCompleted > 0 {
+            let url = directory.appendingPathComponent(record.optimizerState)
+            try trainer.optimizer.loadStateDict(try SafeTensors.read(contentsOf: url))
+        }
+        return trainer
+    }
+
+    // MARK: Training
+
+    /// Trains until `config.epochs` epochs are complete (or `stopAfter` more epochs, for tests and
+    /// interruption drills). Returns the final state.
+    @discardableResult
+    public func run(stopAfter: Int? = nil, onEvent: (TrainingEvent) -> Void = { _ in }) throws -> RunState {
+        let first = state.epochsCompleted
+        let last = min(config.epochs, stopAfter.map { first + $0 } ?? config.epochs)
+        let trainable = model.parameters().filter(\.requiresGrad).reduce(0) { $0 + $1.count }
+        onEvent(.started(trainCount: data.train.count, validationCount: data.validation?.count ?? 0,
+                         validationSource: data.validationSource, batchesPerEpoch: trainLoader.batchCount,
+                         parameters: model.parameterCount, trainable: trainable, firstEpoch: first + 1))
+        for epoch in first..<last {
+            try trainOneEpoch(epoch, onEvent: onEvent)
+        }
+        return state
+    }
+
+    func trainOneEpoch(_ epoch: Int, onEvent: (TrainingEvent) -> Void) throws {
+        model.train()
+        reseedDropout(epoch: epoch)
+        let batches = trainLoader.batchCount
+        let start = Date()
+        var lossSum = 0.0, correct = 0, seen = 0, pixelsSeen = 0
+        let iterator = trainLoader.epoch(epoch)
+        defer { iterator.close() }
+        var index = 0
+        var learningRate: Float = 0
+        while let batch = try iterator.next() {
+            learningRate = schedule.learningRate(at: epoch * batches + index)
+            optimizer.learningRate = learningRate
+            optimizer.zeroGrad()
+            let logits = model(batch.images)
+            let targets = data.task == .segmentation ? (batch.masks ?? []) : batch.labels
+            let loss = crossEntropy(logits, targets: targets, labelSmoothing: config.labelSmoothing)
+            let value = loss.item
+            guard value.isFinite else {
+                let kept = directory.appendingPathComponent("last.safetensors")
+                throw ToolError.nonFiniteLoss(epoch: epoch + 1, batch: index + 1, value: value,
+                                              checkpoint: FileManager.default.fileExists(atPath: kept.path) ? kept.path : nil)
+            }
+            loss.backward()
+            optimizer.step()
+            let predictions = Metrics.predictions(logits)
+            correct += zip(predictions, targets).reduce(0) { $0 + ($1.0 == $1.1 ? 1 : 0) }
+            pixelsSeen += targets.count
+            lossSum += Double(value) * Double(batch.count)
+            seen += batch.count
+            index += 1
+            let elapsed = Date().timeIntervalSince(start)
+            onEvent(.batch(epoch: epoch + 1, index: index, of: batches, loss: lossSum / Double(seen),
+                           accuracy: Double(correct) / Double(max(pixelsSeen, 1)),
+                           imagesPerSecond: Double(seen) / max(elapsed, 1e-9),
+                           etaSeconds: elapsed / Double(index) * Double(batches - index)))
+        }
+        let trainSeconds = Date().timeIntervalSince(start)
+        var record = EpochRecord(epoch: epoch + 1, learningRate: learningRate, trainLoss: lossSum / Double(max(seen, 1)),
+                                 trainAccuracy: Double(correct) / Double(max(pixelsSeen, 1)), seconds: 0,
+                                 imagesPerSecond: Double(seen) / max(trainSeconds, 1e-9))
+        if let validationLoader {
+            onEvent(.validating(epoch: epoch + 1))
+            let result = try Evaluator.evaluate(model, loader: validationLoader, task: data.task, classes: data.classNames.count)
+            record.validationLoss = result.meanLoss
+            record.validationAccuracy = result.accuracy
+            if data.task == .segmentation {
+                record.validationMeanIoU = result.confusion.meanIoU
+                record.validationDice = result.confusion.meanDice
+            }
+        }
+        record.seconds = Date().timeIntervalSince(start)
+        let metric = data.task == .segmentation ? (record.validationMeanIoU ?? -record.trainLoss)
+                                                : (record.validationAccuracy ?? -record.trainLoss)
+        let isBest = state.bestMetric.map { metric > $0 } ?? true
+        state.epochsCompleted = epoch + 1
+        state.history.append(record)
+        if isBest { state.bestMetric = metric; state.bestEpoch = epoch + 1 }
+        try saveCheckpoint(isBest: isBest)
+        onEvent(.epochFinished(record, isBest: isBest))
+    }
+
+    /// Dropout masks depend only on (seed, epoch), so resuming reproduces them.
+    func reseedDropout(epoch: Int) {
+        for (k, (_, module)) in model.namedModules().enumerated() {
+            if let d = module as? Dropout {
+                d.generator = SeededGenerator(seed: config.seed &+ UInt64(epoch) &* 1_000_003 &+ UInt64(k))
+            }
+        }
+    }
+
+    func saveCheckpoint(isBest: Bool) throws {
+        var embedded = config
+        embedded.initialWeights = config.initialWeights
+        let json = String(decoding: try Checkpoint.encode(embedded), as: UTF8.self)
+        let metadata = [Checkpoint.configKey: json, "vision.epoch": String(state.epochsCompleted)]
+        try model.saveStateDict(to: directory.appendingPathComponent("last.safetensors"), metadata: metadata)
+        if isBest { try model.saveStateDict(to: directory.appendingPathComponent("best.safetensors"), metadata: metadata) }
+        try SafeTensors.write(optimizer.stateDict(), to: directory.appendingPathComponent("optimizer.safetensors"))
+        try Checkpoint.writeRecord(RunRecord(config: config, state: state), to: directory)
+        let csv = ([EpochRecord.csvHeader] + state.history.map(\.csvLine)).joined(separator: "\n") + "\n"
+        try writeAtomically(Data(csv.utf8), to: directory.appendingPathComponent("metrics.csv"))
+        try writePlots()
+    }
+
+    func writePlots() throws {
+        let h = state.history
+        let loss = Plot.lineChart(title: "loss", series: [Plot.Series("train", h.map(\.trainLoss))]
+            + (h.contains { $0.validationLoss != nil } ? [Plot.Series("validation", h.map { $0.validationLoss ?? .nan })] : []))
+        var accuracySeries = [Plot.Series("train", h.map(\.trainAccuracy))]
+        if h.contains(where: { $0.validationAccuracy != nil }) { accuracySeries.append(Plot.Series("validation", h.map { $0.validationAccuracy ?? .nan })) }
+        if data.task == .segmentation { accuracySeries.append(Plot.Series("val mean iou", h.map { $0.validationMeanIoU ?? .nan })) }
+        let accuracy = Plot.lineChart(title: data.task == .segmentation ? "pixel accuracy" : "accuracy", series: accuracySeries)
+        try ImageIO.writePNG(loss.image, to: directory.appendingPathComponent("loss.png"))
+        try ImageIO.writePNG(accuracy.image, to: directory.appendingPathComponent("accuracy.png"))
+    }
+
+    // MARK: Construction helpers
+
+    /// Names of head parameters (`fc`, `classifier`, `head`), which fine-tuning trains at full rate.
+    public static func isHeadParameter(_ name: String) -> Bool {
+        ["fc.", "classifier.", "head."].contains { name.hasPrefix($0) }
+    }
+
+    static func makeOptimizer(_ config: RunConfig, model: Module) throws -> GradientOptimizer {
+        let named = model.namedParameters().filter { $0.tensor.requiresGrad }
+        guard !named.isEmpty else { throw ToolError.invalidOption("nothing to train: every parameter is frozen") }
+        var groups: [ParameterGroup]
+        if let scale = config.backboneLearningRateScale {
+            groups = ParameterGroup.splittingWeightDecay(named.filter { !isHeadParameter($0.name) }, learningRateScale: scale, prefix: "backbone_")
+                + ParameterGroup.splittingWeightDecay(named.filter { isHeadParameter($0.name) }, prefix: "head_")
+        } else {
+            groups = ParameterGroup.splittingWeightDecay(named)
+        }
+        let lr = config.learningRate, wd = config.weightDecay
+        switch config.optimizer.lowercased() {
+        case "sgd": return SGD(groups, learningRate: lr, momentum: config.momentum, weightDecay: wd)
+        case "nesterov": return SGD(groups, learningRate: lr, momentum: config.momentum, weightDecay: wd, nesterov: true)
+        case "adam": return Adam(groups, learningRate: lr, weightDecay: wd)
+        case "adamw": return AdamW(groups, learningRate: lr, weightDecay: wd)
+        case "rmsprop": return RMSprop(groups, learningRate: lr, weightDecay: wd, momentum: config.momentum)
+        case "adagrad": return Adagrad(groups, learningRate: lr, weightDecay: wd)
+        default: throw ToolError.invalidOption("unknown optimizer '\(config.optimizer)'; choose sgd, nesterov, adam, adamw, rmsprop or adagrad")
+        }
+    }
+
+    public static let scheduleNames = ["cosine", "step", "onecycle", "linear", "exponential", "constant"]
+
+    static func makeSchedule(_ config: RunConfig, batchesPerEpoch: Int) throws -> any LRSchedule {
+        let total = max(1, config.epochs * batchesPerEpoch)
+        let warmup = config.warmupEpochs * batchesPerEpoch
+        let lr = config.learningRate
+        let base: any LRSchedule
+        switch config.schedule.lowercased() {
+        case "cosine": base = CosineAnnealingLR(baseLR: lr, period: max(1, total - warmup))
+        case "step": base = MultiStepLR(baseLR: lr, milestones: [total / 2 - warmup, total * 3 / 4 - warmup].map { max(1, $0) }, gamma: 0.1)
+        case "onecycle": base = OneCycleLR(maxLR: lr, totalSteps: total)
+        case "linear": base = LinearLR(baseLR: lr, startFactor: 1, endFactor: 0.01, totalSteps: max(1, total - warmup))
+        case "exponential": base = ExponentialLR(baseLR: lr, gamma: Float(Foundation.pow(0.01, 1 / Double(max(1, total - warmup)))))
+        case "constant": base = ConstantLR(baseLR: lr)
+        default: throw ToolError.invalidOption("unknown schedule '\(config.schedule)'; choose \(scheduleNames.joined(separator: ", "))")
+        }
+        return warmup > 0 ? LinearWarmup(base, warmupSteps: warmup) : base
+    }
+
+    /// `backbone` freezes all but the head; a layer name (e.g. `layer3`) freezes the top-level layers
+    /// up to and including it. Frozen batch-norm layers keep their running statistics fixed.
+    public static func applyFreezing(_ freeze: String?, to model: Module) throws {
+        guard let freeze, !freeze.isEmpty, freeze != "none" else { return }
+        let children = model.children
+        var frozen: [Module] = []
+        if freeze == "backbone" {
+            frozen = children.filter { !["fc", "classifier", "head"].contains($0.name) }.map(\.module)
+        } else {
+            guard let end = children.firstIndex(where: { $0.name == freeze }) else {
+                throw ToolError.invalidOption("--freeze-until \(freeze): no top-level layer of that name; layers: \(children.map(\.name).joined(separator: ", "))")
+            }
+            frozen = children[...end].map(\.module)
+        }
+        for module in frozen {
+            module.setTrainable(false)
+            for (_, m) in module.namedModules() { (m as? BatchNorm2d)?.freezeStatistics = true }
+        }
+    }
+}
+
+extension Canvas {
+    /// The canvas as an RGB `Image` for encoding.
+    public var image: Image { Image(height: height, width: width, channels: 3, pixels: pixels) }
+}
