@@ -11,7 +11,7 @@ import VisionNN
 public final class UNet: Module {
     public let inChannels: Int, numClasses: Int, base: Int, depth: Int
     let down: ModuleList, up: ModuleList, dec: ModuleList
-    let head: Conv2d
+    public private(set) var head: Conv2d
 
     public init(inChannels: Int = 1, numClasses: Int = 2, base: Int = 32, depth: Int = 4, seed: UInt64 = 0) {
         precondition(depth >= 1 && base >= 1, "U-Net needs depth ≥ 1 and base ≥ 1")
@@ -32,6 +32,13 @@ public final class UNet: Module {
         head = Conv2d(widths[0], numClasses, kernelSize: 1, generator: &g)
         super.init()
         registerModule("down", down); registerModule("up", up); registerModule("dec", dec); registerModule("head", head)
+    }
+
+    /// Replaces the 1×1 head for `numClasses` outputs (transfer learning).
+    public func replaceHead(numClasses: Int, seed: UInt64) {
+        var g = SeededGenerator(seed: seed)
+        head = Conv2d(head.inChannels, numClasses, kernelSize: 1, generator: &g)
+        registerModule("head", head)
     }
 
     public override func forward(_ input: Tensor) -> Tensor {

@@ -17,6 +17,27 @@ public struct PreparedData {
     public var evalTransform: any Transform
 }
 
+extension PreparedData {
+    /// Replaces the normalisation (e.g. a pretrained backbone's statistics) and rebuilds the transforms.
+    mutating func renormalize(mean: [Float], std: [Float], augmentation: String, imageSize: Int?) throws {
+        guard mean.count == preprocessing.channels, std.count == preprocessing.channels else {
+            throw ToolError.incompatibleData("the model expects \(mean.count) channels, the data has \(preprocessing.channels)")
+        }
+        preprocessing.mean = mean
+        preprocessing.std = std
+        let c = preprocessing.channels
+        if task == .segmentation {
+            trainTransform = DataSetup.segmentationTransform(augmentation, crop: imageSize ?? 256, mean: mean, std: std)
+            evalTransform = Normalize(mean: mean, std: std)
+        } else {
+            let side = preprocessing.size ?? 32
+            trainTransform = DataSetup.classificationTransform(augmentation, size: side, padding: max(2, side / 8), channels: c,
+                                                               largeImages: side > 64, mean: mean, std: std)
+            evalTransform = Compose([MatchChannels(channels: c), FitSize(size: side), Normalize(mean: mean, std: std)])
+        }
+    }
+}
+
 /// Per-dataset statistics and defaults that torchvision users know.
 public enum DatasetDefaults {
     public static func normalization(for name: String, channels: Int) -> (mean: [Float], std: [Float]) {
@@ -80,7 +101,8 @@ public enum DataSetup {
     ///     dataset has one, else 0.1 of the training set.
     ///   - imageSize: classification input side for folders / segmentation training crop; nil picks a default.
     public static func prepare(data: String, augmentation: String, seed: UInt64, limit: Int? = nil,
-                               validationSplit: Double? = nil, imageSize: Int? = nil) throws -> PreparedData {
+                               validationSplit: Double? = nil, imageSize: Int? = nil,
+                               normalization: (mean: [Float], std: [Float])? = nil) throws -> PreparedData {
         let url = URL(fileURLWithPath: data)
         var isDirectory: ObjCBool = false
         let isFolder = FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) && isDirectory.boolValue
@@ -89,6 +111,9 @@ public enum DataSetup {
             prepared = try prepareFolder(url, augmentation: augmentation, imageSize: imageSize, validationSplit: validationSplit, seed: seed)
         } else {
             prepared = try prepareNamed(data, augmentation: augmentation, imageSize: imageSize, validationSplit: validationSplit, seed: seed)
+        }
+        if let normalization {
+            try prepared.renormalize(mean: normalization.mean, std: normalization.std, augmentation: augmentation, imageSize: imageSize)
         }
         if let limit {
             guard limit > 0 else { throw ToolError.invalidOption("--limit must be positive, got \(limit)") }
@@ -214,6 +239,26 @@ public enum DataSetup {
                             trainTransform: classificationTransform(augmentation, size: side, padding: max(2, side / 8), channels: 3,
                                                                     largeImages: side > 64, mean: mean, std: std),
                             evalTransform: Compose([MatchChannels(channels: 3), FitSize(size: side), Normalize(mean: mean, std: std)]))
+    }
+
+    /// The labelled images `evaluate` scores: a named dataset's test split (ISBI: the held-out part of
+    /// training, as in training), a folder's `test/` (or `val/`) tree, or every image of a plain folder.
+    public static func evaluationSet(data: String, config: RunConfig) throws -> PreparedData {
+        let url = URL(fileURLWithPath: data)
+        var isDirectory: ObjCBool = false
+        let isFolder = FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) && isDirectory.boolValue
+        let hasTestTree = ["test", "val", "validation"].contains {
+            FileManager.default.fileExists(atPath: url.appendingPathComponent($0).path)
+        }
+        let fraction: Double? = isFolder && !hasTestTree ? 0 : (config.task == .segmentation ? (config.validationSplit ?? 0.2) : nil)
+        var prepared = try prepare(data: data, augmentation: "none", seed: config.seed, validationSplit: fraction,
+                                   imageSize: config.preprocessing.size ?? config.imageSize,
+                                   normalization: (config.preprocessing.mean, config.preprocessing.std))
+        if isFolder && !hasTestTree {
+            prepared.validation = prepared.train
+            prepared.validationSource = "all \(prepared.train.count) images of \(data)"
+        }
+        return prepared
     }
 
     /// Opens a segmentation folder, detecting 0/255 binary masks (thresholded) versus class-index masks.

@@ -231,6 +231,11 @@ public final class Trainer {
         }
     }
 
+    /// The optimizer `lr-find` drives (no weight decay unless configured).
+    public static func makeOptimizerForRangeTest(_ config: RunConfig, model: Module) throws -> GradientOptimizer {
+        try makeOptimizer(config, model: model)
+    }
+
     public static let scheduleNames = ["cosine", "step", "onecycle", "linear", "exponential", "constant"]
 
     static func makeSchedule(_ config: RunConfig, batchesPerEpoch: Int) throws -> any LRSchedule {

@@ -1,0 +1,61 @@
+import ArgumentParser
+import Foundation
+import VisionImage
+
+struct Convert: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Decode and re-encode an image through the library (what the loader sees, EXIF orientation included).",
+        discussion: "The output format follows the extension: .png or .jpg/.jpeg.")
+
+    @Argument(help: "Input image (PNG or JPEG).")
+    var input: String
+
+    @Argument(help: "Output image (.png, .jpg or .jpeg).")
+    var output: String
+
+    @Option(help: "Resize to WIDTHxHEIGHT (bilinear; area when shrinking).")
+    var resize: String?
+
+    @Flag(help: "Convert to gray (0.299R + 0.587G + 0.114B).")
+    var gray = false
+
+    @Option(help: "JPEG quality 1–100.")
+    var quality: Int = 90
+
+    @Flag(name: .customLong("no-exif"), help: "Ignore the EXIF orientation of JPEGs.")
+    var noEXIF = false
+
+    func validate() throws {
+        if !(1...100).contains(quality) { throw ValidationError("--quality must be 1–100") }
+        if let r = resize, parseSize(r) == nil { throw ValidationError("--resize must look like 64x48") }
+        if !["png", "jpg", "jpeg"].contains(URL(fileURLWithPath: output).pathExtension.lowercased()) {
+            throw ValidationError("the output must end in .png, .jpg or .jpeg")
+        }
+    }
+
+    func parseSize(_ s: String) -> (Int, Int)? {
+        let parts = s.lowercased().split(separator: "x").compactMap { Int($0) }
+        guard parts.count == 2, parts[0] > 0, parts[1] > 0 else { return nil }
+        return (parts[0], parts[1])
+    }
+
+    func run() throws {
+        try guarded {
+            var image = try ImageIO.decode(contentsOf: URL(fileURLWithPath: input), applyEXIFOrientation: !noEXIF)
+            let before = "\(image.width)×\(image.height)×\(image.channels)"
+            if gray { image = image.converted(toChannels: 1) }
+            if let r = resize, let (w, h) = parseSize(r) {
+                let shrinking = w < image.width && h < image.height
+                image = image.resized(height: h, width: w, method: shrinking ? .area : .bilinear)
+            }
+            let url = URL(fileURLWithPath: output)
+            if url.pathExtension.lowercased() == "png" {
+                try ImageIO.writePNG(image, to: url)
+            } else {
+                if image.hasAlpha { image = image.converted(toChannels: image.channels - 1) }
+                try ImageIO.writeJPEG(image, to: url, quality: quality)
+            }
+            print("\(input) (\(before)) → \(output) (\(image.width)×\(image.height)×\(image.channels))")
+        }
+    }
+}

@@ -1,0 +1,93 @@
+import ArgumentParser
+import Foundation
+import VisionData
+import VisionImage
+import VisionTools
+
+struct Evaluate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Score trained weights on labelled data: loss, accuracy, top-5, per-class accuracy, confusion matrix; IoU and Dice for segmentation.")
+
+    @Option(help: "A run directory (its best weights) or a weights file written by vision.")
+    var weights: String
+
+    @Option(help: "Dataset name or folder (named datasets use their test split; a plain folder is scored whole).")
+    var data: String
+
+    @Option(name: .customLong("batch-size"), help: "Images per batch.")
+    var batchSize: Int = 128
+
+    @Option(help: "Data loader worker threads.")
+    var workers: Int = 2
+
+    @Option(help: "Score only this many images (a seeded subset).")
+    var limit: Int?
+
+    @Option(name: .customLong("confusion-png"), help: "Where to write the confusion matrix image (default: confusion.png beside the weights).")
+    var confusionPNG: String?
+
+    func run() throws {
+        try guarded {
+            let (config, model) = try Checkpoint.loadModel(weights)
+            var prepared = try DataSetup.evaluationSet(data: data, config: config)
+            guard var dataset = prepared.validation else { throw CLIError("\(data): no labelled evaluation images") }
+            if prepared.task != config.task {
+                throw CLIError("\(weights) was trained for \(config.task.rawValue) but \(data) is \(prepared.task.rawValue) data")
+            }
+            if prepared.task == .classification && prepared.classNames != config.classNames {
+                throw CLIError("\(data) has classes \(prepared.classNames) but the model was trained on \(config.classNames)")
+            }
+            if let limit { dataset = Subset(dataset, indices: Array(0..<min(limit, dataset.count))) }
+            prepared.validation = dataset
+            let loader = DataLoader(dataset, batchSize: config.task == .segmentation ? 2 : batchSize, workers: workers,
+                                    seed: config.seed, transform: prepared.evalTransform)
+            print("evaluating \(config.model) from \(weights) on \(prepared.validationSource)")
+            let result = try Evaluator.evaluate(model, loader: loader, task: config.task, classes: config.classNames.count)
+            let names = config.classNames
+            print(String(format: "images: %d  loss: %.4f  %@: %.4f", result.count, result.meanLoss,
+                         config.task == .segmentation ? "pixel accuracy" : "accuracy", result.accuracy))
+            if let top5 = result.top5Accuracy { print(String(format: "top-5 accuracy: %.4f", top5)) }
+            if config.task == .segmentation {
+                print(String(format: "mean IoU: %.4f  mean Dice: %.4f", result.confusion.meanIoU, result.confusion.meanDice))
+                for (c, name) in names.enumerated() {
+                    print(String(format: "  %-14@ IoU %@  Dice %@", name as NSString,
+                                 format(result.confusion.intersectionOverUnion[c]), format(result.confusion.dice[c])))
+                }
+            }
+            print("per-class accuracy:")
+            for (c, acc) in result.confusion.perClassAccuracy.enumerated() {
+                print(String(format: "  %-14@ %@  (%d images)", (c < names.count ? names[c] : "\(c)") as NSString, format(acc),
+                             result.confusion.counts[c].reduce(0, +)))
+            }
+            print("confusion matrix (rows: truth, columns: prediction):")
+            print(confusionText(result.confusion, names: names))
+            let png = confusionPNG.map { URL(fileURLWithPath: $0) }
+                ?? URL(fileURLWithPath: weights).deletingLastPathComponent().appendingPathComponent("confusion.png")
+            let target = isDirectory(weights) ? URL(fileURLWithPath: weights).appendingPathComponent("confusion.png") : png
+            try ImageIO.writePNG(Plot.confusionMatrix(result.confusion, classNames: names).image, to: confusionPNG.map { URL(fileURLWithPath: $0) } ?? target)
+            print("confusion matrix image: \((confusionPNG.map { URL(fileURLWithPath: $0) } ?? target).path)")
+        }
+    }
+
+    func format(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "  n/a " }
+
+    func isDirectory(_ path: String) -> Bool {
+        var d: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &d) && d.boolValue
+    }
+}
+
+func confusionText(_ m: ConfusionMatrix, names: [String]) -> String {
+    let width = max(6, (m.counts.flatMap { $0 }.max() ?? 0).description.count + 1)
+    let label = min(12, names.map(\.count).max() ?? 4)
+    var lines = [String(repeating: " ", count: label + 1) + (0..<m.classes).map { String($0).leftPad(width) }.joined()]
+    for t in 0..<m.classes {
+        let name = String((t < names.count ? names[t] : "\(t)").prefix(label))
+        lines.append(name.padding(toLength: label + 1, withPad: " ", startingAt: 0) + m.counts[t].map { String($0).leftPad(width) }.joined())
+    }
+    return lines.joined(separator: "\n")
+}
+
+extension String {
+    func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: " ", count: n - count) + self }
+}

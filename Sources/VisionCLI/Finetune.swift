@@ -1,0 +1,83 @@
+import ArgumentParser
+import Foundation
+import VisionModels
+import VisionNN
+import VisionTools
+
+struct Finetune: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Transfer learning: start from trained weights, replace the head for the new classes, and train.",
+        discussion: """
+        --freeze backbone trains only the new head (frozen batch-norm statistics stay fixed); --freeze-until layer3 freezes the top-level layers up to and including layer3; --backbone-lr-scale 0.1 trains everything with the backbone at a tenth of the head's rate. Images are prepared with the source model's input size and normalisation. Writes the same run directory as `train`.
+        """)
+
+    @Option(name: .customLong("from"), help: "A run directory or weights file written by vision.")
+    var source: String
+
+    @OptionGroup var options: TrainingOptions
+
+    @Option(help: "backbone (train only the head) or none.")
+    var freeze: String = "none"
+
+    @Option(name: .customLong("freeze-until"), help: "Freeze top-level layers up to and including this one (e.g. layer3).")
+    var freezeUntil: String?
+
+    @Option(name: .customLong("backbone-lr-scale"), help: "Learning-rate multiplier for the pretrained backbone (the head uses --lr).")
+    var backboneLearningRateScale: Float?
+
+    func validate() throws {
+        if options.data == nil { throw ValidationError("--data is required") }
+        if !["backbone", "none"].contains(freeze) { throw ValidationError("--freeze must be backbone or none") }
+        if freeze == "backbone" && freezeUntil != nil { throw ValidationError("use either --freeze backbone or --freeze-until") }
+    }
+
+    func run() throws {
+        try guarded {
+            let (sourceConfig, weightsURL) = try Checkpoint.resolve(source)
+            let model = try sourceConfig.buildModel()
+            try model.loadStateDict(contentsOf: weightsURL, strict: true)
+            let dataName = options.data!
+            let data = try DataSetup.prepare(data: dataName, augmentation: options.augmentation, seed: options.seed,
+                                             limit: options.limit, validationSplit: options.validationSplit,
+                                             imageSize: sourceConfig.preprocessing.size ?? options.imageSize,
+                                             normalization: (sourceConfig.preprocessing.mean, sourceConfig.preprocessing.std))
+            guard data.task == sourceConfig.task else {
+                throw CLIError("\(source) was trained for \(sourceConfig.task.rawValue) but \(dataName) is \(data.task.rawValue) data")
+            }
+            let classes = data.classNames.count
+            if classes != sourceConfig.modelOptions.numClasses {
+                try replaceHead(model, numClasses: classes, seed: options.seed)
+            }
+            var modelOptions = sourceConfig.modelOptions
+            modelOptions.numClasses = classes
+            var config = RunConfig(model: sourceConfig.model, modelOptions: modelOptions, data: dataName, task: data.task,
+                                   classNames: data.classNames, preprocessing: data.preprocessing, epochs: options.epochs,
+                                   batchSize: options.batchSize, optimizer: options.optimizer,
+                                   learningRate: options.resolvedLearningRate, momentum: options.momentum,
+                                   weightDecay: options.weightDecay, schedule: options.schedule,
+                                   warmupEpochs: options.warmupEpochs, labelSmoothing: options.labelSmoothing,
+                                   augmentation: options.augmentation, workers: options.workers, seed: options.seed,
+                                   limit: options.limit, validationSplit: options.validationSplit,
+                                   imageSize: sourceConfig.preprocessing.size ?? options.imageSize)
+            config.freeze = freeze == "backbone" ? "backbone" : freezeUntil
+            config.backboneLearningRateScale = backboneLearningRateScale
+            config.initialWeights = weightsURL.path
+            let directory = options.runDirectory(model: "\(sourceConfig.model)-finetune", data: dataName)
+            let trainer = try Trainer(config: config, data: data, directory: directory, model: model)
+            print("fine-tuning \(sourceConfig.model) from \(source) on \(dataName): \(classes) classes"
+                  + (config.freeze.map { ", frozen: \($0)" } ?? "")
+                  + (backboneLearningRateScale.map { ", backbone lr × \($0)" } ?? ""))
+            try runTrainer(trainer)
+        }
+    }
+}
+
+func replaceHead(_ model: Module, numClasses: Int, seed: UInt64) throws {
+    switch model {
+    case let m as ResNet: m.replaceHead(numClasses: numClasses, seed: seed)
+    case let m as CIFARResNet: m.replaceHead(numClasses: numClasses, seed: seed)
+    case let m as VGG: m.replaceHead(numClasses: numClasses, seed: seed)
+    case let m as UNet: m.replaceHead(numClasses: numClasses, seed: seed)
+    default: throw CLIError("do not know how to replace the head of \(type(of: model))")
+    }
+}

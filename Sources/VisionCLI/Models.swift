@@ -1,0 +1,30 @@
+import ArgumentParser
+import Foundation
+import VisionModels
+
+struct Models: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List the model zoo with parameter counts and forward FLOPs.",
+        discussion: "FLOPs count 2 × multiply-adds of convolutions and linear layers for one image.")
+
+    @Option(name: .customLong("input-size"), help: "Image side for FLOPs (default: 224 for ImageNet-style models, 32 for CIFAR ResNets, 256 for U-Net).")
+    var inputSize: Int?
+
+    @Option(help: "Number of classes.")
+    var classes: Int?
+
+    func run() throws {
+        try guarded {
+            print("model        params         GFLOPs  input        description")
+            for entry in ModelRegistry.entries {
+                let side = inputSize ?? entry.defaultInput[1]
+                let channels = entry.defaultInput[0]
+                let options = ModelOptions(numClasses: classes ?? (entry.family == "unet" ? 2 : (entry.family == "cifar-resnet" ? 10 : 1000)),
+                                           inChannels: channels, inputSize: side)
+                let model = entry.build(options)
+                let flops = try ModelRegistry.flops(of: model, input: [channels, side, side])
+                print("\(entry.name.padding(toLength: 12, withPad: " ", startingAt: 0)) \(String(model.parameterCount).leftPad(11))  \(String(format: "%9.3f", Double(flops) / 1e9))  \("\(channels)×\(side)×\(side)".padding(toLength: 11, withPad: " ", startingAt: 0))  \(entry.summary)")
+            }
+        }
+    }
+}

@@ -1,0 +1,89 @@
+import ArgumentParser
+import Foundation
+import VisionCore
+import VisionImage
+import VisionTools
+
+struct Segment: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Segment an image with a U-Net and write the class mask as a PNG.",
+        discussion: """
+        Uses the U-Net shipped in pretrained/ (unet-isbi2012.safetensors) unless --weights is given. Any image size works (the network pads and crops). The mask stores class c as the gray level c·255/(classes−1) (0 and 255 for two classes) unless --class-indices is given.
+        """)
+
+    @Argument(help: "The image to segment (PNG or JPEG).")
+    var image: String
+
+    @Option(name: .shortAndLong, help: "Output mask PNG.")
+    var output: String
+
+    @Option(help: "A run directory or weights file of a U-Net (default: the shipped one).")
+    var weights: String?
+
+    @Option(help: "Also write the input with the mask blended over it in colour to this PNG.")
+    var overlay: String?
+
+    @Option(help: "Also write per-class probabilities [C, H, W] as Float32 to this .npy file.")
+    var probabilities: String?
+
+    @Flag(name: .customLong("class-indices"), help: "Write raw class indices (0, 1, …) instead of spread gray levels.")
+    var classIndices = false
+
+    func run() throws {
+        try guarded {
+            let path = try weights ?? defaultUNet()
+            let (config, model) = try Checkpoint.loadModel(path)
+            guard config.task == .segmentation else { throw CLIError("\(path) is a classifier; use `vision predict`") }
+            let (input, original) = try loadInput(image, preprocessing: config.preprocessing)
+            let logits = Autograd.noGrad { model(input) }
+            let (classes, h, w) = (logits.shape[1], logits.shape[2], logits.shape[3])
+            let labels = logits.argmax(axis: 1)
+            let scale = classIndices || classes < 2 ? 1 : 255 / (classes - 1)
+            let mask = Image(height: h, width: w, channels: 1, pixels: labels.map { UInt8(clamping: $0 * scale) })
+            try ImageIO.writePNG(mask, to: URL(fileURLWithPath: output))
+            print("mask \(w)×\(h), \(classes) classes → \(output)")
+            var counts = [Int](repeating: 0, count: classes)
+            for l in labels { counts[l] += 1 }
+            for (c, n) in counts.enumerated() {
+                let name = c < config.classNames.count ? config.classNames[c] : "class \(c)"
+                print(String(format: "  %@: %.1f%%", name, 100 * Double(n) / Double(max(labels.count, 1))))
+            }
+            if let probabilities {
+                let p = Autograd.noGrad { logits.softmax(axis: 1) }.reshape([classes, h, w])
+                try Npy.write(p, to: URL(fileURLWithPath: probabilities))
+                print("probabilities [\(classes), \(h), \(w)] → \(probabilities)")
+            }
+            if let overlay {
+                let rgb = original.converted(toChannels: 3)
+                var pixels = rgb.pixels
+                let palette: [(Float, Float, Float)] = [(0, 0, 0), (255, 64, 64), (64, 200, 64), (64, 96, 255), (255, 200, 0), (200, 64, 255)]
+                for i in 0..<(h * w) where labels[i] > 0 {
+                    let color = palette[labels[i] % palette.count]
+                    for (k, v) in [color.0, color.1, color.2].enumerated() {
+                        pixels[3 * i + k] = UInt8(clamping: Int((0.5 * Float(pixels[3 * i + k]) + 0.5 * v).rounded()))
+                    }
+                }
+                try ImageIO.writePNG(Image(height: h, width: w, channels: 3, pixels: pixels), to: URL(fileURLWithPath: overlay))
+                print("overlay → \(overlay)")
+            }
+        }
+    }
+}
+
+/// The shipped U-Net: $VISION_PRETRAINED, ./pretrained, or pretrained/ of the package the executable was built in.
+func defaultUNet() throws -> String {
+    let name = "unet-isbi2012.safetensors"
+    var candidates: [URL] = []
+    if let dir = ProcessInfo.processInfo.environment["VISION_PRETRAINED"] { candidates.append(URL(fileURLWithPath: dir)) }
+    candidates.append(URL(fileURLWithPath: "pretrained"))
+    var executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+    for _ in 0..<4 {
+        executable.deleteLastPathComponent()
+        candidates.append(executable.appendingPathComponent("pretrained"))
+    }
+    for dir in candidates {
+        let file = dir.appendingPathComponent(name)
+        if FileManager.default.fileExists(atPath: file.path) { return file.path }
+    }
+    throw CLIError("no shipped U-Net found (looked for \(name) in \(candidates.map(\.path).joined(separator: ", "))); pass --weights RUN_OR_FILE")
+}

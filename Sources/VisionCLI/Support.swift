@@ -1,0 +1,188 @@
+import ArgumentParser
+import Foundation
+import VisionCore
+import VisionData
+import VisionImage
+import VisionNN
+import VisionTools
+
+/// An error already worded for the user.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Runs `body`, turning any library error into one line on standard error and a non-zero exit.
+func guarded(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error as ExitCode {
+        throw error
+    } catch let error as CleanExit {
+        throw error
+    } catch let error as ValidationError {
+        throw error
+    } catch {
+        printError(describe(error))
+        throw ExitCode(1)
+    }
+}
+
+func describe(_ error: Error) -> String {
+    if let e = error as? CustomStringConvertible { return e.description }
+    return (error as NSError).localizedDescription
+}
+
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data("vision: error: \(message)\n".utf8))
+}
+
+/// Whether standard output is a terminal (live progress lines) or a file/pipe (plain periodic lines).
+let stdoutIsTerminal = isatty(STDOUT_FILENO) != 0
+
+func formatDuration(_ seconds: Double) -> String {
+    guard seconds.isFinite else { return "?" }
+    let s = Int(seconds.rounded())
+    return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, (s / 60) % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
+}
+
+/// Prints training events: a live line on a terminal, a line every ~10% otherwise.
+final class ProgressPrinter {
+    var lastPrinted = Date.distantPast
+    var lastFraction = -1.0
+
+    func handle(_ event: TrainingEvent) {
+        switch event {
+        case let .started(train, validation, source, batches, parameters, trainable, first):
+            print("training on \(train) images, \(batches) batches per epoch; validating on \(validation > 0 ? source : "nothing")")
+            print("model: \(parameters) parameters (\(trainable) trainable); starting at epoch \(first)")
+        case let .batch(epoch, index, of, loss, accuracy, speed, eta):
+            let line = String(format: "epoch %d  batch %d/%d  loss %.4f  acc %.4f  %.0f img/s  ETA %@",
+                              epoch, index, of, loss, accuracy, speed, formatDuration(eta))
+            if stdoutIsTerminal {
+                if Date().timeIntervalSince(lastPrinted) > 0.2 || index == of {
+                    print("\r\u{1B}[2K" + line, terminator: "")
+                    fflush(stdout)
+                    lastPrinted = Date()
+                }
+            } else {
+                let fraction = Double(index) / Double(of)
+                if index == 1 || fraction - lastFraction >= 0.1 || index == of {
+                    print(line)
+                    lastFraction = fraction
+                }
+            }
+        case .validating:
+            if stdoutIsTerminal { print("\r\u{1B}[2K", terminator: "") }
+        case let .epochFinished(r, isBest):
+            lastFraction = -1
+            var line = String(format: "epoch %d done in %@: train loss %.4f acc %.4f", r.epoch, formatDuration(r.seconds), r.trainLoss, r.trainAccuracy)
+            if let vl = r.validationLoss, let va = r.validationAccuracy { line += String(format: " | val loss %.4f acc %.4f", vl, va) }
+            if let iou = r.validationMeanIoU, let dice = r.validationDice { line += String(format: " mIoU %.4f dice %.4f", iou, dice) }
+            line += String(format: " | %.0f img/s, lr %.4g", r.imagesPerSecond, r.learningRate)
+            if isBest { line += "  (best)" }
+            print(line)
+        }
+    }
+}
+
+/// Decodes an image and prepares it as a `[1, C, H, W]` network input with the run's preprocessing.
+func loadInput(_ path: String, preprocessing: Preprocessing, exif: Bool = true) throws -> (tensor: Tensor, image: Image) {
+    let image = try ImageIO.decode(contentsOf: URL(fileURLWithPath: path), applyEXIFOrientation: exif)
+    var float = FloatImage(image.toTensor())
+    var mask: LabelMask?
+    var g = SeededGenerator(seed: 0)
+    var steps: [any Transform] = [MatchChannels(channels: preprocessing.channels)]
+    if let size = preprocessing.size { steps.append(FitSize(size: size)) }
+    steps.append(Normalize(mean: preprocessing.mean, std: preprocessing.std))
+    Compose(steps).apply(&float, mask: &mask, generator: &g)
+    return (float.tensor.unsqueeze(0), image)
+}
+
+/// Options shared by `train` and `finetune`.
+struct TrainingOptions: ParsableArguments {
+    @Option(help: "Dataset name (cifar, cifar100, fashion-mnist, mnist, isbi2012) or folder path.")
+    var data: String?
+
+    @Option(help: "Number of epochs.")
+    var epochs: Int = 10
+
+    @Option(name: .customLong("batch-size"), help: "Images per batch.")
+    var batchSize: Int = 64
+
+    @Option(help: "Optimizer: sgd, nesterov, adam, adamw, rmsprop, adagrad.")
+    var optimizer: String = "sgd"
+
+    @Option(name: .customLong("lr"), help: "Peak learning rate (default: 0.1 for sgd/nesterov, 0.001 for adam/adamw, 0.01 otherwise).")
+    var learningRate: Float?
+
+    @Option(help: "Momentum for sgd, nesterov and rmsprop.")
+    var momentum: Float = 0.9
+
+    @Option(help: "Learning-rate schedule, stepped per batch: cosine, step (÷10 at 50% and 75%), onecycle, linear, exponential, constant.")
+    var schedule: String = "cosine"
+
+    @Option(name: .customLong("warmup-epochs"), help: "Linear warm-up epochs before the schedule.")
+    var warmupEpochs: Int = 0
+
+    @Option(name: .customLong("weight-decay"), help: "Weight decay (L2 added to the gradient for sgd/adam/rmsprop/adagrad, decoupled for adamw); biases and batch-norm are not decayed.")
+    var weightDecay: Float = 5e-4
+
+    @Option(name: .customLong("label-smoothing"), help: "Label smoothing for the cross-entropy loss.")
+    var labelSmoothing: Float = 0
+
+    @Option(name: .customLong("augment"), help: "Augmentation preset: standard (crop + flip; segmentation: crop, flips, quarter turns), strong (+ colour jitter, erasing / rotation), none.")
+    var augmentation: String = "standard"
+
+    @Option(help: "Data loader worker threads.")
+    var workers: Int = 2
+
+    @Option(help: "Seed for weights, shuffling, augmentation and dropout.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Train on only this many images (a seeded subset; validation is capped the same way).")
+    var limit: Int?
+
+    @Option(name: .customLong("val-split"), help: "Fraction of the training set held out for validation (default: the dataset's test split if it has one, else 0.1; 0.2 for segmentation).")
+    var validationSplit: Double?
+
+    @Option(name: .customLong("image-size"), help: "Input side for image folders (default: native if ≤ 64, else 128) or training crop for segmentation (default 256).")
+    var imageSize: Int?
+
+    @Option(name: [.customShort("o"), .customLong("output")], help: "Run directory (default: runs/<model>-<data>-<timestamp>).")
+    var output: String?
+
+    func validate() throws {
+        if epochs <= 0 { throw ValidationError("--epochs must be positive") }
+        if batchSize <= 0 { throw ValidationError("--batch-size must be positive") }
+        if let lr = learningRate, !(lr > 0) { throw ValidationError("--lr must be positive") }
+        if workers < 0 { throw ValidationError("--workers must be ≥ 0") }
+        if !["standard", "strong", "none", "off"].contains(augmentation) { throw ValidationError("--augment must be standard, strong or none") }
+        if let l = limit, l <= 0 { throw ValidationError("--limit must be positive") }
+        if let v = validationSplit, !(v >= 0 && v < 1) { throw ValidationError("--val-split must be in [0, 1)") }
+        if !(labelSmoothing >= 0 && labelSmoothing < 1) { throw ValidationError("--label-smoothing must be in [0, 1)") }
+    }
+
+    var resolvedLearningRate: Float {
+        learningRate ?? (["sgd", "nesterov"].contains(optimizer.lowercased()) ? 0.1 : (["adam", "adamw"].contains(optimizer.lowercased()) ? 0.001 : 0.01))
+    }
+
+    func runDirectory(model: String, data: String) -> URL {
+        if let output { return URL(fileURLWithPath: output) }
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        let dataName = URL(fileURLWithPath: data).lastPathComponent
+        return URL(fileURLWithPath: "runs/\(model)-\(dataName)-\(formatter.string(from: Date()))")
+    }
+}
+
+/// Runs a trainer with console progress and reports where the artefacts are.
+func runTrainer(_ trainer: Trainer) throws {
+    print("run directory: \(trainer.directory.path)")
+    let printer = ProgressPrinter()
+    let state = try trainer.run(onEvent: printer.handle)
+    if let best = state.bestEpoch, let metric = state.bestMetric {
+        print(String(format: "finished %d epochs; best epoch %d (%@ %.4f); checkpoints in %@", state.epochsCompleted, best,
+                     trainer.data.task == .segmentation ? "val mIoU" : "val accuracy", metric, trainer.directory.path))
+    }
+}

@@ -1,0 +1,85 @@
+import ArgumentParser
+import Foundation
+import VisionModels
+import VisionTools
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a model from the zoo on a dataset.",
+        discussion: """
+        Example: vision train resnet18 --data cifar. Every epoch writes last.safetensors, best.safetensors, optimizer.safetensors, run.json, metrics.csv, loss.png and accuracy.png to the run directory; `vision train --resume DIR` continues a stopped run exactly.
+        """)
+
+    @Argument(help: "Model name (see `vision models`); not needed with --resume.")
+    var model: String?
+
+    @OptionGroup var options: TrainingOptions
+
+    @Option(help: "Continue the run in this directory from its last completed epoch.")
+    var resume: String?
+
+    @Option(help: "ResNet stem: auto (small 3×3 stem for inputs ≤ 64 px), small, imagenet.")
+    var stem: String = "auto"
+
+    @Option(name: .customLong("zero-init-residual"), help: "Zero the last batch-norm of each residual block (ResNet).")
+    var zeroInitResidual = false
+
+    @Option(help: "U-Net base width.")
+    var base: Int = 32
+
+    @Option(help: "U-Net depth (number of down-sampling steps).")
+    var depth: Int = 4
+
+    func validate() throws {
+        if resume == nil && model == nil { throw ValidationError("name a model (e.g. resnet18) or pass --resume DIR") }
+        if resume == nil && options.data == nil { throw ValidationError("--data is required (e.g. --data cifar)") }
+        if !["auto", "small", "imagenet"].contains(stem) { throw ValidationError("--stem must be auto, small or imagenet") }
+    }
+
+    func run() throws {
+        try guarded {
+            if let resume {
+                let trainer = try Trainer.resume(URL(fileURLWithPath: resume), workers: options.workers)
+                print("resuming \(trainer.config.model) on \(trainer.config.data) after epoch \(trainer.state.epochsCompleted) of \(trainer.config.epochs)")
+                try runTrainer(trainer)
+                return
+            }
+            guard let model, let dataName = options.data else { return }
+            let entry = try ModelRegistry.entry(model)
+            let data = try DataSetup.prepare(data: dataName, augmentation: options.augmentation, seed: options.seed,
+                                             limit: options.limit, validationSplit: options.validationSplit, imageSize: options.imageSize)
+            try checkTaskMatches(entry: entry, task: data.task, data: dataName)
+            var modelOptions = ModelOptions(numClasses: data.classNames.count, inChannels: data.preprocessing.channels,
+                                            stem: stem == "auto" ? nil : Stem(rawValue: stem), base: base, depth: depth,
+                                            zeroInitResidual: zeroInitResidual, seed: options.seed,
+                                            inputSize: data.preprocessing.size ?? options.imageSize ?? 256)
+            if entry.family == "vgg", let size = data.preprocessing.size, size < 32 {
+                throw CLIError("\(model) needs inputs of at least 32×32 (five 2×2 poolings); pass --image-size 32 for \(dataName)")
+            }
+            modelOptions.head = nil
+            var config = RunConfig(model: entry.name, modelOptions: modelOptions, data: dataName, task: data.task,
+                                   classNames: data.classNames, preprocessing: data.preprocessing, epochs: options.epochs,
+                                   batchSize: options.batchSize, optimizer: options.optimizer,
+                                   learningRate: options.resolvedLearningRate, momentum: options.momentum,
+                                   weightDecay: options.weightDecay, schedule: options.schedule,
+                                   warmupEpochs: options.warmupEpochs, labelSmoothing: options.labelSmoothing,
+                                   augmentation: options.augmentation, workers: options.workers, seed: options.seed,
+                                   limit: options.limit, validationSplit: options.validationSplit, imageSize: options.imageSize)
+            config.freeze = nil
+            let trainer = try Trainer(config: config, data: data, directory: options.runDirectory(model: entry.name, data: dataName))
+            print("\(entry.name) on \(dataName): \(data.classNames.count) classes, \(data.preprocessing.channels) channel(s)"
+                  + (data.preprocessing.size.map { ", \($0)×\($0) inputs" } ?? ""))
+            try runTrainer(trainer)
+        }
+    }
+}
+
+/// Classifiers need labelled images; U-Nets need masks.
+func checkTaskMatches(entry: ModelEntry, task: Task, data: String) throws {
+    if entry.family == "unet" && task != .segmentation {
+        throw CLIError("\(entry.name) segments images, but \(data) is a classification dataset; use a segmentation folder (image/ + label/) or isbi2012")
+    }
+    if entry.family != "unet" && task == .segmentation {
+        throw CLIError("\(entry.name) is a classifier, but \(data) holds segmentation masks; use unet")
+    }
+}
