@@ -64,6 +64,11 @@ let testTargets: [Target] = [
     .testTarget(name: "VisionImageTests", dependencies: ["VisionImage", "VisionCore", "TestSupport"]),
     .testTarget(name: "VisionDataTests", dependencies: ["VisionData", "VisionImage", "VisionCore", "TestSupport"]),
     .testTarget(name: "VisionModelsTests", dependencies: ["VisionModels", "VisionNN", "VisionCore", "TestSupport"]),
+    .testTarget(name: "VisionToolsTests", dependencies: [
+        "VisionTools", "VisionModels", "VisionData", "VisionImage", "VisionOptim", "VisionNN", "VisionCore", "TestSupport",
+    ]),
+    // Runs the built `vision` executable as a subprocess on data the tests write.
+    .testTarget(name: "VisionCLITests", dependencies: ["VisionCLI", "VisionTools", "VisionImage", "VisionCore", "TestSupport"]),
 ]
 
 let package = Package(
