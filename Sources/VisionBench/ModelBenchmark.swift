@@ -1,0 +1,71 @@
+import Foundation
+import VisionCore
+import VisionData
+import VisionModels
+import VisionNN
+import VisionOptim
+
+/// Whole-model throughput at the shapes of `shared/bench/torch_baseline.py` and `torch_unet.py`:
+/// training steps (forward, cross-entropy, backward, optimizer step) and inference, in images/s.
+func runModelBenchmark(_ options: BenchmarkOptions) {
+    let seconds = options.double("seconds", default: 3)
+    var g = SeededGenerator(seed: 0)
+
+    func classifierCases() -> [(String, Module, Int, Float)] {
+        [("resnet18_cifar", resnet18(numClasses: 10, stem: .small), 64, 0.01),
+         ("vgg16bn_cifar", VGG(depth: 16, batchNorm: true, numClasses: 10, head: .small), 64, 0.01),
+         ("resnet20_cifar", CIFARResNet(depth: 20, numClasses: 10), 128, 0.1)]
+    }
+
+    for (name, model, batch, lr) in classifierCases() {
+        let x = Tensor.normal([batch, 3, 32, 32], generator: &g)
+        let y = (0..<batch).map { $0 % 10 }
+        let optimizer = SGD([ParameterGroup(model.parameters())], learningRate: lr, momentum: 0.9)
+        model.train()
+        let train = measure(warmUp: 2, minIterations: 3, minSeconds: seconds) {
+            optimizer.zeroGrad()
+            let loss = crossEntropy(model(x), targets: y)
+            loss.backward()
+            optimizer.step()
+        }
+        report("\(name)_train_b\(batch)", work: Double(batch), train, "img/s")
+        if name.hasPrefix("resnet18") {
+            model.eval()
+            let infer = measure(warmUp: 2, minIterations: 3, minSeconds: seconds) { _ = Autograd.noGrad { model(x) } }
+            report("\(name)_infer_b\(batch)", work: Double(batch), infer, "img/s")
+        }
+    }
+
+    let unet = UNet(inChannels: 1, numClasses: 2, base: 32, depth: 4)
+    let x = Tensor.normal([4, 1, 256, 256], generator: &g)
+    let masks = (0..<(4 * 256 * 256)).map { ($0 / 256 + $0 % 256) % 2 }
+    let adam = Adam([ParameterGroup(unet.parameters())], learningRate: 1e-3)
+    unet.train()
+    let train = measure(warmUp: 1, minIterations: 2, minSeconds: seconds) {
+        adam.zeroGrad()
+        let loss = crossEntropy(unet(x), targets: masks)
+        loss.backward()
+        adam.step()
+    }
+    report("unet32_train_b4_256", work: 4, train, "img/s")
+    unet.eval()
+    let big = Tensor.normal([1, 1, 512, 512], generator: &g)
+    let infer = measure(warmUp: 1, minIterations: 2, minSeconds: seconds) { _ = Autograd.noGrad { unet(big) } }
+    report("unet32_infer_512", work: 1, infer, "img/s")
+}
+
+/// Decode + random crop + flip + normalise of the CIFAR-10 JPEG training tree through the DataLoader.
+func runDataBenchmark(_ options: BenchmarkOptions) {
+    guard let root = options.string("root") ?? ProcessInfo.processInfo.environment["VISION_BENCH_CIFAR_JPEG"] else {
+        print("data: pass --root DIR (a cifar10/ JPEG tree extracted from shared/datasets/cifar10-jpeg.tar.gz); skipped")
+        return
+    }
+    do {
+        for (workers, rate) in try DataBenchmark.run(root: URL(fileURLWithPath: root), workers: [1, 2], limit: options.int("limit")) {
+            print("cifar10_jpeg_decode_crop_flip_normalise_w\(workers)".padding(toLength: 44, withPad: " ", startingAt: 0)
+                  + String(format: "%9.0f img/s", rate))
+        }
+    } catch {
+        print("data: \(error)")
+    }
+}
