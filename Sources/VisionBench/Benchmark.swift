@@ -38,10 +38,20 @@ struct BenchmarkOptions {
     func int(_ key: String) -> Int? { values[key].flatMap { Int($0) } }
 }
 
-/// Seconds per call of a timed loop: the median, and the fastest call (the least disturbed on a shared machine).
+/// Seconds per call of a timed loop: the median, the fastest call (the least disturbed on a shared
+/// machine), and the process CPU time per call divided by the core count (what the wall time would be
+/// if the process had every core to itself; spin-waiting still counts).
 struct Timing {
     var median: Double
     var best: Double
+    var cpu: Double
+}
+
+/// CPU seconds used by all threads of this process so far.
+func processCPUSeconds() -> Double {
+    var spec = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &spec)
+    return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
 }
 
 /// Wall-clock timing: `warmUp` untimed calls, then at least `minIterations` timed calls and at
@@ -50,6 +60,7 @@ func measure(warmUp: Int = 2, minIterations: Int = 5, minSeconds: Double = 1.5, 
     for _ in 0..<warmUp { body() }
     var times: [Double] = []
     var total = 0.0
+    let cpuStart = processCPUSeconds()
     while times.count < minIterations || total < minSeconds {
         let start = DispatchTime.now().uptimeNanoseconds
         body()
@@ -57,13 +68,15 @@ func measure(warmUp: Int = 2, minIterations: Int = 5, minSeconds: Double = 1.5, 
         times.append(seconds)
         total += seconds
     }
+    let cpu = (processCPUSeconds() - cpuStart) / Double(times.count * max(1, ProcessInfo.processInfo.activeProcessorCount))
     times.sort()
-    return Timing(median: times[times.count / 2], best: times[0])
+    return Timing(median: times[times.count / 2], best: times[0], cpu: cpu)
 }
 
 /// A fixed-width figure line: `name  rate unit (best rate)`, where `rate = work / seconds`.
 func report(_ name: String, work: Double, _ timing: Timing, _ unit: String, note: String = "") {
     let padded = name.padding(toLength: max(name.count, 34), withPad: " ", startingAt: 0)
     let median = String(format: "%8.1f", work / timing.median), best = String(format: "%.1f", work / timing.best)
-    print("\(padded) \(median) \(unit)  (best \(best))\(note.isEmpty ? "" : "  \(note)")")
+    let cpu = String(format: "%.1f", work / timing.cpu)
+    print("\(padded) \(median) \(unit)  (best \(best), per CPU time \(cpu))\(note.isEmpty ? "" : "  \(note)")")
 }

@@ -2,12 +2,16 @@ import VisionCore
 
 /// The single-layer cases of `torch_baseline.py`: 3×3 convolutions, padding 1, no bias, batch 64.
 /// Forward flops are `2·N·K·C·9·OH·OW`; forward+backward (input and weight gradients) counts 3×.
-/// Options: `--seconds S` minimum timed seconds per case, `--column-limit F` column buffer floats.
+/// Options: `--seconds S` minimum timed seconds per case, `--column-limit F` column buffer floats,
+/// `--channels C` only the case with C channels.
+/// (batch, channels, height = width, output channels) of the single-layer cases.
+let convolutionCases = [(64, 64, 32, 64), (64, 128, 16, 128), (64, 256, 8, 256), (64, 512, 4, 512)]
+
 func runConvolutionBenchmark(_ options: BenchmarkOptions) {
     if let limit = options.int("column-limit") { ConvolutionTuning.columnBufferLimit = limit }
     let seconds = options.double("seconds", default: 1.5)
     var generator = SeededGenerator(seed: 0)
-    for (batch, channels, size, outChannels) in [(64, 64, 32, 64), (64, 128, 16, 128), (64, 256, 8, 256), (64, 512, 4, 512)] {
+    for (batch, channels, size, outChannels) in convolutionCases where options.int("channels").map({ $0 == channels }) ?? true {
         let x = Tensor.normal([batch, channels, size, size], generator: &generator, requiresGrad: true)
         let bound = 1 / Float(channels * 9).squareRoot()
         let weight = Tensor.uniform([outChannels, channels, 3, 3], low: -bound, high: bound,
@@ -54,7 +58,7 @@ func runConvolutionBreakdown(_ options: BenchmarkOptions) {
     if let limit = options.int("column-limit") { ConvolutionTuning.columnBufferLimit = limit }
     let seconds = options.double("seconds", default: 0.5)
     var generator = SeededGenerator(seed: 0)
-    for (batch, channels, size, outChannels) in [(64, 64, 32, 64), (64, 128, 16, 128), (64, 256, 8, 256), (64, 512, 4, 512)] {
+    for (batch, channels, size, outChannels) in convolutionCases where options.int("channels").map({ $0 == channels }) ?? true {
         let geometry = ConvolutionGeometry(channels: channels, height: size, width: size, kernelSize: (3, 3), padding: (1, 1))
         let rows = geometry.rows
         let imagesPerChunk = max(1, min(batch, ConvolutionTuning.columnBufferLimit / (rows * geometry.outputPlane)))
@@ -82,6 +86,11 @@ func runConvolutionBreakdown(_ options: BenchmarkOptions) {
                                     BLAS.sgemm(m: outChannels, n: width, k: rows, a: pw, lda: rows, b: col, ldb: width, c: py, ldc: width)
                                 }
                                 report("gemm_fwd_NN_\(outChannels)x\(width)x\(rows)", work: flops / 1e9, nn, "GFLOP/s")
+                                let tt = measure(minSeconds: seconds) {
+                                    BLAS.sgemm(transposeA: true, transposeB: true, m: width, n: outChannels, k: rows, a: col, lda: width,
+                                               b: pw, ldb: rows, c: py, ldc: outChannels)
+                                }
+                                report("gemm_fwdT_TT_\(width)x\(outChannels)x\(rows)", work: flops / 1e9, tt, "GFLOP/s")
                                 let nt = measure(minSeconds: seconds) {
                                     BLAS.sgemm(transposeB: true, m: outChannels, n: rows, k: width, a: py, lda: width, b: col, ldb: width,
                                                beta: 1, c: pdw, ldc: rows)
