@@ -96,6 +96,11 @@ func runConvolutionBreakdown(_ options: BenchmarkOptions) {
                                                beta: 1, c: pdw, ldc: rows)
                                 }
                                 report("gemm_dW_NT_\(outChannels)x\(rows)x\(width)", work: flops / 1e9, nt, "GFLOP/s")
+                                let ntT = measure(minSeconds: seconds) {
+                                    BLAS.sgemm(transposeB: true, m: rows, n: outChannels, k: width, a: col, lda: width, b: py, ldb: width,
+                                               beta: 1, c: pdw, ldc: outChannels)
+                                }
+                                report("gemm_dWT_NT_\(rows)x\(outChannels)x\(width)", work: flops / 1e9, ntT, "GFLOP/s")
                                 let tn = measure(minSeconds: seconds) {
                                     BLAS.sgemm(transposeA: true, m: rows, n: width, k: outChannels, a: pw, lda: rows, b: py, ldb: width,
                                                c: col, ldc: width)

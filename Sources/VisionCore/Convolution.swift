@@ -122,7 +122,12 @@ enum ConvolutionEngine {
         let anyMulti = chunks.contains { !isSingleImage($0, g) }
         let columns = UnsafeMutablePointer<Float>.allocate(capacity: g.isPointwise && !anyMulti ? 0 : g.rows * maxWidth)
         let staging = UnsafeMutablePointer<Float>.allocate(capacity: anyMulti ? outChannels * maxWidth : 0)
-        defer { columns.deallocate(); staging.deallocate() }
+        // With few output channels OpenBLAS runs `col · dYᵀ` (M = rows) faster than `dY · colᵀ` (M = K):
+        // accumulate the transposed weight gradient and add it back at the end.
+        let transposedWeightGradient = dw != nil && outPerGroup <= 64 && rowsPerGroup > outPerGroup
+        let weightGradientT = UnsafeMutablePointer<Float>.allocate(capacity: transposedWeightGradient ? outChannels * rowsPerGroup : 0)
+        if transposedWeightGradient { weightGradientT.initialize(repeating: 0, count: outChannels * rowsPerGroup) }
+        defer { columns.deallocate(); staging.deallocate(); weightGradientT.deallocate() }
         for chunk in chunks {
             let width = chunk.count * rowWidth
             let image = chunk.lowerBound / g.outputHeight
@@ -145,10 +150,17 @@ enum ConvolutionEngine {
                     (b, ldb) = (UnsafePointer(columns), width)
                 }
                 for group in 0..<groups {
-                    BLAS.sgemm(transposeB: true, m: outPerGroup, n: rowsPerGroup, k: width,
-                               a: a + group * outPerGroup * lda, lda: lda,
-                               b: b + group * rowsPerGroup * ldb, ldb: ldb,
-                               beta: 1, c: dw + group * outPerGroup * rowsPerGroup, ldc: rowsPerGroup)
+                    if transposedWeightGradient {
+                        BLAS.sgemm(transposeB: true, m: rowsPerGroup, n: outPerGroup, k: width,
+                                   a: b + group * rowsPerGroup * ldb, lda: ldb,
+                                   b: a + group * outPerGroup * lda, ldb: lda,
+                                   beta: 1, c: weightGradientT + group * outPerGroup * rowsPerGroup, ldc: outPerGroup)
+                    } else {
+                        BLAS.sgemm(transposeB: true, m: outPerGroup, n: rowsPerGroup, k: width,
+                                   a: a + group * outPerGroup * lda, lda: lda,
+                                   b: b + group * rowsPerGroup * ldb, ldb: ldb,
+                                   beta: 1, c: dw + group * outPerGroup * rowsPerGroup, ldc: rowsPerGroup)
+                    }
                 }
             }
             if let dx {
@@ -162,6 +174,15 @@ enum ConvolutionEngine {
                                beta: direct ? 1 : 0, c: c + group * rowsPerGroup * ldc, ldc: ldc)
                 }
                 if !direct { col2im(overwriting: columns, geometry: g, outputRows: chunk, accumulatingInto: dx) }
+            }
+        }
+        if transposedWeightGradient, let dw {
+            for group in 0..<groups {
+                let source = weightGradientT + group * outPerGroup * rowsPerGroup
+                let destination = dw + group * outPerGroup * rowsPerGroup
+                for r in 0..<rowsPerGroup {
+                    for k in 0..<outPerGroup { destination[k * rowsPerGroup + r] += source[r * outPerGroup + k] }
+                }
             }
         }
     }
