@@ -187,6 +187,17 @@ enum ConvolutionEngine {
         }
     }
 
+    /// A zero-filled array, filled in parallel (gradient buffers of activations are large).
+    static func zeros(_ count: Int) -> [Float] {
+        [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            let base = buffer.baseAddress
+            Parallel.forEach(count, grain: 1 << 18) { range in
+                (base! + range.lowerBound).initialize(repeating: 0, count: range.count)
+            }
+            initialized = count
+        }
+    }
+
     /// `y[n, k, ·] += bias[k]` over `[N, K, plane]`.
     static func addBias(_ bias: [Float], to y: UnsafeMutablePointer<Float>, batch: Int, plane: Int) {
         let channels = bias.count
@@ -282,7 +293,7 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (In
     let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
     return Tensor.record(shape: [batch, outChannels, geometry.outputHeight, geometry.outputWidth],
                          storage: output, inputs: inputs) { g in
-        var gradInput = x.requiresGrad ? [Float](repeating: 0, count: xs.count) : []
+        var gradInput = x.requiresGrad ? ConvolutionEngine.zeros(xs.count) : []
         var gradWeight = weight.requiresGrad ? [Float](repeating: 0, count: ws.count) : []
         if x.requiresGrad || weight.requiresGrad {
             g.storage.withUnsafeBufferPointer { dy in
@@ -347,7 +358,7 @@ public func convTranspose2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, st
                                        stride: stride, padding: padding, dilation: dilation, outputSize: (height, width))
     let plane = outHeight * outWidth
     let xs = x.storage, ws = weight.storage
-    var output = [Float](repeating: 0, count: batch * outChannels * plane)
+    var output = ConvolutionEngine.zeros(batch * outChannels * plane)
     output.withUnsafeMutableBufferPointer { y in
         xs.withUnsafeBufferPointer { px in
             ws.withUnsafeBufferPointer { pw in
