@@ -264,6 +264,7 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (In
     precondition(x.rank == 4, "conv2d expects input [N, C, H, W], got \(x.shape)")
     precondition(weight.rank == 4, "conv2d expects weight [K, C/groups, kh, kw], got \(weight.shape)")
     let (batch, channels, outChannels) = (x.shape[0], x.shape[1], weight.shape[0])
+    precondition(channels > 0 && outChannels > 0, "conv2d: input \(x.shape) and weight \(weight.shape) need channels")
     precondition(groups > 0 && channels % groups == 0 && outChannels % groups == 0,
                  "conv2d: input \(x.shape) and weight \(weight.shape) channels must be divisible by groups \(groups)")
     precondition(weight.shape[1] == channels / groups,
@@ -279,6 +280,9 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (In
                                        stride: stride, padding: padding, dilation: dilation)
     let plane = geometry.outputPlane
     let count = batch * outChannels * plane
+    let outShape = [batch, outChannels, geometry.outputHeight, geometry.outputWidth]
+    let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
+    if count == 0 { return Tensor.record(shape: outShape, storage: [], inputs: inputs) { _ in } }
     let xs = x.storage, ws = weight.storage, bs = bias?.storage
     let output = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
         xs.withUnsafeBufferPointer { px in
@@ -290,9 +294,7 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (In
         if let bs { ConvolutionEngine.addBias(bs, to: buffer.baseAddress!, batch: batch, plane: plane) }
         initialized = count
     }
-    let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
-    return Tensor.record(shape: [batch, outChannels, geometry.outputHeight, geometry.outputWidth],
-                         storage: output, inputs: inputs) { g in
+    return Tensor.record(shape: outShape, storage: output, inputs: inputs) { g in
         var gradInput = x.requiresGrad ? ConvolutionEngine.zeros(xs.count) : []
         var gradWeight = weight.requiresGrad ? [Float](repeating: 0, count: ws.count) : []
         if x.requiresGrad || weight.requiresGrad {
@@ -342,6 +344,7 @@ public func convTranspose2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, st
     precondition(weight.shape[0] == channels,
                  "convTranspose2d: weight \(weight.shape) expects \(weight.shape[0]) input channels, input is \(x.shape)")
     let outChannels = weight.shape[1] * groups
+    precondition(channels > 0 && outChannels > 0, "convTranspose2d: input \(x.shape) and weight \(weight.shape) need channels")
     if let bias { precondition(bias.shape == [outChannels], "convTranspose2d: bias \(bias.shape) does not match \(outChannels) output channels") }
     precondition(stride.0 > 0 && stride.1 > 0 && dilation.0 > 0 && dilation.1 > 0,
                  "convTranspose2d: stride \(stride) and dilation \(dilation) must be positive")
@@ -357,6 +360,8 @@ public func convTranspose2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, st
     let geometry = ConvolutionGeometry(channels: outChannels, height: outHeight, width: outWidth, kernelSize: kernel,
                                        stride: stride, padding: padding, dilation: dilation, outputSize: (height, width))
     let plane = outHeight * outWidth
+    let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
+    if batch == 0 { return Tensor.record(shape: [0, outChannels, outHeight, outWidth], storage: [], inputs: inputs) { _ in } }
     let xs = x.storage, ws = weight.storage
     var output = ConvolutionEngine.zeros(batch * outChannels * plane)
     output.withUnsafeMutableBufferPointer { y in
@@ -369,7 +374,6 @@ public func convTranspose2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, st
         }
         if let bias { ConvolutionEngine.addBias(bias.storage, to: y.baseAddress!, batch: batch, plane: plane) }
     }
-    let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
     return Tensor.record(shape: [batch, outChannels, outHeight, outWidth], storage: output, inputs: inputs) { g in
         g.storage.withUnsafeBufferPointer { dy in
             ws.withUnsafeBufferPointer { pw in

@@ -219,6 +219,15 @@ final class ConvolutionTests: XCTestCase {
         }
     }
 
+    func testEmptyBatchGivesEmptyOutputs() {
+        let x = Tensor.zeros([0, 3, 5, 5], requiresGrad: true)
+        let w = Tensor.ones([4, 3, 3, 3], requiresGrad: true)
+        let y = conv2d(x, weight: w, stride: (2, 2))
+        XCTAssertEqual(y.shape, [0, 4, 2, 2])
+        y.sum().backward()
+        XCTAssertEqual(convTranspose2d(Tensor.zeros([0, 4, 2, 2]), weight: w, stride: (2, 2)).shape, [0, 3, 5, 5])
+    }
+
     func testConvTransposeOutputSizeAndHandValues() {
         // Stride 2, 2×2 kernel of ones: each input pixel becomes a 2×2 block of itself, plus the bias.
         let x = Tensor([1, 2, 3, 4], shape: [1, 1, 2, 2])
