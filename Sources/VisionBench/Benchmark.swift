@@ -5,15 +5,17 @@ import Foundation
 struct Benchmark {
     let name: String
     let summary: String
+    /// Whether `all` runs it (diagnostic breakdowns are only run by name).
+    var inAll = true
     let run: (BenchmarkOptions) -> Void
 
     /// Every benchmark, in the order `all` runs them. Add new ones here.
     static let registry: [Benchmark] = [
-        Benchmark(name: "sgemm", summary: "1024³ sgemm GFLOP/s (BLAS kernel check)", run: runSgemmBenchmark),
+        Benchmark(name: "sgemm", summary: "1024³ sgemm GFLOP/s and the OpenBLAS kernel family", run: runSgemmBenchmark),
         Benchmark(name: "conv", summary: "3×3 conv layers of torch_baseline.py: forward and forward+backward GFLOP/s",
                   run: runConvolutionBenchmark),
-        Benchmark(name: "conv-parts", summary: "im2col and bare GEMM rates at the conv benchmark's shapes",
-                  run: runConvolutionBreakdown),
+        Benchmark(name: "conv-parts", summary: "diagnostic: im2col and bare GEMM rates at the conv layers' shapes",
+                  inAll: false, run: runConvolutionBreakdown),
     ]
 }
 
@@ -36,12 +38,25 @@ struct BenchmarkOptions {
 
     func double(_ key: String, default fallback: Double) -> Double { values[key].flatMap(Double.init) ?? fallback }
     func int(_ key: String) -> Int? { values[key].flatMap { Int($0) } }
+
+    /// Minimum timed seconds per case (`--seconds`).
+    var seconds: Double { double("seconds", default: 1.5) }
 }
 
-/// Seconds per call of a timed loop: the median, and the fastest call (the least disturbed on a shared machine).
+/// Seconds per call of a timed loop: the median, the fastest call (the least disturbed on a shared
+/// machine), and the process CPU time per call divided by the core count (what the wall time would be
+/// if the process had every core to itself; spin-waiting still counts).
 struct Timing {
     var median: Double
     var best: Double
+    var cpu: Double
+}
+
+/// CPU seconds used by all threads of this process so far.
+func processCPUSeconds() -> Double {
+    var spec = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &spec)
+    return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
 }
 
 /// Wall-clock timing: `warmUp` untimed calls, then at least `minIterations` timed calls and at
@@ -50,6 +65,7 @@ func measure(warmUp: Int = 2, minIterations: Int = 5, minSeconds: Double = 1.5, 
     for _ in 0..<warmUp { body() }
     var times: [Double] = []
     var total = 0.0
+    let cpuStart = processCPUSeconds()
     while times.count < minIterations || total < minSeconds {
         let start = DispatchTime.now().uptimeNanoseconds
         body()
@@ -57,13 +73,15 @@ func measure(warmUp: Int = 2, minIterations: Int = 5, minSeconds: Double = 1.5, 
         times.append(seconds)
         total += seconds
     }
+    let cpu = (processCPUSeconds() - cpuStart) / Double(times.count * max(1, ProcessInfo.processInfo.activeProcessorCount))
     times.sort()
-    return Timing(median: times[times.count / 2], best: times[0])
+    return Timing(median: times[times.count / 2], best: times[0], cpu: cpu)
 }
 
-/// A fixed-width figure line: `name  rate unit (best rate)`, where `rate = work / seconds`.
+/// A fixed-width figure line: `name  rate unit  (best …, per CPU time …)  note`, where `rate = work / seconds`.
 func report(_ name: String, work: Double, _ timing: Timing, _ unit: String, note: String = "") {
     let padded = name.padding(toLength: max(name.count, 34), withPad: " ", startingAt: 0)
     let median = String(format: "%8.1f", work / timing.median), best = String(format: "%.1f", work / timing.best)
-    print("\(padded) \(median) \(unit)  (best \(best))\(note.isEmpty ? "" : "  \(note)")")
+    let cpu = String(format: "%.1f", work / timing.cpu)
+    print("\(padded) \(median) \(unit)  (best \(best), per CPU time \(cpu))\(note.isEmpty ? "" : "  \(note)")")
 }

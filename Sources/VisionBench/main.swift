@@ -13,14 +13,15 @@ func printUsage() {
     for benchmark in Benchmark.registry {
         print("  \(benchmark.name.padding(toLength: 10, withPad: " ", startingAt: 0)) \(benchmark.summary)")
     }
-    print("  all        every benchmark above")
+    print("  all        every benchmark above except the diagnostic ones")
+    print("options: --seconds S (minimum timed seconds per case); conv: --channels C, --column-limit F")
 }
 
 if selection == "-h" || selection == "--help" || selection == "help" {
     printUsage()
     exit(0)
 }
-let chosen = selection == "all" ? Benchmark.registry : Benchmark.registry.filter { $0.name == selection }
+let chosen = selection == "all" ? Benchmark.registry.filter(\.inAll) : Benchmark.registry.filter { $0.name == selection }
 if chosen.isEmpty {
     FileHandle.standardError.write(Data("vision-bench: unknown benchmark '\(selection)'\n".utf8))
     printUsage()

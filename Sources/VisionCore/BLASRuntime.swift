@@ -5,37 +5,43 @@ import Foundation
 
 /// Process-level settings for OpenBLAS that must be in place before the library initialises.
 public enum BLASRuntime {
+    /// OpenBLAS kernel families that already use AVX-512.
+    static let avx512Cores: Set<String> = ["skylakex", "cooperlake", "sapphirerapids"]
+
+    static let reexecMarker = "VISION_BLAS_REEXECUTED"
+
     /// Whether this process was restarted by `reexecWithFastKernelsIfNeeded()`.
     public static var wasReexecuted: Bool {
         ProcessInfo.processInfo.environment[reexecMarker] == "1"
     }
 
-    static let reexecMarker = "VISION_BLAS_REEXECUTED"
-
-    /// Restarts the current program with `OPENBLAS_CORETYPE=SkylakeX` when OpenBLAS would otherwise
-    /// pick slower kernels.
+    /// Restarts the current program with `OPENBLAS_CORETYPE=SkylakeX` when OpenBLAS picked kernels
+    /// slower than the CPU supports.
     ///
-    /// Debian's OpenBLAS 0.3.21 selects its AVX2 (Haswell) kernels on AVX-512 AMD CPUs; with the
-    /// environment variable set before `libopenblas` loads it uses AVX-512 and sgemm about doubles.
-    /// The variable is read during library initialisation, before `main`, so the only way to apply
-    /// it from inside the program is to `execv` `/proc/self/exe` with the same arguments.
+    /// Debian's OpenBLAS 0.3.21 selects its AVX2 (Haswell/Zen) kernels on some AVX-512 AMD CPUs;
+    /// with the environment variable set before `libopenblas` loads it uses AVX-512 and sgemm about
+    /// doubles. The variable is read during library initialisation, before `main`, so the only way
+    /// to apply it from inside the program is to `execv` `/proc/self/exe` with the same arguments.
     ///
     /// Does nothing (and returns) when: not on Linux; `OPENBLAS_CORETYPE` is already set;
-    /// `VISION_NO_REEXEC=1`; the process was already re-executed once; the CPU lacks `avx512f`
-    /// in `/proc/cpuinfo`; or `execv` fails. Call it first thing in `main`, before any other work,
-    /// since on success the current process image is replaced.
+    /// `VISION_NO_REEXEC=1`; the process was already re-executed once; OpenBLAS already runs an
+    /// AVX-512 kernel family (`BLAS.coreName` SkylakeX, Cooperlake or SapphireRapids); the CPU lacks
+    /// `avx512f` in `/proc/cpuinfo`; or `execv` fails. Call it first thing in `main`, before any
+    /// other work, since on success the current process image is replaced.
     public static func reexecWithFastKernelsIfNeeded() {
         #if os(Linux)
         let environment = ProcessInfo.processInfo.environment
         guard environment["OPENBLAS_CORETYPE"] == nil,
               environment["VISION_NO_REEXEC"] != "1",
               environment[reexecMarker] == nil,
+              !avx512Cores.contains(BLAS.coreName.lowercased()),
               cpuSupportsAVX512F() else { return }
         setenv("OPENBLAS_CORETYPE", "SkylakeX", 1)
         setenv(reexecMarker, "1", 1)
         _ = execv("/proc/self/exe", CommandLine.unsafeArgv)
         // execv only returns on failure: carry on with the default kernels.
         unsetenv("OPENBLAS_CORETYPE")
+        unsetenv(reexecMarker)
         #endif
     }
 

@@ -122,7 +122,12 @@ enum ConvolutionEngine {
         let anyMulti = chunks.contains { !isSingleImage($0, g) }
         let columns = UnsafeMutablePointer<Float>.allocate(capacity: g.isPointwise && !anyMulti ? 0 : g.rows * maxWidth)
         let staging = UnsafeMutablePointer<Float>.allocate(capacity: anyMulti ? outChannels * maxWidth : 0)
-        defer { columns.deallocate(); staging.deallocate() }
+        // With few output channels OpenBLAS runs `col · dYᵀ` (M = rows) faster than `dY · colᵀ` (M = K):
+        // accumulate the transposed weight gradient and add it back at the end.
+        let transposedWeightGradient = dw != nil && outPerGroup <= 64 && rowsPerGroup > outPerGroup
+        let weightGradientT = UnsafeMutablePointer<Float>.allocate(capacity: transposedWeightGradient ? outChannels * rowsPerGroup : 0)
+        if transposedWeightGradient { weightGradientT.initialize(repeating: 0, count: outChannels * rowsPerGroup) }
+        defer { columns.deallocate(); staging.deallocate(); weightGradientT.deallocate() }
         for chunk in chunks {
             let width = chunk.count * rowWidth
             let image = chunk.lowerBound / g.outputHeight
@@ -145,10 +150,17 @@ enum ConvolutionEngine {
                     (b, ldb) = (UnsafePointer(columns), width)
                 }
                 for group in 0..<groups {
-                    BLAS.sgemm(transposeB: true, m: outPerGroup, n: rowsPerGroup, k: width,
-                               a: a + group * outPerGroup * lda, lda: lda,
-                               b: b + group * rowsPerGroup * ldb, ldb: ldb,
-                               beta: 1, c: dw + group * outPerGroup * rowsPerGroup, ldc: rowsPerGroup)
+                    if transposedWeightGradient {
+                        BLAS.sgemm(transposeB: true, m: rowsPerGroup, n: outPerGroup, k: width,
+                                   a: b + group * rowsPerGroup * ldb, lda: ldb,
+                                   b: a + group * outPerGroup * lda, ldb: lda,
+                                   beta: 1, c: weightGradientT + group * outPerGroup * rowsPerGroup, ldc: outPerGroup)
+                    } else {
+                        BLAS.sgemm(transposeB: true, m: outPerGroup, n: rowsPerGroup, k: width,
+                                   a: a + group * outPerGroup * lda, lda: lda,
+                                   b: b + group * rowsPerGroup * ldb, ldb: ldb,
+                                   beta: 1, c: dw + group * outPerGroup * rowsPerGroup, ldc: rowsPerGroup)
+                    }
                 }
             }
             if let dx {
@@ -163,6 +175,26 @@ enum ConvolutionEngine {
                 }
                 if !direct { col2im(overwriting: columns, geometry: g, outputRows: chunk, accumulatingInto: dx) }
             }
+        }
+        if transposedWeightGradient, let dw {
+            for group in 0..<groups {
+                let source = weightGradientT + group * outPerGroup * rowsPerGroup
+                let destination = dw + group * outPerGroup * rowsPerGroup
+                for r in 0..<rowsPerGroup {
+                    for k in 0..<outPerGroup { destination[k * rowsPerGroup + r] += source[r * outPerGroup + k] }
+                }
+            }
+        }
+    }
+
+    /// A zero-filled array, filled in parallel (gradient buffers of activations are large).
+    static func zeros(_ count: Int) -> [Float] {
+        [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            let base = buffer.baseAddress
+            Parallel.forEach(count, grain: 1 << 18) { range in
+                (base! + range.lowerBound).initialize(repeating: 0, count: range.count)
+            }
+            initialized = count
         }
     }
 
@@ -232,6 +264,7 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (In
     precondition(x.rank == 4, "conv2d expects input [N, C, H, W], got \(x.shape)")
     precondition(weight.rank == 4, "conv2d expects weight [K, C/groups, kh, kw], got \(weight.shape)")
     let (batch, channels, outChannels) = (x.shape[0], x.shape[1], weight.shape[0])
+    precondition(channels > 0 && outChannels > 0, "conv2d: input \(x.shape) and weight \(weight.shape) need channels")
     precondition(groups > 0 && channels % groups == 0 && outChannels % groups == 0,
                  "conv2d: input \(x.shape) and weight \(weight.shape) channels must be divisible by groups \(groups)")
     precondition(weight.shape[1] == channels / groups,
@@ -247,6 +280,9 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (In
                                        stride: stride, padding: padding, dilation: dilation)
     let plane = geometry.outputPlane
     let count = batch * outChannels * plane
+    let outShape = [batch, outChannels, geometry.outputHeight, geometry.outputWidth]
+    let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
+    if count == 0 { return Tensor.record(shape: outShape, storage: [], inputs: inputs) { _ in } }
     let xs = x.storage, ws = weight.storage, bs = bias?.storage
     let output = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
         xs.withUnsafeBufferPointer { px in
@@ -258,10 +294,8 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (In
         if let bs { ConvolutionEngine.addBias(bs, to: buffer.baseAddress!, batch: batch, plane: plane) }
         initialized = count
     }
-    let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
-    return Tensor.record(shape: [batch, outChannels, geometry.outputHeight, geometry.outputWidth],
-                         storage: output, inputs: inputs) { g in
-        var gradInput = x.requiresGrad ? [Float](repeating: 0, count: xs.count) : []
+    return Tensor.record(shape: outShape, storage: output, inputs: inputs) { g in
+        var gradInput = x.requiresGrad ? ConvolutionEngine.zeros(xs.count) : []
         var gradWeight = weight.requiresGrad ? [Float](repeating: 0, count: ws.count) : []
         if x.requiresGrad || weight.requiresGrad {
             g.storage.withUnsafeBufferPointer { dy in
@@ -310,6 +344,7 @@ public func convTranspose2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, st
     precondition(weight.shape[0] == channels,
                  "convTranspose2d: weight \(weight.shape) expects \(weight.shape[0]) input channels, input is \(x.shape)")
     let outChannels = weight.shape[1] * groups
+    precondition(channels > 0 && outChannels > 0, "convTranspose2d: input \(x.shape) and weight \(weight.shape) need channels")
     if let bias { precondition(bias.shape == [outChannels], "convTranspose2d: bias \(bias.shape) does not match \(outChannels) output channels") }
     precondition(stride.0 > 0 && stride.1 > 0 && dilation.0 > 0 && dilation.1 > 0,
                  "convTranspose2d: stride \(stride) and dilation \(dilation) must be positive")
@@ -325,8 +360,10 @@ public func convTranspose2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, st
     let geometry = ConvolutionGeometry(channels: outChannels, height: outHeight, width: outWidth, kernelSize: kernel,
                                        stride: stride, padding: padding, dilation: dilation, outputSize: (height, width))
     let plane = outHeight * outWidth
+    let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
+    if batch == 0 { return Tensor.record(shape: [0, outChannels, outHeight, outWidth], storage: [], inputs: inputs) { _ in } }
     let xs = x.storage, ws = weight.storage
-    var output = [Float](repeating: 0, count: batch * outChannels * plane)
+    var output = ConvolutionEngine.zeros(batch * outChannels * plane)
     output.withUnsafeMutableBufferPointer { y in
         xs.withUnsafeBufferPointer { px in
             ws.withUnsafeBufferPointer { pw in
@@ -337,7 +374,6 @@ public func convTranspose2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, st
         }
         if let bias { ConvolutionEngine.addBias(bias.storage, to: y.baseAddress!, batch: batch, plane: plane) }
     }
-    let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
     return Tensor.record(shape: [batch, outChannels, outHeight, outWidth], storage: output, inputs: inputs) { g in
         g.storage.withUnsafeBufferPointer { dy in
             ws.withUnsafeBufferPointer { pw in

@@ -289,6 +289,7 @@ public func im2col(_ images: [Float], batch: Int, geometry: ConvolutionGeometry)
     precondition(images.count == batch * geometry.imageSize,
                  "im2col: \(images.count) values do not form \(batch) images of \(geometry.channels)×\(geometry.height)×\(geometry.width)")
     let count = geometry.rows * batch * geometry.outputPlane
+    if count == 0 { return [] }
     return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
         images.withUnsafeBufferPointer { x in
             im2col(x.baseAddress!, geometry: geometry, outputRows: 0..<(batch * geometry.outputHeight),
@@ -304,6 +305,7 @@ public func col2im(_ columns: [Float], batch: Int, geometry: ConvolutionGeometry
     precondition(columns.count == geometry.rows * batch * geometry.outputPlane,
                  "col2im: \(columns.count) values do not form a \(geometry.rows)×\(batch * geometry.outputPlane) column matrix")
     var images = [Float](repeating: 0, count: batch * geometry.imageSize)
+    if images.isEmpty { return images }
     images.withUnsafeMutableBufferPointer { x in
         columns.withUnsafeBufferPointer { col in
             col2im(col.baseAddress!, geometry: geometry, outputRows: 0..<(batch * geometry.outputHeight),

@@ -35,6 +35,7 @@ public func maxPool2d(_ x: Tensor, kernelSize: (Int, Int), stride: (Int, Int)? =
     let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let inPlane = height * width, outPlane = outHeight * outWidth
     let count = batch * channels * outPlane
+    if count == 0 { return Tensor.record(shape: [batch, channels, outHeight, outWidth], storage: [], inputs: [x]) { _ in } }
     var indices = [Int32](repeating: 0, count: count)
     let output = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
         let y = buffer.baseAddress!
@@ -139,6 +140,7 @@ private func windowPool(_ x: Tensor, rowWindows: [(Range<Int>, Int)], columnWind
     let (outHeight, outWidth) = (rowWindows.count, columnWindows.count)
     let inPlane = height * width, outPlane = outHeight * outWidth
     let count = batch * channels * outPlane
+    if count == 0 { return Tensor.record(shape: [batch, channels, outHeight, outWidth], storage: [], inputs: [x]) { _ in } }
     let output = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
         let y = buffer.baseAddress!
         x.storage.withUnsafeBufferPointer { px in

@@ -66,6 +66,7 @@ private func interpolate(_ x: Tensor, rowTaps: [Tap], columnTaps: [Tap]) -> Tens
     let planes = batch * channels
     let grain = max(1, 32_768 / max(outPlane, 1))
     let count = planes * outPlane
+    if count == 0 { return Tensor.record(shape: [batch, channels, outHeight, outWidth], storage: [], inputs: [x]) { _ in } }
     let output = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
         let y = buffer.baseAddress!
         x.storage.withUnsafeBufferPointer { px in

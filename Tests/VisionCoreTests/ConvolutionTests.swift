@@ -74,6 +74,8 @@ final class ConvolutionTests: XCTestCase {
         // "Same" convolutions whose taps are shifted copies of the plane, including shifts as wide as the image.
         ConvCase(batch: 3, channels: 2, height: 3, width: 2, outChannels: 2, kernel: (3, 3), padding: (2, 2), dilation: (2, 2)),
         ConvCase(batch: 2, channels: 3, height: 5, width: 4, outChannels: 4, kernel: (1, 3), padding: (0, 1), groups: 1),
+        // More output channels than column rows: the weight gradient is computed untransposed.
+        ConvCase(batch: 2, channels: 1, height: 4, width: 5, outChannels: 12, kernel: (2, 2), padding: (1, 0)),
     ]
 
     func testConv2dMatchesNaiveConvolutionOverParameterSweep() {
@@ -94,7 +96,7 @@ final class ConvolutionTests: XCTestCase {
 
     func testConv2dGradientsMatchFiniteDifferences() {
         var g = SeededGenerator(seed: 11)
-        for c in [sweep[1], sweep[3], sweep[4], sweep[6], sweep[8]] {
+        for c in [sweep[1], sweep[3], sweep[4], sweep[6], sweep[8], sweep[13]] {
             let x = Tensor.normal([c.batch, c.channels, c.height, c.width], generator: &g)
             let w = Tensor.normal([c.outChannels, c.channels / c.groups, c.kernel.0, c.kernel.1], generator: &g)
             let b = Tensor.normal([c.outChannels], generator: &g)
@@ -106,7 +108,7 @@ final class ConvolutionTests: XCTestCase {
 
     func testConv2dGradientsDoNotDependOnChunking() {
         var g = SeededGenerator(seed: 12)
-        for c in [sweep[1], sweep[2], sweep[3], sweep[7], sweep[11], sweep[12]] {
+        for c in [sweep[1], sweep[2], sweep[3], sweep[7], sweep[11], sweep[12], sweep[13]] {
             let x = Tensor.normal([c.batch, c.channels, c.height, c.width], generator: &g, requiresGrad: true)
             let w = Tensor.normal([c.outChannels, c.channels / c.groups, c.kernel.0, c.kernel.1], generator: &g, requiresGrad: true)
             var gradients: [[Float]] = []
@@ -215,6 +217,15 @@ final class ConvolutionTests: XCTestCase {
                                 outputPadding: outputPadding, dilation: dilation, groups: groups)
             }
         }
+    }
+
+    func testEmptyBatchGivesEmptyOutputs() {
+        let x = Tensor.zeros([0, 3, 5, 5], requiresGrad: true)
+        let w = Tensor.ones([4, 3, 3, 3], requiresGrad: true)
+        let y = conv2d(x, weight: w, stride: (2, 2))
+        XCTAssertEqual(y.shape, [0, 4, 2, 2])
+        y.sum().backward()
+        XCTAssertEqual(convTranspose2d(Tensor.zeros([0, 4, 2, 2]), weight: w, stride: (2, 2)).shape, [0, 3, 5, 5])
     }
 
     func testConvTransposeOutputSizeAndHandValues() {

@@ -89,6 +89,14 @@ final class PoolingTests: XCTestCase {
                        [1, 1.5, 2, 1, 1.5, 2])
     }
 
+    func testEmptyBatchGivesEmptyOutputs() {
+        let x = Tensor.zeros([0, 2, 4, 4])
+        XCTAssertEqual(maxPool2d(x, kernelSize: (2, 2)).shape, [0, 2, 2, 2])
+        XCTAssertEqual(avgPool2d(x, kernelSize: (3, 3), stride: (1, 1), padding: (1, 1)).shape, [0, 2, 4, 4])
+        XCTAssertEqual(adaptiveAvgPool2d(x, outputSize: (1, 1)).shape, [0, 2, 1, 1])
+        XCTAssertEqual(upsample(x, scaleFactor: 2, mode: .bilinear).shape, [0, 2, 8, 8])
+    }
+
     func testAdaptiveAvgPoolGradients() {
         var g = SeededGenerator(seed: 3)
         let x = Tensor.normal([2, 2, 7, 5], generator: &g)
