@@ -19,4 +19,4 @@ trap 'rm -rf "$scratch"; exit 1' INT TERM HUP
 echo "Extracting $archive"
 tar -xzf "$archive" -C "$scratch"
 cd "$here"
-swift run -c release vision-bench data "$scratch"
+swift run -c release vision-bench data --root "$scratch"

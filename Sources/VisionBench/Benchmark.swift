@@ -16,6 +16,10 @@ struct Benchmark {
                   run: runConvolutionBenchmark),
         Benchmark(name: "conv-parts", summary: "diagnostic: im2col and bare GEMM rates at the conv layers' shapes",
                   inAll: false, run: runConvolutionBreakdown),
+        Benchmark(name: "models", summary: "ResNet-18 / VGG-16-BN / ResNet-20 training and inference, U-Net training and 512² inference (img/s)",
+                  run: runModelBenchmark),
+        Benchmark(name: "data", summary: "CIFAR-10 JPEG decode + crop + flip + normalise through the DataLoader, 1 and 2 workers (--root DIR)",
+                  run: runDataBenchmark),
     ]
 }
 
@@ -38,6 +42,7 @@ struct BenchmarkOptions {
 
     func double(_ key: String, default fallback: Double) -> Double { values[key].flatMap(Double.init) ?? fallback }
     func int(_ key: String) -> Int? { values[key].flatMap { Int($0) } }
+    func string(_ key: String) -> String? { values[key] }
 
     /// Minimum timed seconds per case (`--seconds`).
     var seconds: Double { double("seconds", default: 1.5) }
