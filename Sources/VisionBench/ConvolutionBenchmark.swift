@@ -76,6 +76,11 @@ func runConvolutionBreakdown(_ options: BenchmarkOptions) {
                             }
                             report("im2col_whole_batch_\(tag)", work: Double(rows * batch * geometry.outputPlane) * 4 / 1e9,
                                    im2colTime, "GB/s written")
+                            let chunkTime = measure(minSeconds: seconds) {
+                                im2col(px, geometry: geometry, outputRows: 0..<(imagesPerChunk * geometry.outputHeight), columns: col)
+                            }
+                            report("im2col_one_chunk_\(tag)", work: Double(rows * imagesPerChunk * geometry.outputPlane) * 4 / 1e9,
+                                   chunkTime, "GB/s written")
                             for width in [imagesPerChunk * geometry.outputPlane, batch * geometry.outputPlane] {
                                 let flops = 2.0 * Double(outChannels * rows * width) / 1e9
                                 let forward = measure(minSeconds: seconds) {

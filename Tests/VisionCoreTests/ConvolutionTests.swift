@@ -174,6 +174,50 @@ final class ConvolutionTests: XCTestCase {
         }
     }
 
+    func testIm2colAndCol2imOverAnyOutputRowRange() {
+        var g = SeededGenerator(seed: 17)
+        let geometries = [
+            ConvolutionGeometry(channels: 2, height: 4, width: 3, kernelSize: (3, 3), padding: (1, 1)),
+            ConvolutionGeometry(channels: 2, height: 7, width: 6, kernelSize: (3, 2), stride: (2, 1), padding: (1, 1)),
+        ]
+        for geometry in geometries {
+            let batch = 4, outHeight = geometry.outputHeight, outWidth = geometry.outputWidth
+            let x = Tensor.normal([batch, geometry.channels, geometry.height, geometry.width], generator: &g).storage
+            let full = im2col(x, batch: batch, geometry: geometry)
+            let fullWidth = batch * outHeight * outWidth
+            let y = Tensor.normal([full.count], generator: &g).storage
+            // A partial first image, whole images, and a partial last image, then the rest.
+            let cuts = [0, outHeight - 1, 3 * outHeight + 1, batch * outHeight]
+            var summed = [Float](repeating: 0, count: x.count)
+            for (lower, upper) in zip(cuts, cuts.dropFirst()) {
+                let width = (upper - lower) * outWidth
+                var columns = [Float](repeating: .nan, count: geometry.rows * width)
+                var slice = [Float](repeating: 0, count: geometry.rows * width)
+                for row in 0..<geometry.rows {
+                    for column in 0..<width {
+                        slice[row * width + column] = y[row * fullWidth + lower * outWidth + column]
+                    }
+                }
+                x.withUnsafeBufferPointer { px in
+                    columns.withUnsafeMutableBufferPointer { col in
+                        im2col(px.baseAddress!, geometry: geometry, outputRows: lower..<upper, columns: col.baseAddress!)
+                    }
+                }
+                slice.withUnsafeBufferPointer { col in
+                    summed.withUnsafeMutableBufferPointer { dx in
+                        col2im(col.baseAddress!, geometry: geometry, outputRows: lower..<upper, accumulatingInto: dx.baseAddress!)
+                    }
+                }
+                for row in 0..<geometry.rows {
+                    XCTAssertEqual(Array(columns[(row * width)..<((row + 1) * width)]),
+                                   Array(full[(row * fullWidth + lower * outWidth)..<(row * fullWidth + upper * outWidth)]),
+                                   "\(geometry) rows \(lower)..<\(upper), column row \(row)")
+                }
+            }
+            assertClose(summed, col2im(y, batch: batch, geometry: geometry), rtol: 1e-5, atol: 1e-5, "\(geometry)")
+        }
+    }
+
     func testConvTransposeIsTheAdjointOfConv() {
         var g = SeededGenerator(seed: 15)
         for c in [sweep[0], sweep[2], sweep[3], sweep[4], sweep[6]] {
