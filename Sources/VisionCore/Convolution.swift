@@ -13,13 +13,22 @@
 /// one image, whose output and gradient are addressed in place with a leading dimension of
 /// `OH·OW`, or several whole images, whose `[K, images·OH·OW]` result is reordered to
 /// `[images, K, OH·OW]`. Folding several small images into one chunk keeps the GEMMs large.
+/// Pointwise (1×1, stride 1, unpadded) convolutions need no column matrix: with planes of 64
+/// pixels or more they run one GEMM per image directly on the input.
 enum ConvolutionEngine {
     /// Largest column buffer (in floats) per chunk.
     nonisolated(unsafe) static var columnBudget = 1 << 21
 
+    /// Planes at least this large make pointwise convolutions run one GEMM per image, straight on the
+    /// input and output (no column buffer, no reordering); smaller ones are folded.
+    static let pointwisePlaneThreshold = 64
+
     /// Consecutive ranges of flattened output rows covering the batch.
     static func chunks(batch: Int, geometry g: ConvolutionGeometry) -> [Range<Int>] {
         let outputHeight = g.outputHeight
+        if g.isPointwise && g.outputPlane >= pointwisePlaneThreshold {
+            return (0..<batch).map { ($0 * outputHeight)..<(($0 + 1) * outputHeight) }
+        }
         let rowsPerChunk = max(1, columnBudget / max(1, g.rows * g.outputWidth))
         var result: [Range<Int>] = []
         if rowsPerChunk >= outputHeight {

@@ -90,24 +90,34 @@ public struct ConvolutionGeometry: Sendable {
     }
 }
 
-/// The output rows `oh` of image `image` that a chunk covers, and where they start in the chunk's columns.
+/// Output rows `oh` of `images` consecutive images starting at `image` that a chunk covers (several
+/// images only when they are whole), and where they start in the chunk's columns.
 struct ImageSegment {
     var image: Int
+    var images: Int
     var rows: Range<Int>
     var columnOffset: Int
 }
 
 extension ConvolutionGeometry {
-    /// Splits flattened output rows `n·OH + oh` at image boundaries.
+    /// Splits flattened output rows `n·OH + oh` into a partial first image, a run of whole images and
+    /// a partial last image.
     func segments(_ outputRows: Range<Int>) -> [ImageSegment] {
         var result: [ImageSegment] = []
         var q = outputRows.lowerBound
         while q < outputRows.upperBound {
             let image = q / outputHeight
-            let end = min(outputRows.upperBound, (image + 1) * outputHeight)
-            result.append(ImageSegment(image: image, rows: (q - image * outputHeight)..<(end - image * outputHeight),
-                                       columnOffset: (q - outputRows.lowerBound) * outputWidth))
-            q = end
+            let start = q - image * outputHeight
+            let offset = (q - outputRows.lowerBound) * outputWidth
+            let wholeImages = start == 0 ? (outputRows.upperBound - q) / outputHeight : 0
+            if wholeImages > 0 {
+                result.append(ImageSegment(image: image, images: wholeImages, rows: 0..<outputHeight, columnOffset: offset))
+                q += wholeImages * outputHeight
+            } else {
+                let end = min(outputRows.upperBound, (image + 1) * outputHeight)
+                result.append(ImageSegment(image: image, images: 1, rows: start..<(end - image * outputHeight), columnOffset: offset))
+                q = end
+            }
         }
         return result
     }
@@ -125,97 +135,111 @@ extension ConvolutionGeometry {
     }
 }
 
-/// Fills one column row (tap `(i, j)` of channel `c`) for one image segment.
+/// Fills one column row (tap `(i, j)` of channel `c`, offsets `(dy, dx)`) for a segment of `images`
+/// images whose planes are `imageStride` apart.
 @inline(__always)
-private func im2colRow(_ plane: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ g: ConvolutionGeometry,
-                       rows: Range<Int>, dy: Int, dx: Int) {
+private func im2colRow(_ firstPlane: UnsafePointer<Float>, _ firstDestination: UnsafeMutablePointer<Float>,
+                       _ g: ConvolutionGeometry, rows: Range<Int>, images: Int, imageStride: Int, dy: Int, dx: Int) {
     let outWidth = g.outputWidth
+    let block = rows.count * outWidth
     if g.isShiftCopy {
         // dst[(oh − oh₀)·W + ow] = plane[(oh + dy)·W + ow + dx] for the valid rows; the columns that
         // wrap around a row edge, and invalid rows, are zero.
         let valid = g.validRows(rows, dy: dy)
         let begin = (valid.lowerBound - rows.lowerBound) * outWidth
         let end = (valid.upperBound - rows.lowerBound) * outWidth
-        for t in 0..<begin { dst[t] = 0 }
-        if begin < end {
-            let shift = (valid.lowerBound + dy) * outWidth + dx - begin
-            let first = begin + max(0, -dx), last = end - max(0, dx)
-            if first < last {
-                for t in first..<last { dst[t] = plane[t + shift] }
-            }
-            let wrapped = min(abs(dx), outWidth)
+        let shift = (valid.lowerBound + dy) * outWidth + dx - begin
+        let first = min(begin + max(0, -dx), end), last = max(end - max(0, dx), first)
+        let wrapped = begin < end ? min(abs(dx), outWidth) : 0
+        let wrapStart = begin + (dx < 0 ? 0 : outWidth - wrapped)
+        for m in 0..<images {
+            let plane = firstPlane + m * imageStride, dst = firstDestination + m * block
+            for t in 0..<begin { dst[t] = 0 }
+            for t in first..<last { dst[t] = plane[t + shift] }
             if wrapped > 0 {
-                var rowStart = begin + (dx < 0 ? 0 : outWidth - wrapped)
+                var rowStart = wrapStart
                 while rowStart < end {
                     for t in rowStart..<(rowStart + wrapped) { dst[t] = 0 }
                     rowStart += outWidth
                 }
             }
+            for t in end..<block { dst[t] = 0 }
         }
-        for t in end..<(rows.count * outWidth) { dst[t] = 0 }
         return
     }
     let (lower, upper) = g.validColumns(offset: dx)
     let strideWidth = g.strideWidth
-    var out = dst
-    for oh in rows {
-        let iy = oh * g.strideHeight + dy
-        if iy < 0 || iy >= g.height {
-            for ow in 0..<outWidth { out[ow] = 0 }
-        } else {
-            let src = plane + iy * g.width + dx
-            for ow in 0..<lower { out[ow] = 0 }
-            if strideWidth == 1 {
-                for ow in lower..<upper { out[ow] = src[ow] }
+    for m in 0..<images {
+        let plane = firstPlane + m * imageStride
+        var out = firstDestination + m * block
+        for oh in rows {
+            let iy = oh * g.strideHeight + dy
+            if iy < 0 || iy >= g.height {
+                for ow in 0..<outWidth { out[ow] = 0 }
             } else {
-                for ow in lower..<upper { out[ow] = src[ow * strideWidth] }
+                let src = plane + iy * g.width + dx
+                for ow in 0..<lower { out[ow] = 0 }
+                if strideWidth == 1 {
+                    for ow in lower..<upper { out[ow] = src[ow] }
+                } else {
+                    for ow in lower..<upper { out[ow] = src[ow * strideWidth] }
+                }
+                for ow in upper..<outWidth { out[ow] = 0 }
             }
-            for ow in upper..<outWidth { out[ow] = 0 }
+            out += outWidth
         }
-        out += outWidth
     }
 }
 
-/// Adds one column row back onto its image plane. With `scratch`, the shift-copy path may zero the
-/// row's padding entries so that it can add whole blocks.
+/// Adds one column row back onto the planes of a segment of `images` images. With `scratch` (the
+/// same memory as `source`, writable), the shift-copy path zeroes the row's padding entries so that
+/// it can add whole blocks.
 @inline(__always)
-private func col2imRow(_ src: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>?, _ plane: UnsafeMutablePointer<Float>,
-                       _ g: ConvolutionGeometry, rows: Range<Int>, dy: Int, dx: Int) {
+private func col2imRow(_ firstSource: UnsafePointer<Float>, scratch firstScratch: UnsafeMutablePointer<Float>?,
+                       _ firstPlane: UnsafeMutablePointer<Float>, _ g: ConvolutionGeometry, rows: Range<Int>,
+                       images: Int, imageStride: Int, dy: Int, dx: Int) {
     let outWidth = g.outputWidth
-    if g.isShiftCopy, let scratch {
+    let block = rows.count * outWidth
+    if g.isShiftCopy, let firstScratch {
         let valid = g.validRows(rows, dy: dy)
         let begin = (valid.lowerBound - rows.lowerBound) * outWidth
         let end = (valid.upperBound - rows.lowerBound) * outWidth
         guard begin < end else { return }
         let wrapped = min(abs(dx), outWidth)
-        if wrapped > 0 {
-            var rowStart = begin + (dx < 0 ? 0 : outWidth - wrapped)
-            while rowStart < end {
-                for t in rowStart..<(rowStart + wrapped) { scratch[t] = 0 }
-                rowStart += outWidth
-            }
-        }
+        let wrapStart = begin + (dx < 0 ? 0 : outWidth - wrapped)
         let shift = (valid.lowerBound + dy) * outWidth + dx - begin
-        let first = begin + max(0, -dx), last = end - max(0, dx)
-        if first < last {
+        let first = min(begin + max(0, -dx), end), last = max(end - max(0, dx), first)
+        for m in 0..<images {
+            let scratch = firstScratch + m * block, src = firstSource + m * block
+            let plane = firstPlane + m * imageStride
+            if wrapped > 0 {
+                var rowStart = wrapStart
+                while rowStart < end {
+                    for t in rowStart..<(rowStart + wrapped) { scratch[t] = 0 }
+                    rowStart += outWidth
+                }
+            }
             for t in first..<last { plane[t + shift] += src[t] }
         }
         return
     }
     let (lower, upper) = g.validColumns(offset: dx)
     let strideWidth = g.strideWidth
-    var input = src
-    for oh in rows {
-        let iy = oh * g.strideHeight + dy
-        if iy >= 0 && iy < g.height {
-            let dst = plane + iy * g.width + dx
-            if strideWidth == 1 {
-                for ow in lower..<upper { dst[ow] += input[ow] }
-            } else {
-                for ow in lower..<upper { dst[ow * strideWidth] += input[ow] }
+    for m in 0..<images {
+        let plane = firstPlane + m * imageStride
+        var input = firstSource + m * block
+        for oh in rows {
+            let iy = oh * g.strideHeight + dy
+            if iy >= 0 && iy < g.height {
+                let dst = plane + iy * g.width + dx
+                if strideWidth == 1 {
+                    for ow in lower..<upper { dst[ow] += input[ow] }
+                } else {
+                    for ow in lower..<upper { dst[ow * strideWidth] += input[ow] }
+                }
             }
+            input += outWidth
         }
-        input += outWidth
     }
 }
 
@@ -239,7 +263,7 @@ public func im2col(_ images: UnsafePointer<Float>, geometry g: ConvolutionGeomet
             let dx = row % g.kernelWidth * g.dilationWidth - g.paddingWidth
             for segment in segments {
                 im2colRow(images + (segment.image * g.channels + c) * planeSize, columns + row * width + segment.columnOffset,
-                          g, rows: segment.rows, dy: dy, dx: dx)
+                          g, rows: segment.rows, images: segment.images, imageStride: g.imageSize, dy: dy, dx: dx)
             }
         }
     }
@@ -277,7 +301,8 @@ private func col2im(_ columns: UnsafePointer<Float>, scratch: UnsafeMutablePoint
                 let offset = (c * kernelArea + tap) * width
                 for segment in segments {
                     col2imRow(columns + offset + segment.columnOffset, scratch: scratch.map { $0 + offset + segment.columnOffset },
-                              images + (segment.image * g.channels + c) * planeSize, g, rows: segment.rows, dy: dy, dx: dx)
+                              images + (segment.image * g.channels + c) * planeSize, g, rows: segment.rows,
+                              images: segment.images, imageStride: g.imageSize, dy: dy, dx: dx)
                 }
             }
         }

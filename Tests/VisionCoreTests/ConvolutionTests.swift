@@ -76,6 +76,8 @@ final class ConvolutionTests: XCTestCase {
         ConvCase(batch: 2, channels: 3, height: 5, width: 4, outChannels: 4, kernel: (1, 3), padding: (0, 1), groups: 1),
         // More output channels than column rows: the weight gradient is computed untransposed.
         ConvCase(batch: 2, channels: 1, height: 4, width: 5, outChannels: 12, kernel: (2, 2), padding: (1, 0)),
+        // A pointwise convolution over planes large enough to run one GEMM per image in place.
+        ConvCase(batch: 2, channels: 3, height: 8, width: 9, outChannels: 5, kernel: (1, 1), groups: 1),
     ]
 
     func testConv2dMatchesNaiveConvolutionOverParameterSweep() {
@@ -96,7 +98,7 @@ final class ConvolutionTests: XCTestCase {
 
     func testConv2dGradientsMatchFiniteDifferences() {
         var g = SeededGenerator(seed: 11)
-        for c in [sweep[1], sweep[3], sweep[4], sweep[6], sweep[8], sweep[13]] {
+        for c in [sweep[1], sweep[3], sweep[4], sweep[6], sweep[8], sweep[13], sweep[14]] {
             let x = Tensor.normal([c.batch, c.channels, c.height, c.width], generator: &g)
             let w = Tensor.normal([c.outChannels, c.channels / c.groups, c.kernel.0, c.kernel.1], generator: &g)
             let b = Tensor.normal([c.outChannels], generator: &g)
@@ -108,7 +110,7 @@ final class ConvolutionTests: XCTestCase {
 
     func testConv2dGradientsDoNotDependOnChunking() {
         var g = SeededGenerator(seed: 12)
-        for c in [sweep[1], sweep[2], sweep[3], sweep[7], sweep[11], sweep[12], sweep[13]] {
+        for c in [sweep[1], sweep[2], sweep[3], sweep[7], sweep[11], sweep[12], sweep[13], sweep[14]] {
             let x = Tensor.normal([c.batch, c.channels, c.height, c.width], generator: &g, requiresGrad: true)
             let w = Tensor.normal([c.outChannels, c.channels / c.groups, c.kernel.0, c.kernel.1], generator: &g, requiresGrad: true)
             var gradients: [[Float]] = []
@@ -127,14 +129,18 @@ final class ConvolutionTests: XCTestCase {
 
     func testPointwiseConvolutionIsAMatmulPerImage() {
         var g = SeededGenerator(seed: 13)
-        let x = Tensor.normal([3, 5, 4, 2], generator: &g)
-        let w = Tensor.normal([7, 5, 1, 1], generator: &g)
-        let y = conv2d(x, weight: w)
-        let matrix = w.reshape([7, 5])
-        for n in 0..<3 {
-            let image = Tensor(Array(x.storage[(n * 40)..<((n + 1) * 40)]), shape: [5, 8])
-            assertClose(Array(y.storage[(n * 56)..<((n + 1) * 56)]), matrix.matmul(image).storage,
-                        rtol: 1e-5, atol: 1e-5, "image \(n)")
+        // Small planes are folded into one GEMM over the batch; large ones run a GEMM per image.
+        for (height, width) in [(4, 2), (8, 10)] {
+            let plane = height * width
+            let x = Tensor.normal([3, 5, height, width], generator: &g)
+            let w = Tensor.normal([7, 5, 1, 1], generator: &g)
+            let y = conv2d(x, weight: w)
+            let matrix = w.reshape([7, 5])
+            for n in 0..<3 {
+                let image = Tensor(Array(x.storage[(n * 5 * plane)..<((n + 1) * 5 * plane)]), shape: [5, plane])
+                assertClose(Array(y.storage[(n * 7 * plane)..<((n + 1) * 7 * plane)]), matrix.matmul(image).storage,
+                            rtol: 1e-5, atol: 1e-5, "\(height)×\(width) image \(n)")
+            }
         }
     }
 
@@ -171,6 +177,50 @@ final class ConvolutionTests: XCTestCase {
             let lhs = inner(im2col(x, batch: batch, geometry: geometry), y)
             let rhs = inner(x, col2im(y, batch: batch, geometry: geometry))
             XCTAssertEqual(lhs, rhs, accuracy: 1e-4 * max(1, abs(lhs)), "\(geometry)")
+        }
+    }
+
+    func testIm2colAndCol2imOverAnyOutputRowRange() {
+        var g = SeededGenerator(seed: 17)
+        let geometries = [
+            ConvolutionGeometry(channels: 2, height: 4, width: 3, kernelSize: (3, 3), padding: (1, 1)),
+            ConvolutionGeometry(channels: 2, height: 7, width: 6, kernelSize: (3, 2), stride: (2, 1), padding: (1, 1)),
+        ]
+        for geometry in geometries {
+            let batch = 4, outHeight = geometry.outputHeight, outWidth = geometry.outputWidth
+            let x = Tensor.normal([batch, geometry.channels, geometry.height, geometry.width], generator: &g).storage
+            let full = im2col(x, batch: batch, geometry: geometry)
+            let fullWidth = batch * outHeight * outWidth
+            let y = Tensor.normal([full.count], generator: &g).storage
+            // A partial first image, whole images, and a partial last image, then the rest.
+            let cuts = [0, outHeight - 1, 3 * outHeight + 1, batch * outHeight]
+            var summed = [Float](repeating: 0, count: x.count)
+            for (lower, upper) in zip(cuts, cuts.dropFirst()) {
+                let width = (upper - lower) * outWidth
+                var columns = [Float](repeating: .nan, count: geometry.rows * width)
+                var slice = [Float](repeating: 0, count: geometry.rows * width)
+                for row in 0..<geometry.rows {
+                    for column in 0..<width {
+                        slice[row * width + column] = y[row * fullWidth + lower * outWidth + column]
+                    }
+                }
+                x.withUnsafeBufferPointer { px in
+                    columns.withUnsafeMutableBufferPointer { col in
+                        im2col(px.baseAddress!, geometry: geometry, outputRows: lower..<upper, columns: col.baseAddress!)
+                    }
+                }
+                slice.withUnsafeBufferPointer { col in
+                    summed.withUnsafeMutableBufferPointer { dx in
+                        col2im(col.baseAddress!, geometry: geometry, outputRows: lower..<upper, accumulatingInto: dx.baseAddress!)
+                    }
+                }
+                for row in 0..<geometry.rows {
+                    XCTAssertEqual(Array(columns[(row * width)..<((row + 1) * width)]),
+                                   Array(full[(row * fullWidth + lower * outWidth)..<(row * fullWidth + upper * outWidth)]),
+                                   "\(geometry) rows \(lower)..<\(upper), column row \(row)")
+                }
+            }
+            assertClose(summed, col2im(y, batch: batch, geometry: geometry), rtol: 1e-5, atol: 1e-5, "\(geometry)")
         }
     }
 
