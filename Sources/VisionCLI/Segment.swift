@@ -38,8 +38,10 @@ struct Segment: ParsableCommand {
             let logits = Autograd.noGrad { model(input) }
             let (classes, h, w) = (logits.shape[1], logits.shape[2], logits.shape[3])
             let labels = logits.argmax(axis: 1)
-            let scale = classIndices || classes < 2 ? 1 : 255 / (classes - 1)
-            let mask = Image(height: h, width: w, channels: 1, pixels: labels.map { UInt8(clamping: $0 * scale) })
+            // Class c → c·255/(classes − 1), so the last class is always 255 (0, 127, 255 for three classes).
+            let spread = !classIndices && classes >= 2
+            let mask = Image(height: h, width: w, channels: 1,
+                             pixels: labels.map { UInt8(clamping: spread ? $0 * 255 / (classes - 1) : $0) })
             try ImageIO.writePNG(mask, to: URL(fileURLWithPath: output))
             print("mask \(w)×\(h), \(classes) classes → \(output)")
             var counts = [Int](repeating: 0, count: classes)

@@ -10,7 +10,8 @@ private protocol PointwiseActivation {
 }
 
 private struct ReluActivation: PointwiseActivation {
-    func value(_ x: Float) -> Float { x > 0 ? x : 0 }
+    /// NaN passes through (as in PyTorch), so a diverged network still produces a non-finite loss.
+    func value(_ x: Float) -> Float { x <= 0 ? 0 : x }
     func derivative(x: Float, y: Float) -> Float { x > 0 ? 1 : 0 }
 }
 

@@ -27,8 +27,11 @@ public struct Canvas: Sendable {
         return (pixels[i], pixels[i + 1], pixels[i + 2])
     }
 
+    /// Fills a rectangle, clipped to the canvas (parts outside are ignored).
     public mutating func fill(x: Int, y: Int, width w: Int, height h: Int, _ color: Color) {
-        for yy in max(0, y)..<min(height, y + h) { for xx in max(0, x)..<min(width, x + w) { set(xx, yy, color) } }
+        let (x0, x1, y0, y1) = (max(0, x), min(width, x + w), max(0, y), min(height, y + h))
+        guard x0 < x1 && y0 < y1 else { return }
+        for yy in y0..<y1 { for xx in x0..<x1 { set(xx, yy, color) } }
     }
 
     /// A line of the given thickness (Bresenham, with a square brush).

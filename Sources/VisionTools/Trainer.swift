@@ -65,8 +65,13 @@ public final class Trainer {
         let record = try Checkpoint.readRecord(directory)
         var config = record.config
         if let workers { config.workers = workers }
-        let data = try DataSetup.prepare(data: config.data, augmentation: config.augmentation, seed: config.seed,
+        var data = try DataSetup.prepare(data: config.data, augmentation: config.augmentation, seed: config.seed,
                                          limit: config.limit, validationSplit: config.validationSplit, imageSize: config.imageSize)
+        // A fine-tuning run normalises with its source model's statistics, recorded in the configuration.
+        if data.preprocessing.mean != config.preprocessing.mean || data.preprocessing.std != config.preprocessing.std {
+            try data.renormalize(mean: config.preprocessing.mean, std: config.preprocessing.std,
+                                 augmentation: config.augmentation, imageSize: config.imageSize)
+        }
         let model = try config.buildModel()
         let weights = directory.appendingPathComponent(record.lastWeights)
         if record.state.epochsCompleted > 0 {

@@ -1,0 +1,101 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// Wrong input: a non-zero exit and one line naming the problem (never a crash or a stack trace).
+final class ErrorCLITests: XCTestCase {
+    var directory: URL!
+
+    override func setUp() {
+        super.setUp()
+        directory = temporaryDirectory("vision-cli-errors")
+    }
+
+    override func tearDown() {
+        try? FileManager.default.removeItem(at: directory)
+        super.tearDown()
+    }
+
+    func testMissingImageFileIsNamed() throws {
+        let missing = directory.appendingPathComponent("missing.png").path
+        try VisionCLI.fail(["sobel", missing, "-o", directory.appendingPathComponent("out.png").path], mentioning: ["missing.png"])
+        try VisionCLI.fail(["convert", missing, directory.appendingPathComponent("out.png").path], mentioning: ["missing.png"])
+    }
+
+    func testCorruptPNGIsNamed() throws {
+        let corrupt = directory.appendingPathComponent("x.png")
+        try Data("this is not a PNG file at all".utf8).write(to: corrupt)
+        try VisionCLI.fail(["sobel", corrupt.path, "-o", directory.appendingPathComponent("out.png").path], mentioning: ["x.png"])
+        // A PNG signature followed by garbage.
+        let truncated = directory.appendingPathComponent("truncated.png")
+        try Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 1, 2, 3, 4, 5, 6, 7, 8]).write(to: truncated)
+        try VisionCLI.fail(["convert", truncated.path, directory.appendingPathComponent("out.png").path], mentioning: ["truncated.png"])
+    }
+
+    func testCorruptImageInsideADatasetIsNamed() throws {
+        let data = directory.appendingPathComponent("folder")
+        try TestData.writeClassFolder(data, classes: TestData.rgbClasses, perClass: 3, side: 8, seed: 1)
+        try Data("garbage".utf8).write(to: data.appendingPathComponent("red/broken.png"))
+        try VisionCLI.fail(["train", "resnet20", "--data", data.path, "--epochs", "1", "--batch-size", "4", "--val-split", "0",
+                            "--workers", "0", "-o", directory.appendingPathComponent("run").path],
+                           mentioning: ["broken.png"])
+    }
+
+    func testUnknownModelNameListsTheZoo() throws {
+        let data = directory.appendingPathComponent("folder")
+        try TestData.writeClassFolder(data, classes: TestData.rgbClasses, perClass: 2, side: 8, seed: 1)
+        try VisionCLI.fail(["train", "resnet999", "--data", data.path, "-o", directory.appendingPathComponent("run").path],
+                           mentioning: ["resnet999", "resnet18", "unet"])
+        try VisionCLI.fail(["lr-find", "alexnet", "--data", data.path], mentioning: ["alexnet"])
+        try VisionCLI.fail(["features", "--model", "lenet", "--list"], mentioning: ["lenet"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: directory.appendingPathComponent("run").path),
+                       "no run directory for a failed start")
+    }
+
+    func testBadOptionValuesAreRejectedBeforeAnyWork() throws {
+        let data = directory.appendingPathComponent("folder")
+        try TestData.writeClassFolder(data, classes: TestData.rgbClasses, perClass: 2, side: 8, seed: 1)
+        let base = ["train", "resnet20", "--data", data.path, "-o", directory.appendingPathComponent("run").path]
+        try VisionCLI.fail(base + ["--epochs", "0"], mentioningValidation: ["--epochs"])
+        try VisionCLI.fail(base + ["--batch-size", "0"], mentioningValidation: ["--batch-size"])
+        try VisionCLI.fail(base + ["--lr", "0"], mentioningValidation: ["--lr"])
+        try VisionCLI.fail(base + ["--val-split", "1.5"], mentioningValidation: ["--val-split"])
+        try VisionCLI.fail(base + ["--epochs", "many"], mentioningValidation: ["many"])
+        try VisionCLI.fail(["sobel", "a.png", "-o", "b.png", "--direction", "diagonal"], mentioningValidation: ["diagonal"])
+        try VisionCLI.fail(["train", "--data", data.path], mentioningValidation: ["model"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: directory.appendingPathComponent("run").path))
+        // Options only the library can check.
+        try VisionCLI.fail(base + ["--epochs", "1", "--optimizer", "lion", "--workers", "0"], mentioning: ["lion"])
+        try VisionCLI.fail(base + ["--epochs", "1", "--schedule", "zigzag", "--workers", "0"], mentioning: ["zigzag"])
+    }
+
+    func testMissingNamedDatasetSaysWhereItLooked() throws {
+        let empty = directory.appendingPathComponent("empty-data-root")
+        let workingDirectory = directory.appendingPathComponent("cwd")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: workingDirectory, withIntermediateDirectories: true)
+        try VisionCLI.fail(["train", "resnet20", "--data", "cifar", "--epochs", "1", "--workers", "0", "-o", "run"],
+                           mentioning: ["cifar", "empty-data-root/cifar-10-batches-bin", "datasets/cifar-10-batches-bin"],
+                           environment: ["VISION_DATA": empty.path], in: workingDirectory)
+        try VisionCLI.fail(["train", "resnet20", "--data", "imagenet-tiny", "--workers", "0", "-o", "run"],
+                           mentioning: ["imagenet-tiny"], environment: ["VISION_DATA": empty.path], in: workingDirectory)
+    }
+
+    func testFolderWithoutImagesIsReported() throws {
+        let empty = directory.appendingPathComponent("no-images")
+        try FileManager.default.createDirectory(at: empty.appendingPathComponent("a"), withIntermediateDirectories: true)
+        try VisionCLI.fail(["train", "resnet20", "--data", empty.path, "--workers", "0", "-o", directory.appendingPathComponent("run").path],
+                           mentioning: ["no-images"])
+    }
+
+    func testWeightsThatAreNotARunAreReported() throws {
+        let image = directory.appendingPathComponent("i.png")
+        try TestData.writeRGB(image, height: 4, width: 4) { _, _ in (1, 2, 3) }
+        let notARun = directory.appendingPathComponent("not-a-run")
+        try FileManager.default.createDirectory(at: notARun, withIntermediateDirectories: true)
+        try VisionCLI.fail(["predict", image.path, "--weights", notARun.path], mentioning: ["not-a-run", "run.json"])
+        try VisionCLI.fail(["predict", image.path, "--weights", directory.appendingPathComponent("gone.safetensors").path],
+                           mentioning: ["gone.safetensors"])
+        try VisionCLI.fail(["train", "--resume", notARun.path], mentioning: ["not-a-run"])
+    }
+}

@@ -1,0 +1,116 @@
+import Foundation
+import TestSupport
+import VisionCore
+import VisionImage
+import VisionTools
+import XCTest
+
+/// `vision sobel`, `convert`, `models`, and training on a named dataset (CIFAR-10 binary) found via VISION_DATA.
+final class ImageCLITests: XCTestCase {
+    var directory: URL!
+
+    override func setUp() {
+        super.setUp()
+        directory = temporaryDirectory("vision-cli-image")
+    }
+
+    override func tearDown() {
+        try? FileManager.default.removeItem(at: directory)
+        super.tearDown()
+    }
+
+    func testSobelValidAndSamePaddingSizesAndRawMap() throws {
+        // 7×5 gray image with a vertical step edge between columns 3 and 4.
+        let input = directory.appendingPathComponent("step.png")
+        try TestData.writeRGB(input, height: 5, width: 7) { _, x in x < 4 ? (20, 20, 20) : (220, 220, 220) }
+        let valid = directory.appendingPathComponent("valid.png"), raw = directory.appendingPathComponent("valid.npy")
+        let result = try VisionCLI.succeed(["sobel", input.path, "-o", valid.path, "--raw", raw.path])
+        XCTAssertTrue(result.stdout.contains("magnitude edges 5×3"), result.stdout)
+        let validImage = try TestData.decode(valid)
+        XCTAssertEqual([validImage.width, validImage.height, validImage.channels], [5, 3, 1])
+        // Columns of the valid map straddle the edge at output columns 2 and 3 (|Gx| = 4·200), elsewhere 0.
+        for y in 0..<3 { XCTAssertEqual(Array(validImage.pixels[(y * 5)..<(y * 5 + 5)]), [0, 0, 255, 255, 0]) }
+        let map = try Npy.read(contentsOf: raw)
+        XCTAssertEqual(map.shape, [3, 5])
+        XCTAssertEqual(Array(map.storage[0..<5]), [0, 0, 800, 800, 0])
+
+        let same = directory.appendingPathComponent("same.png")
+        try VisionCLI.succeed(["sobel", input.path, "-o", same.path, "--padding", "same", "--direction", "x"])
+        let sameImage = try TestData.decode(same)
+        XCTAssertEqual([sameImage.width, sameImage.height, sameImage.channels], [7, 5, 1])
+    }
+
+    func testSobelRejectsTooSmallImagesForValidPadding() throws {
+        let input = directory.appendingPathComponent("tiny.png")
+        try TestData.writeRGB(input, height: 2, width: 5) { _, _ in (1, 2, 3) }
+        try VisionCLI.fail(["sobel", input.path, "-o", directory.appendingPathComponent("o.png").path],
+                           mentioning: ["tiny.png", "too small"])
+    }
+
+    func testConvertResizesAndConvertsToGray() throws {
+        let input = directory.appendingPathComponent("colour.png")
+        try TestData.writeRGB(input, height: 8, width: 12) { _, _ in (100, 50, 200) }
+        let output = directory.appendingPathComponent("gray.png")
+        let result = try VisionCLI.succeed(["convert", input.path, output.path, "--resize", "6x4", "--gray"])
+        XCTAssertTrue(result.stdout.contains("(12×8×3)") && result.stdout.contains("(6×4×1)"), result.stdout)
+        let image = try TestData.decode(output)
+        XCTAssertEqual([image.width, image.height, image.channels], [6, 4, 1])
+        // round(0.299·100 + 0.587·50 + 0.114·200) = round(82.05) = 82 everywhere.
+        XCTAssertEqual(image.pixels, [UInt8](repeating: 82, count: 24))
+
+        let jpeg = directory.appendingPathComponent("big.jpg")
+        try VisionCLI.succeed(["convert", input.path, jpeg.path, "--resize", "24x16", "--quality", "95"])
+        let decoded = try TestData.decode(jpeg)
+        XCTAssertEqual([decoded.width, decoded.height, decoded.channels], [24, 16, 3])
+        try VisionCLI.fail(["convert", input.path, directory.appendingPathComponent("x.bmp").path], mentioningValidation: [".png"])
+    }
+
+    func testModelsListsEveryRegistryName() throws {
+        let result = try VisionCLI.succeed(["models", "--input-size", "32"])
+        let names = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnet20", "resnet32", "resnet44",
+                     "resnet56", "resnet110", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19",
+                     "vgg19_bn", "unet"]
+        let listed = Set(result.stdout.split(separator: "\n").dropFirst().compactMap { $0.split(separator: " ").first.map(String.init) })
+        XCTAssertEqual(listed, Set(names), result.stdout)
+        // ResNet-20 has 0.27 M parameters (He et al. 2015, table 6).
+        let resnet20 = try XCTUnwrap(result.stdout.split(separator: "\n").first { $0.hasPrefix("resnet20 ") })
+        let parameters = try XCTUnwrap(Int(resnet20.split(separator: " ")[1]))
+        XCTAssertEqual(Double(parameters), 0.27e6, accuracy: 0.01e6)
+    }
+
+    func testTrainAndEvaluateOnCIFAR10BinaryFoundThroughVisionData() throws {
+        let dataRoot = directory.appendingPathComponent("data")
+        try TestData.writeCIFAR10(dataRoot, perBatch: 4, testRecords: 6, seed: 2)
+        let run = directory.appendingPathComponent("run")
+        let environment = ["VISION_DATA": dataRoot.path]
+        let train = try VisionCLI.succeed(["train", "resnet20", "--data", "cifar", "--epochs", "1", "--batch-size", "8",
+                                           "--workers", "1", "-o", run.path], environment: environment, in: directory)
+        XCTAssertTrue(train.stdout.contains("training on 20 images"), train.stdout)
+        XCTAssertTrue(train.stdout.contains("the test split (6 images)"), train.stdout)
+        let config = try Checkpoint.readRecord(run).config
+        XCTAssertEqual(config.classNames, ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"])
+        XCTAssertEqual(config.preprocessing.size, 32)
+        XCTAssertEqual(config.preprocessing.mean, [0.4914, 0.4822, 0.4465], "CIFAR-10's own statistics")
+        XCTAssertEqual(config.preprocessing.std, [0.2470, 0.2435, 0.2616])
+
+        let evaluate = try VisionCLI.succeed(["evaluate", "--weights", run.path, "--data", "cifar", "--workers", "0"],
+                                             environment: environment, in: directory)
+        XCTAssertTrue(evaluate.stdout.contains("images: 6"), evaluate.stdout)
+        XCTAssertTrue(evaluate.stdout.contains("top-5 accuracy:"), "ten classes report top-5:\n\(evaluate.stdout)")
+    }
+}
+
+extension VisionCLI {
+    /// Runs and asserts a non-zero exit with an argument-validation message (ArgumentParser's `Error: …`
+    /// first line, then usage) containing every string of `mentions`.
+    static func fail(_ arguments: [String], mentioningValidation mentions: [String], environment: [String: String] = [:],
+                     in directory: URL? = nil, file: StaticString = #filePath, line: UInt = #line) throws {
+        let result = try run(arguments, environment: environment, in: directory, file: file, line: line)
+        XCTAssertNotEqual(result.status, 0, "vision \(arguments.joined(separator: " ")) should fail", file: file, line: line)
+        let first = result.errorLines.first ?? ""
+        XCTAssertTrue(first.hasPrefix("Error: "), "unexpected first error line: \(result.stderr)", file: file, line: line)
+        for text in mentions {
+            XCTAssertTrue(first.contains(text), "the error '\(first)' should mention '\(text)'", file: file, line: line)
+        }
+    }
+}

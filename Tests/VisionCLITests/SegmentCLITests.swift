@@ -1,0 +1,166 @@
+import Foundation
+import TestSupport
+import VisionCore
+import VisionImage
+import VisionTools
+import XCTest
+
+/// `vision train unet` on a segmentation folder, then `segment` and `evaluate` with the run.
+final class SegmentCLITests: XCTestCase {
+    static var workspace: URL?
+    static var trained: Result<(data: URL, run: URL), Error>?
+
+    override class func tearDown() {
+        if let workspace { try? FileManager.default.removeItem(at: workspace) }
+        workspace = nil
+        trained = nil
+        super.tearDown()
+    }
+
+    func workspace() -> URL {
+        if let w = Self.workspace { return w }
+        let w = temporaryDirectory("vision-cli-segment")
+        Self.workspace = w
+        return w
+    }
+
+    struct TrainingFailed: Error, CustomStringConvertible { let description: String }
+
+    /// A tiny U-Net (base 4, depth 2) trained for one epoch on six 16×16 images, shared by the tests.
+    func trainedRun() throws -> (data: URL, run: URL) {
+        if let trained = Self.trained { return try trained.get() }
+        let root = workspace()
+        let data = root.appendingPathComponent("cells"), run = root.appendingPathComponent("unet-run")
+        let result = Result { () throws -> (data: URL, run: URL) in
+            try TestData.writeSegmentationFolder(data, count: 6, side: 16, seed: 5)
+            let output = try VisionCLI.run(["train", "unet", "--data", data.path, "--base", "4", "--depth", "2", "--image-size", "16",
+                                            "--epochs", "1", "--batch-size", "2", "--lr", "0.01", "--workers", "0", "-o", run.path])
+            guard output.status == 0 else {
+                throw TrainingFailed(description: "vision train unet failed (status \(output.status)):\n\(output.stdout)\n\(output.stderr)")
+            }
+            XCTAssertTrue(output.stdout.contains("mIoU"), "segmentation epochs report the mean IoU:\n\(output.stdout)")
+            return (data, run)
+        }
+        Self.trained = result
+        return try result.get()
+    }
+
+    func testTrainingASegmentationFolderRecordsTheTaskAndIoU() throws {
+        let (_, run) = try trainedRun()
+        let record = try Checkpoint.readRecord(run)
+        XCTAssertEqual(record.config.task, .segmentation)
+        XCTAssertEqual(record.config.classNames, ["background", "foreground"], "0/255 masks are two classes")
+        XCTAssertEqual(record.config.preprocessing.channels, 1)
+        XCTAssertNil(record.config.preprocessing.size, "segmentation keeps the image size")
+        XCTAssertEqual(record.config.modelOptions.base, 4)
+        XCTAssertEqual(record.config.modelOptions.depth, 2)
+        let epoch = try XCTUnwrap(record.state.history.first)
+        XCTAssertNotNil(epoch.validationMeanIoU)
+        XCTAssertNotNil(epoch.validationDice)
+        let csv = try String(contentsOf: run.appendingPathComponent("metrics.csv"), encoding: .utf8)
+        let line = try XCTUnwrap(csv.split(separator: "\n").dropFirst().first)
+        XCTAssertNotEqual(line.split(separator: ",", omittingEmptySubsequences: false)[6], "", "val_mean_iou is filled")
+    }
+
+    func testSegmentWritesMaskOverlayAndProbabilitiesAtTheInputSize() throws {
+        let (_, run) = try trainedRun()
+        let out = workspace().appendingPathComponent("segment-out")
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        // An RGB image of an odd size (the network pads and crops; colour becomes gray).
+        let (width, height) = (19, 13)
+        let input = out.appendingPathComponent("input.png")
+        try TestData.writeRGB(input, height: height, width: width) { y, x in
+            (x > 5 && x < 14 && y > 3 && y < 10) ? (210, 200, 190) : (40, 50, 60)
+        }
+        let mask = out.appendingPathComponent("mask.png"), overlay = out.appendingPathComponent("overlay.png")
+        let npy = out.appendingPathComponent("probabilities.npy")
+        let result = try VisionCLI.succeed(["segment", input.path, "--weights", run.path, "-o", mask.path,
+                                            "--overlay", overlay.path, "--probabilities", npy.path])
+        XCTAssertTrue(result.stdout.contains("mask \(width)×\(height), 2 classes"), result.stdout)
+
+        let maskImage = try TestData.decode(mask)
+        XCTAssertEqual([maskImage.width, maskImage.height, maskImage.channels], [width, height, 1])
+        XCTAssertTrue(maskImage.pixels.allSatisfy { $0 == 0 || $0 == 255 }, "two classes are stored as 0 and 255")
+        let overlayImage = try TestData.decode(overlay)
+        XCTAssertEqual([overlayImage.width, overlayImage.height, overlayImage.channels], [width, height, 3])
+
+        // The .npy header declares little-endian Float32 [classes, H, W] and the file holds exactly that.
+        let bytes = [UInt8](try Data(contentsOf: npy))
+        XCTAssertEqual(Array(bytes[0..<6]), [0x93] + Array("NUMPY".utf8))
+        let headerLength = Int(bytes[8]) | Int(bytes[9]) << 8
+        let header = String(decoding: bytes[10..<(10 + headerLength)], as: UTF8.self)
+        XCTAssertTrue(header.contains("'descr': '<f4'"), header)
+        XCTAssertTrue(header.contains("'shape': (2, \(height), \(width))"), header)
+        XCTAssertEqual(bytes.count, 10 + headerLength + 2 * height * width * 4)
+        let probabilities = try Npy.read(contentsOf: npy)
+        XCTAssertEqual(probabilities.shape, [2, height, width])
+        let plane = height * width
+        for i in 0..<plane {
+            let (p0, p1) = (probabilities.storage[i], probabilities.storage[plane + i])
+            XCTAssertEqual(p0 + p1, 1, accuracy: 1e-5)
+            // The mask is the argmax of the probabilities.
+            if abs(p0 - p1) > 1e-4 { XCTAssertEqual(maskImage.pixels[i], p1 > p0 ? 255 : 0, "pixel \(i)") }
+        }
+
+        // --class-indices stores 0/1.
+        let indices = out.appendingPathComponent("indices.png")
+        try VisionCLI.succeed(["segment", input.path, "--weights", run.path, "-o", indices.path, "--class-indices"])
+        let indexImage = try TestData.decode(indices)
+        XCTAssertEqual(indexImage.pixels, maskImage.pixels.map { $0 == 255 ? 1 : 0 })
+    }
+
+    func testThreeClassMasksSpreadGrayLevelsUpTo255() throws {
+        // A three-class folder (masks hold class indices 0, 1, 2), a one-epoch U-Net, then weights whose head
+        // ignores its input (zero weight) and prefers one class through its bias: the whole mask is that class.
+        let root = workspace().appendingPathComponent("three-classes")
+        let images = root.appendingPathComponent("image"), labels = root.appendingPathComponent("label")
+        try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: labels, withIntermediateDirectories: true)
+        for k in 0..<4 {
+            let classOf = { (x: Int) in x < 5 ? 0 : (x < 11 ? 1 : 2) }
+            var pixels = [UInt8](), mask = [UInt8]()
+            for _ in 0..<16 {
+                for x in 0..<16 { pixels.append(UInt8(30 + 90 * classOf(x) + k)); mask.append(UInt8(classOf(x))) }
+            }
+            let name = "\(k).png"
+            try ImageIO.writePNG(Image(height: 16, width: 16, channels: 1, pixels: pixels), to: images.appendingPathComponent(name))
+            try ImageIO.writePNG(Image(height: 16, width: 16, channels: 1, pixels: mask), to: labels.appendingPathComponent(name))
+        }
+        let run = workspace().appendingPathComponent("three-class-run")
+        try VisionCLI.succeed(["train", "unet", "--data", root.path, "--base", "4", "--depth", "2", "--image-size", "16",
+                               "--epochs", "1", "--batch-size", "2", "--workers", "0", "-o", run.path])
+        let (config, model) = try Checkpoint.loadModel(run.path)
+        XCTAssertEqual(config.classNames, ["class0", "class1", "class2"])
+        let parameters = Dictionary(uniqueKeysWithValues: model.namedParameters().map { ($0.name, $0.tensor) })
+        let weight = try XCTUnwrap(parameters["head.weight"]), bias = try XCTUnwrap(parameters["head.bias"])
+        weight.storage = [Float](repeating: 0, count: weight.count)
+        let input = images.appendingPathComponent("0.png")
+        for (winner, gray) in [(0, 0), (1, 127), (2, 255)] {
+            bias.storage = (0..<3).map { $0 == winner ? 5 : 0 }
+            let weights = workspace().appendingPathComponent("class\(winner).safetensors")
+            try Checkpoint.saveWeights(model, config: config, to: weights)
+            let mask = workspace().appendingPathComponent("mask\(winner).png"), indices = workspace().appendingPathComponent("indices\(winner).png")
+            try VisionCLI.succeed(["segment", input.path, "--weights", weights.path, "-o", mask.path])
+            try VisionCLI.succeed(["segment", input.path, "--weights", weights.path, "-o", indices.path, "--class-indices"])
+            XCTAssertEqual(Set(try TestData.decode(mask).pixels), [UInt8(gray)], "class \(winner) of 3 is gray level \(gray)")
+            XCTAssertEqual(Set(try TestData.decode(indices).pixels), [UInt8(winner)])
+        }
+    }
+
+    func testEvaluateReportsIoUAndDiceForSegmentation() throws {
+        let (data, run) = try trainedRun()
+        let result = try VisionCLI.succeed(["evaluate", "--weights", run.path, "--data", data.path, "--workers", "0"])
+        for text in ["pixel accuracy:", "mean IoU:", "mean Dice:", "background", "foreground"] {
+            XCTAssertTrue(result.stdout.contains(text), "missing '\(text)':\n\(result.stdout)")
+        }
+    }
+
+    func testClassifierAndSegmenterMismatchesAreExplained() throws {
+        let (data, run) = try trainedRun()
+        try VisionCLI.fail(["train", "resnet20", "--data", data.path, "--epochs", "1", "--workers", "0",
+                            "-o", workspace().appendingPathComponent("never").path],
+                           mentioning: ["resnet20", "segmentation"])
+        try VisionCLI.fail(["predict", data.appendingPathComponent("image/00.png").path, "--weights", run.path],
+                           mentioning: ["segment"])
+    }
+}

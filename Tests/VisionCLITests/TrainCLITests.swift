@@ -1,0 +1,329 @@
+import Foundation
+import TestSupport
+import VisionCore
+import VisionImage
+import VisionTools
+import XCTest
+
+/// `vision train` and the commands that use its run directory (evaluate, predict, features, finetune,
+/// lr-find). One small run (CIFAR ResNet-20, 2 epochs on 36 12×12 images) is trained once and shared.
+final class TrainCLITests: XCTestCase {
+    static var workspace: URL?
+    static var trained: Result<(data: URL, run: URL, output: CLIResult), Error>?
+
+    override class func tearDown() {
+        if let workspace { try? FileManager.default.removeItem(at: workspace) }
+        workspace = nil
+        trained = nil
+        super.tearDown()
+    }
+
+    /// The shared workspace (created on first use).
+    func workspace() -> URL {
+        if let w = Self.workspace { return w }
+        let w = temporaryDirectory("vision-cli-train")
+        Self.workspace = w
+        return w
+    }
+
+    /// The shared trained run: `(data folder, run directory, train output)`.
+    func trainedRun(file: StaticString = #filePath, line: UInt = #line) throws -> (data: URL, run: URL, output: CLIResult) {
+        if let trained = Self.trained { return try trained.get() }
+        let root = workspace()
+        let data = root.appendingPathComponent("colours"), run = root.appendingPathComponent("run")
+        let result = Result { () throws -> (data: URL, run: URL, output: CLIResult) in
+            try TestData.writeClassFolder(data, classes: TestData.rgbClasses, perClass: 12, side: 12, seed: 7)
+            let output = try VisionCLI.run(["train", "resnet20", "--data", data.path, "--epochs", "2", "--batch-size", "8",
+                                            "--workers", "0", "--seed", "1", "-o", run.path])
+            guard output.status == 0 else {
+                throw CLIError("vision train failed (status \(output.status)):\n\(output.stdout)\n\(output.stderr)")
+            }
+            return (data, run, output)
+        }
+        Self.trained = result
+        return try result.get()
+    }
+
+    struct CLIError: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    // MARK: train
+
+    func testTrainWritesCheckpointsRunRecordMetricsAndPlots() throws {
+        let (_, run, output) = try trainedRun()
+        for name in ["last.safetensors", "best.safetensors", "optimizer.safetensors", "run.json", "metrics.csv",
+                     "loss.png", "accuracy.png"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: run.appendingPathComponent(name).path), "\(name) missing")
+        }
+        XCTAssertTrue(output.stdout.contains("epoch 2 done"), output.stdout)
+        XCTAssertTrue(output.stdout.contains("finished 2 epochs"), output.stdout)
+
+        // run.json, read as plain JSON (what other tools would see) and through the library.
+        let json = try TestData.json(run.appendingPathComponent("run.json"))
+        XCTAssertEqual(json["format"] as? String, "vision-run-1")
+        let config = try XCTUnwrap(json["config"] as? [String: Any])
+        XCTAssertEqual(config["model"] as? String, "resnet20")
+        XCTAssertEqual(config["epochs"] as? Int, 2)
+        XCTAssertEqual(config["batchSize"] as? Int, 8)
+        XCTAssertEqual(config["classNames"] as? [String], ["blue", "green", "red"])
+        let preprocessing = try XCTUnwrap(config["preprocessing"] as? [String: Any])
+        XCTAssertEqual(preprocessing["size"] as? Int, 12, "folders of small images keep their native size")
+        XCTAssertEqual(preprocessing["channels"] as? Int, 3)
+        let state = try XCTUnwrap(json["state"] as? [String: Any])
+        XCTAssertEqual(state["epochsCompleted"] as? Int, 2)
+        XCTAssertEqual((state["history"] as? [Any])?.count, 2)
+        let record = try Checkpoint.readRecord(run)
+        XCTAssertEqual(record.state.epochsCompleted, 2)
+        XCTAssertEqual(record.config.task, .classification)
+        XCTAssertNotNil(record.state.bestEpoch)
+
+        // metrics.csv: the header and one line per epoch.
+        let csv = try String(contentsOf: run.appendingPathComponent("metrics.csv"), encoding: .utf8)
+        let lines = csv.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.count, 3, csv)
+        XCTAssertEqual(lines.first, EpochRecord.csvHeader)
+        let columns = EpochRecord.csvHeader.split(separator: ",").count
+        for (k, line) in lines.dropFirst().enumerated() {
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            XCTAssertEqual(fields.count, columns, line)
+            XCTAssertEqual(Int(fields[0]), k + 1)
+            let trainLoss = try XCTUnwrap(Double(fields[2]), line)
+            XCTAssertTrue(trainLoss.isFinite && trainLoss > 0, line)
+            let accuracy = try XCTUnwrap(Double(fields[5]), "validation accuracy missing: \(line)")
+            XCTAssertTrue((0...1).contains(accuracy), line)
+            XCTAssertEqual(fields[6], "", "no IoU for classification")
+        }
+
+        // Plots decode as 640×400 RGB.
+        for name in ["loss.png", "accuracy.png"] {
+            let image = try TestData.decode(run.appendingPathComponent(name))
+            XCTAssertEqual([image.width, image.height, image.channels], [640, 400, 3], name)
+            XCTAssertTrue(image.pixels.contains { $0 < 128 }, "\(name) is blank")
+        }
+
+        // Checkpoints load, from the directory and from the single files.
+        let (loadedConfig, model) = try Checkpoint.loadModel(run.path)
+        XCTAssertEqual(loadedConfig.model, "resnet20")
+        XCTAssertEqual(loadedConfig.modelOptions.numClasses, 3)
+        for name in ["last.safetensors", "best.safetensors"] {
+            let (_, fromFile) = try Checkpoint.loadModel(run.appendingPathComponent(name).path)
+            XCTAssertEqual(fromFile.parameterCount, model.parameterCount)
+        }
+        XCTAssertEqual(try SafeTensors.readMetadata(contentsOf: run.appendingPathComponent("last.safetensors"))["vision.epoch"], "2")
+        let optimizerState = try SafeTensors.read(contentsOf: run.appendingPathComponent("optimizer.safetensors"))
+        XCTAssertFalse(optimizerState.isEmpty, "SGD with momentum keeps state")
+    }
+
+    func testResumeOfAFinishedRunSucceedsAndChangesNothing() throws {
+        let (_, run, _) = try trainedRun()
+        let names = ["last.safetensors", "best.safetensors", "optimizer.safetensors", "run.json", "metrics.csv"]
+        let before = try names.map { try Data(contentsOf: run.appendingPathComponent($0)) }
+        let result = try VisionCLI.succeed(["train", "--resume", run.path, "--workers", "0"])
+        XCTAssertTrue(result.stdout.contains("after epoch 2 of 2"), result.stdout)
+        let after = try names.map { try Data(contentsOf: run.appendingPathComponent($0)) }
+        for (k, name) in names.enumerated() { XCTAssertEqual(before[k], after[k], "\(name) changed") }
+    }
+
+    // MARK: evaluate
+
+    func testEvaluatePrintsMetricsAndWritesTheConfusionImage() throws {
+        let (data, run, _) = try trainedRun()
+        let out = temporaryDirectory("vision-cli-eval")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let png = out.appendingPathComponent("confusion.png")
+        let result = try VisionCLI.succeed(["evaluate", "--weights", run.path, "--data", data.path, "--workers", "0",
+                                            "--confusion-png", png.path])
+        XCTAssertTrue(result.stdout.contains("images: 36"), "a plain folder is scored whole:\n\(result.stdout)")
+        for text in ["accuracy:", "per-class accuracy:", "confusion matrix", "blue", "green", "red"] {
+            XCTAssertTrue(result.stdout.contains(text), "missing '\(text)':\n\(result.stdout)")
+        }
+        XCTAssertFalse(result.stdout.contains("top-5"), "three classes have no top-5 accuracy")
+        let image = try TestData.decode(png)
+        XCTAssertEqual(image.channels, 3)
+        XCTAssertGreaterThan(image.width, 3 * 28)
+
+        // A single weights file: the image goes beside it.
+        let weights = out.appendingPathComponent("model.safetensors")
+        try FileManager.default.copyItem(at: run.appendingPathComponent("last.safetensors"), to: weights)
+        try VisionCLI.succeed(["evaluate", "--weights", weights.path, "--data", data.path, "--workers", "0", "--limit", "5"])
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent("confusion.png").path))
+    }
+
+    func testEvaluateRejectsDataWithOtherClasses() throws {
+        let (_, run, _) = try trainedRun()
+        let other = workspace().appendingPathComponent("other-classes-eval")
+        try TestData.writeClassFolder(other, classes: [("cat", (10, 10, 10)), ("dog", (200, 200, 200))], perClass: 2, side: 12, seed: 3)
+        try VisionCLI.fail(["evaluate", "--weights", run.path, "--data", other.path, "--workers", "0"],
+                           mentioning: ["cat", "dog", "blue"])
+    }
+
+    // MARK: predict
+
+    func testPredictListsTopKClassesPerImage() throws {
+        let (data, run, _) = try trainedRun()
+        let images = [data.appendingPathComponent("red/00.png").path, data.appendingPathComponent("blue/03.png").path]
+        let result = try VisionCLI.succeed(["predict"] + images + ["--weights", run.path, "--top-k", "2"])
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.count, 6, "a path line and two class lines per image:\n\(result.stdout)")
+        XCTAssertEqual(lines[0], images[0] + ":")
+        XCTAssertEqual(lines[3], images[1] + ":")
+        for line in [lines[1], lines[2], lines[4], lines[5]] {
+            let parts = line.split(separator: " ")
+            XCTAssertEqual(parts.count, 2, line)
+            XCTAssertTrue(["blue", "green", "red"].contains(String(parts[0])), line)
+            let p = try XCTUnwrap(Double(parts[1]), line)
+            XCTAssertTrue((0...1).contains(p), line)
+        }
+        XCTAssertGreaterThanOrEqual(Double(lines[1].split(separator: " ")[1])!, Double(lines[2].split(separator: " ")[1])!,
+                                    "classes are listed most probable first")
+    }
+
+    func testPredictNamesAMissingImageFile() throws {
+        let (_, run, _) = try trainedRun()
+        let missing = workspace().appendingPathComponent("no-such-image.png").path
+        try VisionCLI.fail(["predict", missing, "--weights", run.path], mentioning: ["no-such-image.png"])
+    }
+
+    func testCorruptCheckpointIsReportedWithItsPath() throws {
+        let (data, run, _) = try trainedRun()
+        let bytes = try Data(contentsOf: run.appendingPathComponent("last.safetensors"))
+        let dir = workspace().appendingPathComponent("corrupt")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let image = data.appendingPathComponent("green/01.png").path
+        // Cut inside the tensor data (the header with the configuration survives) and inside the header.
+        for (name, length) in [("half.safetensors", bytes.count / 2), ("stub.safetensors", 5)] {
+            let url = dir.appendingPathComponent(name)
+            try bytes.prefix(length).write(to: url)
+            try VisionCLI.fail(["predict", image, "--weights", url.path], mentioning: [name])
+            try VisionCLI.fail(["evaluate", "--weights", url.path, "--data", data.path, "--workers", "0"], mentioning: [name])
+        }
+    }
+
+    // MARK: features
+
+    func testFeaturesWritesChannelImagesAndGrids() throws {
+        let (data, run, _) = try trainedRun()
+        let out = workspace().appendingPathComponent("features")
+        let image = data.appendingPathComponent("red/02.png").path
+        let result = try VisionCLI.succeed(["features", image, "--weights", run.path, "--layer", "layer1", "--layers", "layer2.0",
+                                            "-o", out.path])
+        XCTAssertTrue(result.stdout.contains("layer1: 16 channels of 12×12"), result.stdout)
+        // layer1: 16 channels of 12×12 (small stem, no down-sampling); layer2.0: 32 channels of 6×6.
+        for (layer, channels, side) in [("layer1", 16, 12), ("layer2.0", 32, 6)] {
+            let files = try FileManager.default.contentsOfDirectory(atPath: out.appendingPathComponent(layer).path)
+            XCTAssertEqual(files.filter { $0.hasPrefix("channel-") && $0.hasSuffix(".png") }.count, channels, layer)
+            let first = try TestData.decode(out.appendingPathComponent(layer).appendingPathComponent("channel-000.png"))
+            XCTAssertEqual([first.width, first.height, first.channels], [side, side, 1])
+            // A near-square grid with a 1-pixel frame: 16 → 4×4 tiles, 32 → 6 columns × 6 rows.
+            let columns = Int(Double(channels).squareRoot().rounded(.up)), rows = (channels + columns - 1) / columns
+            let grid = try TestData.decode(out.appendingPathComponent("\(layer)-grid.png"))
+            XCTAssertEqual([grid.width, grid.height], [columns * (side + 1) + 1, rows * (side + 1) + 1], layer)
+        }
+    }
+
+    func testFeaturesListsLayersAndRendersFilters() throws {
+        let (_, run, _) = try trainedRun()
+        let list = try VisionCLI.succeed(["features", "--weights", run.path, "--list"])
+        for name in ["conv1", "bn1", "layer1", "layer1.0", "layer2.0.conv1", "layer3.2", "fc"] {
+            XCTAssertTrue(list.stdout.contains("  \(name) "), "--list should name \(name):\n\(list.stdout)")
+        }
+        XCTAssertTrue(list.stdout.contains("[1, 16, 12, 12]"), "--list shows output shapes:\n\(list.stdout)")
+        XCTAssertTrue(list.stdout.contains("[1, 3]"), "the head's output shape:\n\(list.stdout)")
+
+        let out = workspace().appendingPathComponent("filters")
+        try VisionCLI.succeed(["features", "--weights", run.path, "--filters", "-o", out.path])
+        // conv1 holds 16 RGB 3×3 filters, enlarged 8× with a 2-pixel frame, in a 4×4 grid.
+        let filters = try TestData.decode(out.appendingPathComponent("filters.png"))
+        XCTAssertEqual([filters.width, filters.height, filters.channels], [4 * 26 + 2, 4 * 26 + 2, 3])
+    }
+
+    func testFeaturesRejectsAnUnknownLayer() throws {
+        let (data, run, _) = try trainedRun()
+        try VisionCLI.fail(["features", data.appendingPathComponent("red/02.png").path, "--weights", run.path,
+                            "--layer", "layer9", "-o", workspace().appendingPathComponent("nope").path],
+                           mentioning: ["layer9"])
+    }
+
+    // MARK: finetune
+
+    /// A second folder with two other classes for fine-tuning.
+    func otherFolder() throws -> URL {
+        let url = workspace().appendingPathComponent("two-classes")
+        if !FileManager.default.fileExists(atPath: url.path) {
+            try TestData.writeClassFolder(url, classes: [("cyan", (40, 200, 210)), ("yellow", (230, 220, 40))],
+                                          perClass: 9, side: 12, seed: 11)
+        }
+        return url
+    }
+
+    func testFinetuneWithFrozenBackboneTrainsOnlyTheNewHead() throws {
+        let (_, run, _) = try trainedRun()
+        let other = try otherFolder()
+        let out = workspace().appendingPathComponent("finetune-frozen")
+        let result = try VisionCLI.succeed(["finetune", "--from", run.path, "--data", other.path, "--freeze", "backbone",
+                                            "--epochs", "1", "--batch-size", "8", "--workers", "0", "-o", out.path])
+        XCTAssertTrue(result.stdout.contains("frozen: backbone"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("(130 trainable)"), "only fc (64·2 + 2) trains:\n\(result.stdout)")
+
+        let config = try XCTUnwrap(try TestData.json(out.appendingPathComponent("run.json"))["config"] as? [String: Any])
+        XCTAssertEqual(config["freeze"] as? String, "backbone")
+        XCTAssertNil(config["backboneLearningRateScale"] as? Double)
+        XCTAssertEqual(config["classNames"] as? [String], ["cyan", "yellow"])
+        XCTAssertEqual((config["modelOptions"] as? [String: Any])?["numClasses"] as? Int, 2)
+        XCTAssertTrue((config["initialWeights"] as? String)?.hasSuffix("best.safetensors") ?? false)
+
+        let source = try SafeTensors.read(contentsOf: run.appendingPathComponent("best.safetensors"))
+        let tuned = try SafeTensors.read(contentsOf: out.appendingPathComponent("last.safetensors"))
+        XCTAssertEqual(Set(source.keys), Set(tuned.keys))
+        var compared = 0
+        for (key, tensor) in source where !key.hasPrefix("fc.") {
+            XCTAssertEqual(tuned[key]?.storage, tensor.storage, "\(key) changed although the backbone is frozen")
+            compared += 1
+        }
+        XCTAssertGreaterThan(compared, 50, "weights and batch-norm statistics of the backbone")
+        XCTAssertEqual(tuned["fc.weight"]?.shape, [2, 64])
+        XCTAssertEqual(tuned["fc.bias"]?.shape, [2])
+        // Only the head's parameters (fc.weight with decay, fc.bias without) have optimizer state.
+        let optimizer = try SafeTensors.read(contentsOf: out.appendingPathComponent("optimizer.safetensors"))
+        let momentum = optimizer.filter { $0.key.hasSuffix("momentum_buffer") }.map(\.value.count).sorted()
+        XCTAssertEqual(momentum, [2, 128])
+    }
+
+    func testFinetuneWithBackboneLearningRateScaleTrainsEverything() throws {
+        let (_, run, _) = try trainedRun()
+        let other = try otherFolder()
+        let out = workspace().appendingPathComponent("finetune-scaled")
+        let result = try VisionCLI.succeed(["finetune", "--from", run.path, "--data", other.path, "--backbone-lr-scale", "0.1",
+                                            "--epochs", "1", "--batch-size", "8", "--workers", "0", "-o", out.path])
+        XCTAssertTrue(result.stdout.contains("backbone lr × 0.1"), result.stdout)
+        let config = try XCTUnwrap(try TestData.json(out.appendingPathComponent("run.json"))["config"] as? [String: Any])
+        XCTAssertEqual(try XCTUnwrap(config["backboneLearningRateScale"] as? Double), 0.1, accuracy: 1e-6)
+        XCTAssertNil(config["freeze"] as? String)
+
+        let source = try SafeTensors.read(contentsOf: run.appendingPathComponent("best.safetensors"))
+        let tuned = try SafeTensors.read(contentsOf: out.appendingPathComponent("last.safetensors"))
+        XCTAssertNotEqual(tuned["conv1.weight"]?.storage, source["conv1.weight"]?.storage, "the backbone trains")
+        XCTAssertNotEqual(tuned["layer3.2.bn2.running_mean"]?.storage, source["layer3.2.bn2.running_mean"]?.storage,
+                          "batch-norm statistics adapt when not frozen")
+        // Four parameter groups (backbone and head, each with and without weight decay) hold optimizer state.
+        let optimizerKeys = try SafeTensors.read(contentsOf: out.appendingPathComponent("optimizer.safetensors")).keys
+        let groups = Set(optimizerKeys.filter { $0.hasPrefix("state.") }.map { $0.split(separator: ".")[1] })
+        XCTAssertEqual(groups, ["0", "1", "2", "3"])
+
+    }
+
+    // MARK: lr-find
+
+    func testLRFindWritesThePlotAndASuggestion() throws {
+        let (data, _, _) = try trainedRun()
+        let out = workspace().appendingPathComponent("lr-find.png")
+        let result = try VisionCLI.succeed(["lr-find", "resnet20", "--data", data.path, "--steps", "6", "--batch-size", "8",
+                                            "--start-lr", "1e-4", "--end-lr", "1", "--workers", "0", "-o", out.path])
+        XCTAssertTrue(result.stdout.contains("suggested learning rate") || result.stdout.contains("no suggestion"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("1.000e-04"), "the first rate is listed:\n\(result.stdout)")
+        let plot = try TestData.decode(out)
+        XCTAssertEqual([plot.width, plot.height], [640, 400])
+    }
+}

@@ -1,0 +1,248 @@
+import Foundation
+import TestSupport
+import VisionCore
+import VisionData
+import VisionModels
+import VisionNN
+import VisionTools
+import XCTest
+
+/// Serves another dataset's samples, or the same samples filled with NaN once `poisoned` is set.
+final class PoisonableDataset: Dataset, @unchecked Sendable {
+    let base: any Dataset
+    private let lock = NSLock()
+    private var isPoisoned = false
+
+    init(_ base: any Dataset) { self.base = base }
+
+    var poisoned: Bool {
+        get { lock.lock(); defer { lock.unlock() }; return isPoisoned }
+        set { lock.lock(); isPoisoned = newValue; lock.unlock() }
+    }
+
+    var count: Int { base.count }
+    var classNames: [String] { base.classNames }
+
+    func sample(at index: Int) throws -> Sample {
+        var sample = try base.sample(at: index)
+        if poisoned { sample.image.pixels = [Float](repeating: .nan, count: sample.image.pixels.count) }
+        return sample
+    }
+}
+
+/// The training loop: exact resume, the NaN stop, freezing, configuration checks.
+final class TrainerTests: XCTestCase {
+    var directory: URL!
+    var data: URL!
+
+    override func setUp() {
+        super.setUp()
+        directory = temporaryDirectory("vision-trainer")
+        data = directory.appendingPathComponent("colours")
+        try? ToolsTestData.writeClassFolder(data, classes: ToolsTestData.colours, perClass: 10, side: 8, seed: 4)
+    }
+
+    override func tearDown() {
+        try? FileManager.default.removeItem(at: directory)
+        super.tearDown()
+    }
+
+    func prepare() throws -> PreparedData {
+        try DataSetup.prepare(data: data.path, augmentation: "standard", seed: 3)
+    }
+
+    func config(_ prepared: PreparedData, epochs: Int = 2, optimizer: String = "sgd", schedule: String = "cosine") -> RunConfig {
+        RunConfig(model: "resnet20", modelOptions: ModelOptions(numClasses: 3, inChannels: 3, seed: 3, inputSize: 8),
+                  data: data.path, task: .classification, classNames: prepared.classNames, preprocessing: prepared.preprocessing,
+                  epochs: epochs, batchSize: 8, optimizer: optimizer, learningRate: 0.05, schedule: schedule, workers: 0, seed: 3)
+    }
+
+    func files(_ run: URL, _ names: [String]) throws -> [Data] {
+        try names.map { try Data(contentsOf: run.appendingPathComponent($0)) }
+    }
+
+    // MARK: Resume
+
+    func testInterruptedAndResumedRunEqualsAnUninterruptedOneBitForBit() throws {
+        try assertResumeIsExact(prepare)
+    }
+
+    /// A fine-tuning run normalises with its source model's statistics, not the new data's defaults;
+    /// resuming must keep them.
+    func testResumeKeepsTheRunsOwnNormalisation() throws {
+        let statistics: (mean: [Float], std: [Float]) = ([0.4914, 0.4822, 0.4465], [0.2470, 0.2435, 0.2616])
+        try assertResumeIsExact {
+            try DataSetup.prepare(data: self.data.path, augmentation: "standard", seed: 3, normalization: statistics)
+        }
+    }
+
+    /// Trains 2 epochs straight, and 1 epoch + a resume from disk (with another number of loader
+    /// threads); checkpoints, optimizer state and metrics must agree bit for bit.
+    func assertResumeIsExact(_ prepare: () throws -> PreparedData, file: StaticString = #filePath, line: UInt = #line) throws {
+        let straight = directory.appendingPathComponent("straight-\(UUID().uuidString)")
+        let interrupted = directory.appendingPathComponent("interrupted-\(UUID().uuidString)")
+        let prepared = try prepare()
+        let full = try Trainer(config: config(prepared), data: prepared, directory: straight).run()
+        XCTAssertEqual(full.epochsCompleted, 2, file: file, line: line)
+
+        let again = try prepare()
+        let first = try Trainer(config: config(again), data: again, directory: interrupted).run(stopAfter: 1)
+        XCTAssertEqual(first.epochsCompleted, 1, file: file, line: line)
+        XCTAssertEqual(try Checkpoint.readRecord(interrupted).state.epochsCompleted, 1, file: file, line: line)
+        // Reopened from disk alone, with a different number of loader threads.
+        let resumed = try Trainer.resume(interrupted, workers: 2)
+        XCTAssertEqual(resumed.state.epochsCompleted, 1, file: file, line: line)
+        XCTAssertEqual(resumed.data.preprocessing, prepared.preprocessing, "the run's preprocessing", file: file, line: line)
+        var events: [TrainingEvent] = []
+        let finished = try resumed.run { events.append($0) }
+        XCTAssertEqual(finished.epochsCompleted, 2, file: file, line: line)
+        if case let .started(_, _, _, _, _, _, firstEpoch) = events.first {
+            XCTAssertEqual(firstEpoch, 2, file: file, line: line)
+        } else {
+            XCTFail("no start event", file: file, line: line)
+        }
+        XCTAssertEqual(events.filter { if case .epochFinished = $0 { return true } else { return false } }.count, 1,
+                       "only the remaining epoch runs", file: file, line: line)
+
+        for name in ["last.safetensors", "optimizer.safetensors"] {
+            let a = try SafeTensors.read(contentsOf: straight.appendingPathComponent(name))
+            let b = try SafeTensors.read(contentsOf: interrupted.appendingPathComponent(name))
+            XCTAssertEqual(Set(a.keys), Set(b.keys), name, file: file, line: line)
+            var differing: [String] = []
+            for (key, tensor) in a where tensor.storage.map(\.bitPattern) != b[key]?.storage.map(\.bitPattern) { differing.append(key) }
+            XCTAssertEqual(differing, [], "\(name): tensors differ", file: file, line: line)
+        }
+        XCTAssertEqual(full.history.count, finished.history.count, file: file, line: line)
+        for (x, y) in zip(full.history, finished.history) {
+            XCTAssertEqual(x.epoch, y.epoch, file: file, line: line)
+            XCTAssertEqual(x.learningRate, y.learningRate, file: file, line: line)
+            XCTAssertEqual(x.trainLoss, y.trainLoss, file: file, line: line)
+            XCTAssertEqual(x.trainAccuracy, y.trainAccuracy, file: file, line: line)
+            XCTAssertEqual(x.validationLoss, y.validationLoss, file: file, line: line)
+            XCTAssertEqual(x.validationAccuracy, y.validationAccuracy, file: file, line: line)
+        }
+        XCTAssertEqual(full.bestEpoch, finished.bestEpoch, file: file, line: line)
+        XCTAssertEqual(full.bestMetric, finished.bestMetric, file: file, line: line)
+        let csv = try String(contentsOf: interrupted.appendingPathComponent("metrics.csv"), encoding: .utf8)
+        XCTAssertEqual(csv.split(separator: "\n").count, 3, "the resumed run appends to the same metrics", file: file, line: line)
+    }
+
+    func testResumeRefusesWeightsFromAnotherEpoch() throws {
+        let prepared = try prepare()
+        let run = directory.appendingPathComponent("run")
+        try Trainer(config: config(prepared, epochs: 3), data: prepared, directory: run).run(stopAfter: 1)
+        // run.json claims two epochs, the weights say one (as if the process died between the two writes).
+        var record = try Checkpoint.readRecord(run)
+        record.state.epochsCompleted = 2
+        try Checkpoint.writeRecord(record, to: run)
+        XCTAssertThrowsError(try Trainer.resume(run)) { error in
+            XCTAssertTrue("\(error)".contains("last.safetensors"), "\(error)")
+            XCTAssertTrue("\(error)".contains("epoch 1"), "\(error)")
+        }
+        XCTAssertThrowsError(try Trainer.resume(directory.appendingPathComponent("nowhere"))) { error in
+            XCTAssertTrue("\(error)".contains("run.json"), "\(error)")
+        }
+    }
+
+    // MARK: Non-finite loss
+
+    func testNonFiniteLossStopsTrainingAndKeepsTheLastGoodCheckpoint() throws {
+        var prepared = try prepare()
+        let poisonable = PoisonableDataset(prepared.train)
+        prepared.train = poisonable
+        let run = directory.appendingPathComponent("run")
+        let trainer = try Trainer(config: config(prepared, epochs: 3), data: prepared, directory: run)
+        try trainer.run(stopAfter: 1)
+        let names = ["last.safetensors", "best.safetensors", "optimizer.safetensors", "run.json", "metrics.csv", "loss.png", "accuracy.png"]
+        let before = try files(run, names)
+
+        poisonable.poisoned = true
+        XCTAssertThrowsError(try trainer.run()) { error in
+            guard case let ToolError.nonFiniteLoss(epoch, batch, value, checkpoint) = error else {
+                return XCTFail("expected nonFiniteLoss, got \(error)")
+            }
+            XCTAssertEqual(epoch, 2)
+            XCTAssertEqual(batch, 1)
+            XCTAssertFalse(value.isFinite)
+            XCTAssertEqual(checkpoint, run.appendingPathComponent("last.safetensors").path)
+            XCTAssertTrue("\(error)".contains("epoch 2, batch 1"), "\(error)")
+            XCTAssertTrue("\(error)".contains("last.safetensors"), "\(error)")
+        }
+        let after = try files(run, names)
+        for (k, name) in names.enumerated() { XCTAssertEqual(before[k], after[k], "\(name) was touched") }
+        XCTAssertEqual(trainer.state.epochsCompleted, 1)
+        XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: run.path).contains { $0.hasPrefix(".") || $0.contains("tmp") },
+                       "no temporary files are left behind")
+        // The poisoned batch never reached the optimizer: the parameters are still those saved.
+        let saved = try SafeTensors.read(contentsOf: run.appendingPathComponent("last.safetensors"))
+        for (name, tensor) in trainer.model.namedParameters() {
+            XCTAssertEqual(tensor.storage, saved[name]?.storage, name)
+        }
+        // The run can be resumed from the good checkpoint.
+        XCTAssertEqual(try Trainer.resume(run).state.epochsCompleted, 1)
+    }
+
+    func testNonFiniteLossBeforeAnyCheckpointSaysSo() throws {
+        var prepared = try prepare()
+        let poisonable = PoisonableDataset(prepared.train)
+        poisonable.poisoned = true
+        prepared.train = poisonable
+        let run = directory.appendingPathComponent("fresh")
+        XCTAssertThrowsError(try Trainer(config: config(prepared), data: prepared, directory: run).run()) { error in
+            guard case let ToolError.nonFiniteLoss(epoch, batch, _, checkpoint) = error else {
+                return XCTFail("expected nonFiniteLoss, got \(error)")
+            }
+            XCTAssertEqual([epoch, batch], [1, 1])
+            XCTAssertNil(checkpoint)
+            XCTAssertTrue("\(error)".contains("no checkpoint"), "\(error)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: run.appendingPathComponent("last.safetensors").path))
+    }
+
+    // MARK: Freezing and configuration
+
+    func testFreezingUpToALayerAndTheBackbone() throws {
+        let model = try ModelRegistry.build("resnet20", options: ModelOptions(numClasses: 3, inputSize: 8))
+        try Trainer.applyFreezing("layer2", to: model)
+        for (name, tensor) in model.namedParameters() {
+            let shouldTrain = name.hasPrefix("layer3.") || name.hasPrefix("fc.")
+            XCTAssertEqual(tensor.requiresGrad, shouldTrain, name)
+        }
+        for (name, module) in model.namedModules() {
+            if let bn = module as? BatchNorm2d {
+                XCTAssertEqual(bn.freezeStatistics, !name.hasPrefix("layer3"), name)
+            }
+        }
+        XCTAssertThrowsError(try Trainer.applyFreezing("layer7", to: model)) { error in
+            XCTAssertTrue("\(error)".contains("layer7") && "\(error)".contains("layer3"), "\(error)")
+        }
+
+        let other = try ModelRegistry.build("resnet20", options: ModelOptions(numClasses: 3, inputSize: 8))
+        try Trainer.applyFreezing("backbone", to: other)
+        XCTAssertEqual(other.namedParameters().filter(\.tensor.requiresGrad).map(\.name), ["fc.weight", "fc.bias"])
+        try Trainer.applyFreezing("none", to: other)
+        XCTAssertEqual(other.namedParameters().filter(\.tensor.requiresGrad).count, 2, "none changes nothing")
+        XCTAssertTrue(Trainer.isHeadParameter("fc.weight"))
+        XCTAssertTrue(Trainer.isHeadParameter("classifier.6.bias"))
+        XCTAssertFalse(Trainer.isHeadParameter("layer1.0.conv1.weight"))
+    }
+
+    func testInvalidConfigurationsAreRejectedUpFront() throws {
+        let prepared = try prepare()
+        let run = directory.appendingPathComponent("bad")
+        func rejects(_ config: RunConfig, mentioning text: String, line: UInt = #line) {
+            XCTAssertThrowsError(try Trainer(config: config, data: prepared, directory: run), line: line) { error in
+                XCTAssertTrue("\(error)".contains(text), "\(error)", line: line)
+            }
+        }
+        rejects(config(prepared, epochs: 0), mentioning: "--epochs")
+        rejects(config(prepared, optimizer: "lion"), mentioning: "lion")
+        rejects(config(prepared, schedule: "zigzag"), mentioning: "zigzag")
+        var nanRate = config(prepared)
+        nanRate.learningRate = .nan
+        rejects(nanRate, mentioning: "--lr")
+        var frozenSolid = config(prepared)
+        frozenSolid.freeze = "fc"
+        rejects(frozenSolid, mentioning: "frozen")
+    }
+}
