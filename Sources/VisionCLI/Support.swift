@@ -29,8 +29,8 @@ func guarded(_ body: () throws -> Void) throws {
 }
 
 func describe(_ error: Error) -> String {
-    if let e = error as? CustomStringConvertible { return e.description }
-    return (error as NSError).localizedDescription
+    if let e = error as? LocalizedError, let text = e.errorDescription { return text }
+    return String(describing: error)
 }
 
 func printError(_ message: String) {
