@@ -21,8 +21,17 @@ struct Vision: ParsableCommand {
         do {
             var command = try parseAsRoot()
             try command.run()
-        } catch {
+        } catch let error as ExitCode {
             exit(withError: error)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                exit(withError: error)  // --help, --version: ArgumentParser prints them
+            }
+            // One line naming the problem (no usage dump); `--help` explains the options.
+            let message = message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+            FileHandle.standardError.write(Data("vision: error: \(message.replacingOccurrences(of: "Error: ", with: ""))\n".utf8))
+            Foundation.exit(code.rawValue)
         }
     }
 }
