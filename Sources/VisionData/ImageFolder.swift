@@ -35,8 +35,8 @@ enum FolderScan {
     }
 
     /// Decodes a file and converts it to `channels` (nil: 1 for gray, 3 for colour, alpha dropped).
-    static func decode(_ url: URL, channels: Int?) throws -> FloatImage {
-        var image = try ImageIO.decode(contentsOf: url)
+    static func decode(_ url: URL, channels: Int?, applyEXIFOrientation: Bool = false) throws -> FloatImage {
+        var image = try ImageIO.decode(contentsOf: url, applyEXIFOrientation: applyEXIFOrientation)
         let target = channels ?? (image.channels >= 3 ? 3 : 1)
         if image.channels != target { image = image.converted(toChannels: target) }
         return image.pixels.withUnsafeBufferPointer {
@@ -57,6 +57,8 @@ public struct ImageFolder: Dataset {
     public let files: [(url: URL, label: Int)]
     /// Channels each image is converted to (nil: 1 for gray files, 3 for colour).
     public let channels: Int?
+    /// Whether JPEGs are turned upright by their EXIF orientation tag (the CLI turns this on).
+    public var applyEXIFOrientation = false
 
     public init(root: URL, channels: Int? = 3, extensions: Set<String> = ImageFolder.defaultExtensions) throws {
         precondition(channels == nil || channels == 1 || channels == 3, "ImageFolder: channels must be 1, 3 or nil")
@@ -95,7 +97,7 @@ public struct ImageFolder: Dataset {
     public func sample(at index: Int) throws -> Sample {
         precondition(index >= 0 && index < files.count, "ImageFolder index \(index) out of range 0..<\(files.count)")
         let (url, label) = files[index]
-        return Sample(image: try FolderScan.decode(url, channels: channels), label: label)
+        return Sample(image: try FolderScan.decode(url, channels: channels, applyEXIFOrientation: applyEXIFOrientation), label: label)
     }
 }
 
@@ -116,6 +118,8 @@ public struct SegmentationFolder: Dataset {
     public let classNames: [String]
     /// Channels each image is converted to (nil: 1 for gray files, 3 for colour).
     public let imageChannels: Int?
+    /// Whether JPEG images and labels are turned upright by their EXIF orientation tag (the CLI turns this on).
+    public var applyEXIFOrientation = false
 
     public init(root: URL, encoding: LabelEncoding = .classIndices, classNames: [String]? = nil,
                 imageChannels: Int? = nil) throws {
@@ -155,8 +159,8 @@ public struct SegmentationFolder: Dataset {
     public func sample(at index: Int) throws -> Sample {
         precondition(index >= 0 && index < pairs.count, "SegmentationFolder index \(index) out of range 0..<\(pairs.count)")
         let (imageURL, labelURL) = pairs[index]
-        let image = try FolderScan.decode(imageURL, channels: imageChannels)
-        var label = try ImageIO.decode(contentsOf: labelURL)
+        let image = try FolderScan.decode(imageURL, channels: imageChannels, applyEXIFOrientation: applyEXIFOrientation)
+        var label = try ImageIO.decode(contentsOf: labelURL, applyEXIFOrientation: applyEXIFOrientation)
         if label.channels != 1 { label = label.converted(toChannels: 1) }
         guard label.height == image.height && label.width == image.width else {
             throw DataError.mismatch(path: labelURL.path,

@@ -196,12 +196,15 @@ public enum DataSetup {
 
         if isSegmentation(root) || (splitRoots && isSegmentation(trainRoot)) {
             let trainFolder = splitRoots ? trainRoot : root
-            let (train, encoding, classes) = try openSegmentation(trainFolder)
+            var (train, encoding, classes) = try openSegmentation(trainFolder)
+            train.applyEXIFOrientation = true
             var validation: (any Dataset)?
             var trainSet: any Dataset = train
             var source: String
             if splitRoots, let testRoot, isSegmentation(testRoot), validationSplit == nil {
-                validation = try SegmentationFolder(root: testRoot, encoding: encoding, classNames: classes)
+                var test = try SegmentationFolder(root: testRoot, encoding: encoding, classNames: classes)
+                test.applyEXIFOrientation = true
+                validation = test
                 source = "\(testRoot.path) (\(validation!.count) images)"
             } else {
                 (trainSet, validation) = try split(train, fraction: validationSplit ?? 0.2, seed: seed)
@@ -215,12 +218,14 @@ public enum DataSetup {
                                 evalTransform: Normalize(mean: mean, std: std))
         }
 
-        let train = try ImageFolder(root: splitRoots ? trainRoot : root, channels: 3)
+        var train = try ImageFolder(root: splitRoots ? trainRoot : root, channels: 3)
+        train.applyEXIFOrientation = true
         var trainSet: any Dataset = train
         var validation: (any Dataset)?
         var source: String
         if splitRoots, let testRoot, validationSplit == nil {
-            let test = try ImageFolder(root: testRoot, channels: 3)
+            var test = try ImageFolder(root: testRoot, channels: 3)
+            test.applyEXIFOrientation = true
             guard test.classNames == train.classNames else {
                 throw ToolError.incompatibleData("\(testRoot.path): classes \(test.classNames) differ from the training classes \(train.classNames)")
             }
