@@ -23,13 +23,20 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Score only this many images (a seeded subset).")
     var limit: Int?
 
+    @Flag(name: .customLong("held-out"), help: "Score the images the training run held out for validation (same seed and split) instead of the test split / whole folder.")
+    var heldOut = false
+
     @Option(name: .customLong("confusion-png"), help: "Where to write the confusion matrix image (default: confusion.png beside the weights).")
     var confusionPNG: String?
 
     func run() throws {
         try guarded {
             let (config, model) = try Checkpoint.loadModel(weights)
-            var prepared = try DataSetup.evaluationSet(data: data, config: config)
+            var prepared = heldOut
+                ? try DataSetup.prepare(data: data, augmentation: "none", seed: config.seed, limit: config.limit,
+                                        validationSplit: config.validationSplit, imageSize: config.imageSize,
+                                        normalization: (config.preprocessing.mean, config.preprocessing.std))
+                : try DataSetup.evaluationSet(data: data, config: config)
             guard var dataset = prepared.validation else { throw CLIError("\(data): no labelled evaluation images") }
             if prepared.task != config.task {
                 throw CLIError("\(weights) was trained for \(config.task.rawValue) but \(data) is \(prepared.task.rawValue) data")
@@ -56,8 +63,8 @@ struct Evaluate: ParsableCommand {
             }
             print("per-class accuracy:")
             for (c, acc) in result.confusion.perClassAccuracy.enumerated() {
-                print(String(format: "  %-14@ %@  (%d images)", (c < names.count ? names[c] : "\(c)") as NSString, format(acc),
-                             result.confusion.counts[c].reduce(0, +)))
+                print(String(format: "  %-14@ %@  (%d %@)", (c < names.count ? names[c] : "\(c)") as NSString, format(acc),
+                             result.confusion.counts[c].reduce(0, +), config.task == .segmentation ? "pixels" : "images"))
             }
             print("confusion matrix (rows: truth, columns: prediction):")
             print(confusionText(result.confusion, names: names))
