@@ -17,6 +17,7 @@ ap.add_argument("run")
 ap.add_argument("name")
 ap.add_argument("--command", required=True)
 ap.add_argument("--data-note", default="")
+ap.add_argument("--checkpoint", choices=["best", "last"], default="best")
 ap.add_argument("--test-metric", action="append", default=[])
 a = ap.parse_args()
 
@@ -24,9 +25,10 @@ root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pretraine
 record = json.load(open(os.path.join(a.run, "run.json")))
 config, state = record["config"], record["state"]
 history = state["history"]
-best = next(h for h in history if h["epoch"] == state["bestEpoch"])
+shipped_epoch = state["bestEpoch"] if a.checkpoint == "best" else state["epochsCompleted"]
+best = next(h for h in history if h["epoch"] == shipped_epoch)
 target = os.path.join(root, a.name + ".safetensors")
-shutil.copyfile(os.path.join(a.run, record["bestWeights"]), target)
+shutil.copyfile(os.path.join(a.run, record["bestWeights" if a.checkpoint == "best" else "lastWeights"]), target)
 digest = hashlib.sha256(open(target, "rb").read()).hexdigest()
 
 manifest_path = os.path.join(root, "manifest.json")
@@ -42,9 +44,9 @@ manifest["models"].append({
     "data": config["data"] if not a.data_note else a.data_note,
     "seed": config["seed"],
     "epochs": state["epochsCompleted"],
-    "best_epoch": state["bestEpoch"],
+    "shipped_epoch": shipped_epoch,
     "wall_time_seconds_2_cores": round(sum(h["seconds"] for h in history), 1),
-    "validation_at_best_epoch": {k: v for k, v in best.items() if k.startswith("validation") and v is not None},
+    "validation_at_shipped_epoch": {k: v for k, v in best.items() if k.startswith("validation") and v is not None},
     "test_metrics": dict(m.split("=", 1) for m in a.test_metric),
     "bytes": os.path.getsize(target),
     "sha256": digest,
