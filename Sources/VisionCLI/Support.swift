@@ -113,7 +113,7 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: "Optimizer: sgd, nesterov, adam, adamw, rmsprop, adagrad.")
     var optimizer: String = "sgd"
 
-    @Option(name: .customLong("lr"), help: "Peak learning rate (default: 0.1 for sgd/nesterov, 0.001 for adam/adamw, 0.01 otherwise).")
+    @Option(name: .customLong("lr"), help: "Peak learning rate (default: 0.1 × batch-size / 128 for sgd/nesterov — the linear scaling rule —, 0.001 for adam/adamw, 0.01 otherwise).")
     var learningRate: Float?
 
     @Option(help: "Momentum for sgd, nesterov and rmsprop.")
@@ -164,7 +164,8 @@ struct TrainingOptions: ParsableArguments {
     }
 
     var resolvedLearningRate: Float {
-        learningRate ?? (["sgd", "nesterov"].contains(optimizer.lowercased()) ? 0.1 : (["adam", "adamw"].contains(optimizer.lowercased()) ? 0.001 : 0.01))
+        learningRate ?? (["sgd", "nesterov"].contains(optimizer.lowercased()) ? 0.1 * Float(batchSize) / 128
+            : (["adam", "adamw"].contains(optimizer.lowercased()) ? 0.001 : 0.01))
     }
 
     func runDirectory(model: String, data: String) -> URL {
