@@ -50,15 +50,8 @@ struct Finetune: ParsableCommand {
             }
             var modelOptions = sourceConfig.modelOptions
             modelOptions.numClasses = classes
-            var config = RunConfig(model: sourceConfig.model, modelOptions: modelOptions, data: dataName, task: data.task,
-                                   classNames: data.classNames, preprocessing: data.preprocessing, epochs: options.epochs,
-                                   batchSize: options.batchSize, optimizer: options.optimizer,
-                                   learningRate: options.resolvedLearningRate, momentum: options.momentum,
-                                   weightDecay: options.weightDecay, schedule: options.schedule,
-                                   warmupEpochs: options.warmupEpochs, labelSmoothing: options.labelSmoothing,
-                                   augmentation: options.augmentation, workers: options.workers, seed: options.seed,
-                                   limit: options.limit, validationSplit: options.validationSplit,
-                                   imageSize: sourceConfig.preprocessing.size ?? options.imageSize)
+            var config = options.runConfig(model: sourceConfig.model, modelOptions: modelOptions, data: dataName, prepared: data,
+                                           imageSize: sourceConfig.preprocessing.size ?? options.imageSize)
             config.freeze = freeze == "backbone" ? "backbone" : freezeUntil
             config.backboneLearningRateScale = backboneLearningRateScale
             config.initialWeights = weightsURL.path

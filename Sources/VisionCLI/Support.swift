@@ -3,6 +3,7 @@ import Foundation
 import VisionCore
 import VisionData
 import VisionImage
+import VisionModels
 import VisionNN
 import VisionTools
 
@@ -166,6 +167,16 @@ struct TrainingOptions: ParsableArguments {
     var resolvedLearningRate: Float {
         learningRate ?? (["sgd", "nesterov"].contains(optimizer.lowercased()) ? 0.1 * Float(batchSize) / 128
             : (["adam", "adamw"].contains(optimizer.lowercased()) ? 0.001 : 0.01))
+    }
+
+    /// The run configuration these options describe for `model` on prepared data.
+    func runConfig(model: String, modelOptions: ModelOptions, data: String, prepared: PreparedData, imageSize: Int?) -> RunConfig {
+        RunConfig(model: model, modelOptions: modelOptions, data: data, task: prepared.task,
+                  classNames: prepared.classNames, preprocessing: prepared.preprocessing, epochs: epochs,
+                  batchSize: batchSize, optimizer: optimizer, learningRate: resolvedLearningRate, momentum: momentum,
+                  weightDecay: weightDecay, schedule: schedule, warmupEpochs: warmupEpochs, labelSmoothing: labelSmoothing,
+                  augmentation: augmentation, workers: workers, seed: seed, limit: limit,
+                  validationSplit: validationSplit, imageSize: imageSize)
     }
 
     func runDirectory(model: String, data: String) -> URL {

@@ -57,15 +57,8 @@ struct Train: ParsableCommand {
                 throw CLIError("\(model) needs inputs of at least 32×32 (five 2×2 poolings); pass --image-size 32 for \(dataName)")
             }
             modelOptions.head = nil
-            var config = RunConfig(model: entry.name, modelOptions: modelOptions, data: dataName, task: data.task,
-                                   classNames: data.classNames, preprocessing: data.preprocessing, epochs: options.epochs,
-                                   batchSize: options.batchSize, optimizer: options.optimizer,
-                                   learningRate: options.resolvedLearningRate, momentum: options.momentum,
-                                   weightDecay: options.weightDecay, schedule: options.schedule,
-                                   warmupEpochs: options.warmupEpochs, labelSmoothing: options.labelSmoothing,
-                                   augmentation: options.augmentation, workers: options.workers, seed: options.seed,
-                                   limit: options.limit, validationSplit: options.validationSplit, imageSize: options.imageSize)
-            config.freeze = nil
+            let config = options.runConfig(model: entry.name, modelOptions: modelOptions, data: dataName, prepared: data,
+                                           imageSize: options.imageSize)
             let trainer = try Trainer(config: config, data: data, directory: options.runDirectory(model: entry.name, data: dataName))
             print("\(entry.name) on \(dataName): \(data.classNames.count) classes, \(data.preprocessing.channels) channel(s)"
                   + (data.preprocessing.size.map { ", \($0)×\($0) inputs" } ?? ""))
