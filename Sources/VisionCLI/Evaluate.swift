@@ -68,19 +68,21 @@ struct Evaluate: ParsableCommand {
             }
             print("confusion matrix (rows: truth, columns: prediction):")
             print(confusionText(result.confusion, names: names))
-            let png = confusionPNG.map { URL(fileURLWithPath: $0) }
-                ?? URL(fileURLWithPath: weights).deletingLastPathComponent().appendingPathComponent("confusion.png")
-            let target = isDirectory(weights) ? URL(fileURLWithPath: weights).appendingPathComponent("confusion.png") : png
-            try ImageIO.writePNG(Plot.confusionMatrix(result.confusion, classNames: names).image, to: confusionPNG.map { URL(fileURLWithPath: $0) } ?? target)
-            print("confusion matrix image: \((confusionPNG.map { URL(fileURLWithPath: $0) } ?? target).path)")
+            let png = URL(fileURLWithPath: confusionPNG ?? defaultConfusionPath())
+            try ImageIO.writePNG(Plot.confusionMatrix(result.confusion, classNames: names).image, to: png)
+            print("confusion matrix image: \(png.path)")
         }
     }
 
     func format(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "  n/a " }
 
-    func isDirectory(_ path: String) -> Bool {
-        var d: ObjCBool = false
-        return FileManager.default.fileExists(atPath: path, isDirectory: &d) && d.boolValue
+    /// `confusion.png` inside a run directory, or beside a weights file.
+    func defaultConfusionPath() -> String {
+        var isDirectory: ObjCBool = false
+        let url = URL(fileURLWithPath: weights)
+        let folder = FileManager.default.fileExists(atPath: weights, isDirectory: &isDirectory) && isDirectory.boolValue
+            ? url : url.deletingLastPathComponent()
+        return folder.appendingPathComponent("confusion.png").path
     }
 }
 
