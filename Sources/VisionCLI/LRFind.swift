@@ -58,7 +58,7 @@ struct LRFind: ParsableCommand {
             let config = RunConfig(model: entry.name, modelOptions: ModelOptions(), data: data, task: prepared.task,
                                    classNames: prepared.classNames, preprocessing: prepared.preprocessing,
                                    batchSize: batchSize, optimizer: optimizer, learningRate: startLR, weightDecay: 0)
-            let opt = try Trainer.makeOptimizerForRangeTest(config, model: network)
+            let opt = try Trainer.makeOptimizer(config, model: network)
             let loader = DataLoader(prepared.train, batchSize: batchSize, shuffle: true, dropLast: prepared.train.count > batchSize,
                                     workers: workers, seed: seed, transform: prepared.trainTransform)
             var epoch = 0

@@ -49,14 +49,13 @@ struct Train: ParsableCommand {
             let data = try DataSetup.prepare(data: dataName, augmentation: options.augmentation, seed: options.seed,
                                              limit: options.limit, validationSplit: options.validationSplit, imageSize: options.imageSize)
             try checkTaskMatches(entry: entry, task: data.task, data: dataName)
-            var modelOptions = ModelOptions(numClasses: data.classNames.count, inChannels: data.preprocessing.channels,
+            let modelOptions = ModelOptions(numClasses: data.classNames.count, inChannels: data.preprocessing.channels,
                                             stem: stem == "auto" ? nil : Stem(rawValue: stem), base: base, depth: depth,
                                             zeroInitResidual: zeroInitResidual, seed: options.seed,
                                             inputSize: data.preprocessing.size ?? options.imageSize ?? 256)
             if entry.family == "vgg", let size = data.preprocessing.size, size < 32 {
                 throw CLIError("\(model) needs inputs of at least 32×32 (five 2×2 poolings); pass --image-size 32 for \(dataName)")
             }
-            modelOptions.head = nil
             let config = options.runConfig(model: entry.name, modelOptions: modelOptions, data: dataName, prepared: data,
                                            imageSize: options.imageSize)
             let trainer = try Trainer(config: config, data: data, directory: options.runDirectory(model: entry.name, data: dataName))

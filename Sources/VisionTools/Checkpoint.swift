@@ -17,10 +17,10 @@ public enum Checkpoint {
         return try encoder.encode(value)
     }
 
-    /// Saves the model's state dict with the configuration embedded (atomic).
-    public static func saveWeights(_ model: Module, config: RunConfig, to url: URL) throws {
+    /// Saves the model's state dict with the configuration (and any `extra` metadata) embedded (atomic).
+    public static func saveWeights(_ model: Module, config: RunConfig, to url: URL, extra: [String: String] = [:]) throws {
         let json = String(decoding: try encode(config), as: UTF8.self)
-        try model.saveStateDict(to: url, metadata: [configKey: json])
+        try model.saveStateDict(to: url, metadata: extra.merging([configKey: json]) { $1 })
     }
 
     public static func readRecord(_ directory: URL) throws -> RunRecord {

@@ -17,27 +17,6 @@ public struct PreparedData {
     public var evalTransform: any Transform
 }
 
-extension PreparedData {
-    /// Replaces the normalisation (e.g. a pretrained backbone's statistics) and rebuilds the transforms.
-    mutating func renormalize(mean: [Float], std: [Float], augmentation: String, imageSize: Int?) throws {
-        guard mean.count == preprocessing.channels, std.count == preprocessing.channels else {
-            throw ToolError.incompatibleData("the model expects \(mean.count) channels, the data has \(preprocessing.channels)")
-        }
-        preprocessing.mean = mean
-        preprocessing.std = std
-        let c = preprocessing.channels
-        if task == .segmentation {
-            trainTransform = DataSetup.segmentationTransform(augmentation, crop: imageSize ?? 256, mean: mean, std: std)
-            evalTransform = Normalize(mean: mean, std: std)
-        } else {
-            let side = preprocessing.size ?? 32
-            trainTransform = DataSetup.classificationTransform(augmentation, size: side, padding: max(2, side / 8), channels: c,
-                                                               largeImages: side > 64, mean: mean, std: std)
-            evalTransform = Compose([MatchChannels(channels: c), FitSize(size: side), Normalize(mean: mean, std: std)])
-        }
-    }
-}
-
 /// Per-dataset statistics and defaults that torchvision users know.
 public enum DatasetDefaults {
     public static func normalization(for name: String, channels: Int) -> (mean: [Float], std: [Float]) {
@@ -108,12 +87,11 @@ public enum DataSetup {
         let isFolder = FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) && isDirectory.boolValue
         var prepared: PreparedData
         if isFolder {
-            prepared = try prepareFolder(url, augmentation: augmentation, imageSize: imageSize, validationSplit: validationSplit, seed: seed)
+            prepared = try prepareFolder(url, augmentation: augmentation, imageSize: imageSize, validationSplit: validationSplit,
+                                         seed: seed, normalization: normalization)
         } else {
-            prepared = try prepareNamed(data, augmentation: augmentation, imageSize: imageSize, validationSplit: validationSplit, seed: seed)
-        }
-        if let normalization {
-            try prepared.renormalize(mean: normalization.mean, std: normalization.std, augmentation: augmentation, imageSize: imageSize)
+            prepared = try prepareNamed(data, augmentation: augmentation, imageSize: imageSize, validationSplit: validationSplit,
+                                        seed: seed, normalization: normalization)
         }
         if let limit {
             guard limit > 0 else { throw ToolError.invalidOption("--limit must be positive, got \(limit)") }
@@ -125,6 +103,15 @@ public enum DataSetup {
     }
 
     /// The first `count` samples of a seeded permutation (all when the set is smaller).
+    /// The given normalisation (e.g. a pretrained backbone's), checked against the channel count, or the dataset default.
+    static func statistics(_ given: (mean: [Float], std: [Float])?, default name: String, channels: Int) throws -> (mean: [Float], std: [Float]) {
+        guard let given else { return DatasetDefaults.normalization(for: name, channels: channels) }
+        guard given.mean.count == channels, given.std.count == channels else {
+            throw ToolError.incompatibleData("the model expects \(given.mean.count) channels, the data has \(channels)")
+        }
+        return given
+    }
+
     static func head(_ dataset: any Dataset, _ count: Int, seed: UInt64) -> any Dataset {
         if dataset.count <= count { return dataset }
         var g = SeededGenerator(seed: seed ^ 0x5EED)
@@ -140,7 +127,7 @@ public enum DataSetup {
     }
 
     static func prepareNamed(_ name: String, augmentation: String, imageSize: Int?, validationSplit: Double?,
-                             seed: UInt64) throws -> PreparedData {
+                             seed: UInt64, normalization: (mean: [Float], std: [Float])?) throws -> PreparedData {
         let lower = name.lowercased()
         guard DatasetCatalog.names.contains(lower) || ["cifar-10", "cifar-100", "fashionmnist", "fashion_mnist", "isbi", "isbi2012-membrane"].contains(lower) else {
             throw ToolError.invalidOption("unknown dataset '\(name)': not a folder, and not one of \(DatasetCatalog.names.joined(separator: ", "))")
@@ -149,7 +136,7 @@ public enum DataSetup {
         let isSegmentation = ["isbi2012", "isbi", "isbi2012-membrane"].contains(lower)
         let probe = try train.sample(at: 0)
         let channels = probe.image.channels
-        let (mean, std) = DatasetDefaults.normalization(for: lower, channels: channels)
+        let (mean, std) = try statistics(normalization, default: lower, channels: channels)
         if isSegmentation {
             let (t, v) = try split(train, fraction: validationSplit ?? 0.2, seed: seed)
             let crop = imageSize ?? 256
@@ -180,7 +167,7 @@ public enum DataSetup {
     }
 
     static func prepareFolder(_ root: URL, augmentation: String, imageSize: Int?, validationSplit: Double?,
-                              seed: UInt64) throws -> PreparedData {
+                              seed: UInt64, normalization: (mean: [Float], std: [Float])?) throws -> PreparedData {
         let fm = FileManager.default
         func isDir(_ u: URL) -> Bool {
             var d: ObjCBool = false
@@ -211,7 +198,7 @@ public enum DataSetup {
                 source = "\(validation?.count ?? 0) held-out training images"
             }
             let channels = try train.sample(at: 0).image.channels
-            let (mean, std) = DatasetDefaults.normalization(for: "", channels: channels)
+            let (mean, std) = try statistics(normalization, default: "", channels: channels)
             return PreparedData(train: trainSet, validation: validation, validationSource: source, task: .segmentation,
                                 classNames: classes, preprocessing: Preprocessing(channels: channels, size: nil, mean: mean, std: std),
                                 trainTransform: segmentationTransform(augmentation, crop: imageSize ?? 256, mean: mean, std: std),
@@ -238,7 +225,7 @@ public enum DataSetup {
         let probe = try train.sample(at: 0).image
         let native = min(probe.height, probe.width)
         let side = imageSize ?? (native <= 64 ? native : 128)
-        let (mean, std) = DatasetDefaults.normalization(for: "", channels: 3)
+        let (mean, std) = try statistics(normalization, default: "", channels: 3)
         return PreparedData(train: trainSet, validation: validation, validationSource: source, task: .classification,
                             classNames: train.classNames, preprocessing: Preprocessing(channels: 3, size: side, mean: mean, std: std),
                             trainTransform: classificationTransform(augmentation, size: side, padding: max(2, side / 8), channels: 3,

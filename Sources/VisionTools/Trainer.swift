@@ -65,13 +65,10 @@ public final class Trainer {
         let record = try Checkpoint.readRecord(directory)
         var config = record.config
         if let workers { config.workers = workers }
-        var data = try DataSetup.prepare(data: config.data, augmentation: config.augmentation, seed: config.seed,
-                                         limit: config.limit, validationSplit: config.validationSplit, imageSize: config.imageSize)
-        // A fine-tuning run normalises with its source model's statistics, recorded in the configuration.
-        if data.preprocessing.mean != config.preprocessing.mean || data.preprocessing.std != config.preprocessing.std {
-            try data.renormalize(mean: config.preprocessing.mean, std: config.preprocessing.std,
-                                 augmentation: config.augmentation, imageSize: config.imageSize)
-        }
+        // The recorded statistics (a fine-tuning run uses its source model's) rebuild the same pipeline.
+        let data = try DataSetup.prepare(data: config.data, augmentation: config.augmentation, seed: config.seed,
+                                         limit: config.limit, validationSplit: config.validationSplit, imageSize: config.imageSize,
+                                         normalization: (config.preprocessing.mean, config.preprocessing.std))
         let model = try config.buildModel()
         let weights = directory.appendingPathComponent(record.lastWeights)
         if record.state.epochsCompleted > 0 {
@@ -182,12 +179,9 @@ public final class Trainer {
     }
 
     func saveCheckpoint(isBest: Bool) throws {
-        var embedded = config
-        embedded.initialWeights = config.initialWeights
-        let json = String(decoding: try Checkpoint.encode(embedded), as: UTF8.self)
-        let metadata = [Checkpoint.configKey: json, "vision.epoch": String(state.epochsCompleted)]
-        try model.saveStateDict(to: directory.appendingPathComponent("last.safetensors"), metadata: metadata)
-        if isBest { try model.saveStateDict(to: directory.appendingPathComponent("best.safetensors"), metadata: metadata) }
+        let epoch = ["vision.epoch": String(state.epochsCompleted)]
+        try Checkpoint.saveWeights(model, config: config, to: directory.appendingPathComponent("last.safetensors"), extra: epoch)
+        if isBest { try Checkpoint.saveWeights(model, config: config, to: directory.appendingPathComponent("best.safetensors"), extra: epoch) }
         try SafeTensors.write(optimizer.stateDict(), to: directory.appendingPathComponent("optimizer.safetensors"))
         try Checkpoint.writeRecord(RunRecord(config: config, state: state), to: directory)
         let csv = ([EpochRecord.csvHeader] + state.history.map(\.csvLine)).joined(separator: "\n") + "\n"
@@ -214,7 +208,9 @@ public final class Trainer {
         ["fc.", "classifier.", "head."].contains { name.hasPrefix($0) }
     }
 
-    static func makeOptimizer(_ config: RunConfig, model: Module) throws -> GradientOptimizer {
+    /// The optimizer a configuration names, over the model's trainable parameters (biases and
+    /// batch-norm undecayed; a slower backbone group when `backboneLearningRateScale` is set).
+    public static func makeOptimizer(_ config: RunConfig, model: Module) throws -> GradientOptimizer {
         let named = model.namedParameters().filter { $0.tensor.requiresGrad }
         guard !named.isEmpty else { throw ToolError.invalidOption("nothing to train: every parameter is frozen") }
         var groups: [ParameterGroup]
@@ -234,11 +230,6 @@ public final class Trainer {
         case "adagrad": return Adagrad(groups, learningRate: lr, weightDecay: wd)
         default: throw ToolError.invalidOption("unknown optimizer '\(config.optimizer)'; choose sgd, nesterov, adam, adamw, rmsprop or adagrad")
         }
-    }
-
-    /// The optimizer `lr-find` drives (no weight decay unless configured).
-    public static func makeOptimizerForRangeTest(_ config: RunConfig, model: Module) throws -> GradientOptimizer {
-        try makeOptimizer(config, model: model)
     }
 
     public static let scheduleNames = ["cosine", "step", "onecycle", "linear", "exponential", "constant"]
