@@ -20,6 +20,8 @@ let cTargets: [Target] = [
                    providers: [.apt(["zlib1g-dev"])]),
     // libjpeg and libpng report errors by longjmp: the shims catch them in C.
     .target(name: "CJPEG", path: "Sources/CJPEG", linkerSettings: [.linkedLibrary("jpeg")]),
+    // AVX-512 matrix product with the convolution's column matrix packed on the fly.
+    .target(name: "CKernels", path: "Sources/CKernels", cSettings: [.unsafeFlags(["-O3"])]),
     .target(name: "CPNG", path: "Sources/CPNG",
             cSettings: [.unsafeFlags(["-I/usr/include/libpng16"])],
             linkerSettings: [.linkedLibrary("png16")]),
@@ -30,7 +32,7 @@ let cTargets: [Target] = [
 let swiftSettings: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
 
 let libraryTargets: [Target] = [
-    .target(name: "VisionCore", dependencies: ["CBLAS"], swiftSettings: swiftSettings),
+    .target(name: "VisionCore", dependencies: ["CBLAS", "CKernels"], swiftSettings: swiftSettings),
     .target(name: "VisionNN", dependencies: ["VisionCore"], swiftSettings: swiftSettings),
     .target(name: "VisionOptim", dependencies: ["VisionCore", "VisionNN"], swiftSettings: swiftSettings),
     .target(name: "VisionImage", dependencies: ["VisionCore", "CJPEG", "CPNG"], swiftSettings: swiftSettings),

@@ -28,7 +28,8 @@ if chosen.isEmpty {
     exit(2)
 }
 print("OpenBLAS core \(BLAS.coreName), \(BLAS.threads) BLAS threads, \(Parallel.threads) worker threads"
-      + (BLASRuntime.wasReexecuted ? " (re-executed with OPENBLAS_CORETYPE=SkylakeX)" : ""))
+      + (BLASRuntime.wasReexecuted ? " (re-executed with OPENBLAS_CORETYPE=SkylakeX)" : "")
+      + "; forward convolutions: " + (ConvolutionTuning.usesPackedKernel ? "AVX-512 packed kernel (VISION_GEMM=blas for OpenBLAS)" : "im2col + OpenBLAS"))
 let options = BenchmarkOptions(Array(arguments.dropFirst()))
 for benchmark in chosen {
     benchmark.run(options)

@@ -1,4 +1,5 @@
 // 2-D convolution and transposed convolution: im2col + sgemm with the batch folded into the GEMM.
+import CKernels
 
 /// The GEMM kernels shared by `conv2d` and `convTranspose2d`.
 ///
@@ -78,6 +79,10 @@ enum ConvolutionEngine {
     static func forward(input x: UnsafePointer<Float>, batch: Int, geometry g: ConvolutionGeometry,
                         weight w: UnsafePointer<Float>, outChannels: Int, groups: Int,
                         output y: UnsafeMutablePointer<Float>) {
+        if ConvolutionTuning.usesPackedKernel {
+            packedForward(input: x, batch: batch, geometry: g, weight: w, outChannels: outChannels, groups: groups, output: y)
+            return
+        }
         let chunks = chunks(batch: batch, geometry: g)
         guard let widest = chunks.map(\.count).max() else { return }
         let rowsPerGroup = g.rows / groups, outPerGroup = outChannels / groups
@@ -118,6 +123,24 @@ enum ConvolutionEngine {
     ///
     /// `gradWeight += dY · im2col(input)ᵀ` (needs `input`); `gradInput += col2im(Wᵀ · dY)`.
     /// Both destinations accumulate, so they must be initialised (usually to zeros).
+    /// Forward pass without a column buffer: the packed GEMM reads the windows straight from `x` and
+    /// writes NCHW output, the whole batch in one product per group.
+    static func packedForward(input x: UnsafePointer<Float>, batch: Int, geometry g: ConvolutionGeometry,
+                              weight w: UnsafePointer<Float>, outChannels: Int, groups: Int,
+                              output y: UnsafeMutablePointer<Float>) {
+        let rowsPerGroup = g.rows / groups, outPerGroup = outChannels / groups
+        let channelsPerGroup = g.channels / groups, plane = g.outputPlane, inputPlane = g.height * g.width
+        for group in 0..<groups {
+            let a = PackedGEMM.PackedMatrix(rows: outPerGroup, depth: rowsPerGroup,
+                                            w + group * outPerGroup * rowsPerGroup, lda: rowsPerGroup, transposed: false)
+            let b = PackedGEMM.patches(x + group * channelsPerGroup * inputPlane, channels: channelsPerGroup,
+                                       channelStride: inputPlane, imageStride: g.imageSize, geometry: g)
+            let c = ck_planes(data: y + group * outPerGroup * plane, plane: plane, row_stride: plane,
+                              image_stride: outChannels * plane, first_column: 0)
+            PackedGEMM.multiply(a, b, into: c, columns: batch * plane, accumulate: false)
+        }
+    }
+
     static func backward(gradOutput dy: UnsafePointer<Float>, input x: UnsafePointer<Float>?, batch: Int,
                          geometry g: ConvolutionGeometry, weight w: UnsafePointer<Float>,
                          outChannels: Int, groups: Int,
@@ -244,6 +267,13 @@ enum ConvolutionEngine {
 
 /// Tuning knobs of the convolution kernels.
 public enum ConvolutionTuning {
+    /// Whether forward convolutions use the AVX-512 packed kernel (see `PackedGEMM`) rather than
+    /// im2col + OpenBLAS. On by default where the CPU supports it; setting it on elsewhere is ignored.
+    public static var usesPackedKernel: Bool {
+        get { PackedGEMM.enabled }
+        set { PackedGEMM.enabled = newValue && PackedGEMM.isSupported }
+    }
+
     /// The largest im2col column buffer, in floats, that one convolution call allocates
     /// (default 2²¹ floats = 8 MiB, which stays in cache).
     ///

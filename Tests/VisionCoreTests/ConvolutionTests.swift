@@ -58,6 +58,17 @@ private func withColumnLimit<R>(_ limit: Int, _ body: () -> R) -> R {
     return body()
 }
 
+/// Runs `body` with the AVX-512 packed forward kernel on or off (off = im2col + OpenBLAS), restoring the default.
+private func withPackedKernel<R>(_ on: Bool, _ body: () -> R) -> R {
+    let saved = ConvolutionTuning.usesPackedKernel
+    ConvolutionTuning.usesPackedKernel = on
+    defer { ConvolutionTuning.usesPackedKernel = saved }
+    return body()
+}
+
+/// The forward paths this machine has: OpenBLAS always, the packed kernel where the CPU supports it.
+private let forwardKernels: [Bool] = withPackedKernel(true) { ConvolutionTuning.usesPackedKernel } ? [false, true] : [false]
+
 final class ConvolutionTests: XCTestCase {
     private let sweep: [ConvCase] = [
         ConvCase(),
@@ -87,12 +98,43 @@ final class ConvolutionTests: XCTestCase {
             let w = Tensor.normal([c.outChannels, c.channels / c.groups, c.kernel.0, c.kernel.1], generator: &g)
             let b = c.bias ? Tensor.normal([c.outChannels], generator: &g) : nil
             let expected = naiveConv2d(x, w, b, c)
-            for limit in columnLimits(c) {
-                let y = withColumnLimit(limit) {
-                    conv2d(x, weight: w, bias: b, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
+            for packed in forwardKernels {
+                for limit in columnLimits(c) {
+                    let y = withPackedKernel(packed) {
+                        withColumnLimit(limit) {
+                            conv2d(x, weight: w, bias: b, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
+                        }
+                    }
+                    assertClose(y, expected, rtol: 1e-4, atol: 1e-4, "\(c) column limit \(limit) packed \(packed)")
                 }
-                assertClose(y, expected, rtol: 1e-4, atol: 1e-4, "\(c) column limit \(limit)")
             }
+        }
+    }
+
+    /// Shapes that reach every branch of the packed kernel: several k-blocks (more than 256 column rows),
+    /// partial 8-row and 48-column tiles, 16-lane vectors straddling two or more images (planes of 49, 9
+    /// and 1), strided and dilated windows, groups, and the split by rows when there are few columns.
+    func testPackedKernelMatchesNaiveConvolutionOnLargerShapes() throws {
+        guard forwardKernels.contains(true) else { throw XCTSkip("this CPU has no AVX-512") }
+        var g = SeededGenerator(seed: 15)
+        let cases = [
+            ConvCase(batch: 5, channels: 40, height: 7, width: 7, outChannels: 20, kernel: (3, 3), padding: (1, 1)),
+            ConvCase(batch: 3, channels: 9, height: 3, width: 3, outChannels: 13, kernel: (3, 3), padding: (1, 1), bias: false),
+            ConvCase(batch: 17, channels: 3, height: 1, width: 1, outChannels: 8, kernel: (3, 3), padding: (1, 1)),
+            ConvCase(batch: 4, channels: 30, height: 11, width: 13, outChannels: 17, kernel: (3, 3), stride: (2, 2), padding: (1, 1)),
+            ConvCase(batch: 2, channels: 12, height: 12, width: 12, outChannels: 24, kernel: (3, 3), padding: (2, 2), dilation: (2, 2), groups: 3),
+            ConvCase(batch: 1, channels: 64, height: 2, width: 2, outChannels: 72, kernel: (3, 3), padding: (1, 1)),
+            ConvCase(batch: 3, channels: 33, height: 10, width: 10, outChannels: 9, kernel: (1, 1), bias: false),
+            ConvCase(batch: 2, channels: 3, height: 15, width: 15, outChannels: 16, kernel: (7, 7), stride: (2, 2), padding: (3, 3)),
+        ]
+        for c in cases {
+            let x = Tensor.normal([c.batch, c.channels, c.height, c.width], generator: &g)
+            let w = Tensor.normal([c.outChannels, c.channels / c.groups, c.kernel.0, c.kernel.1], generator: &g)
+            let b = c.bias ? Tensor.normal([c.outChannels], generator: &g) : nil
+            let y = withPackedKernel(true) {
+                conv2d(x, weight: w, bias: b, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
+            }
+            assertClose(y, naiveConv2d(x, w, b, c), rtol: 1e-4, atol: 1e-4, "\(c)")
         }
     }
 

@@ -1,0 +1,319 @@
+// AVX-512 matrix product with the column matrix of a convolution packed on the fly (see ckernels.h).
+//
+// Blocking: the product is cut into k-blocks of at most KC_MAX rows of B and column blocks of NB
+// columns. For each pair, B's block is packed into panels of NR columns (kc × NR floats each, the
+// im2col done here), then every 8-row panel of the packed A (kept in L1) sweeps the B panels
+// (kept in L2) with an 8 × 48 register tile: 24 accumulators, 3 vector loads and 8 broadcasts per
+// step of r.
+
+#include "ckernels.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { MR = 8, NR = 48, KC_MAX = 256, NB = 8 * NR, MAX_TAPS = 16, MAX_SEGMENTS = 3 * 16 };
+
+static long k_blocks(long k) { return (k + KC_MAX - 1) / KC_MAX; }
+static long k_block_start(long k, long block) { return block * k / k_blocks(k); }
+
+long ck_packed_a_size(long m, long k) { return ((m + MR - 1) / MR) * MR * k; }
+
+void ck_pack_a(long m, long k, const float *a, long lda, int transpose, float *packed) {
+    long padded = ((m + MR - 1) / MR) * MR;
+    for (long block = 0, blocks = k_blocks(k); block < blocks; ++block) {
+        long r0 = k_block_start(k, block), kc = k_block_start(k, block + 1) - r0;
+        float *out = packed + padded * r0;
+        for (long i0 = 0; i0 < padded; i0 += MR) {
+            for (long r = 0; r < kc; ++r) {
+                for (long i = 0; i < MR; ++i) {
+                    long row = i0 + i;
+                    float value = 0;
+                    if (row < m) value = transpose ? a[(r0 + r) * lda + row] : a[row * lda + r0 + r];
+                    out[r * MR + i] = value;
+                }
+            }
+            out += kc * MR;
+        }
+    }
+}
+
+#if defined(__x86_64__)
+
+#include <cpuid.h>
+#include <immintrin.h>
+
+#define CK_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
+
+int ck_gemm_supported(void) {
+    unsigned eax, ebx, ecx, edx;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return 0;
+    if (!(ecx & (1u << 27))) return 0;  // OSXSAVE
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & 0xE6) != 0xE6) return 0;  // XMM, YMM, opmask, ZMM state enabled by the OS
+    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return 0;
+    const unsigned f = 1u << 16, dq = 1u << 17, bw = 1u << 30, vl = 1u << 31;
+    return (ebx & (f | dq | bw | vl)) == (f | dq | bw | vl);
+}
+
+// MARK: - Per-thread buffers
+
+static _Thread_local float *panel_buffer;
+static _Thread_local float *tile_buffer;
+
+static float *thread_panels(void) {
+    if (!panel_buffer) panel_buffer = aligned_alloc(64, sizeof(float) * KC_MAX * NB);
+    return panel_buffer;
+}
+
+static float *thread_tile(void) {
+    if (!tile_buffer) tile_buffer = aligned_alloc(64, sizeof(float) * MR * NR);
+    return tile_buffer;
+}
+
+// MARK: - Packing B
+
+/// Lanes of one 16-column vector of a panel that belong to one image: lane t reads position
+/// base + t of image `image`; `rows[ky]` / `columns[kx]` mark the lanes whose tap stays inside.
+typedef struct {
+    uint16_t lanes;
+    int vector;
+    long image, base;
+    uint16_t rows[MAX_TAPS], columns[MAX_TAPS];
+} segment;
+
+static long floor_div(long a, long b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+/// Stride-1 geometry whose output rows are as wide as the input: every tap reads a shifted copy of
+/// the plane, so a 16-lane vector is one masked load per image it touches.
+static int is_shift(const ck_patches *b) {
+    return b->stride_h == 1 && b->stride_w == 1 && b->out_w == b->width
+        && b->kernel_h <= MAX_TAPS && b->kernel_w <= MAX_TAPS;
+}
+
+CK_AVX512 static void pack_panel_shift(const ck_patches *b, long r0, long kc, long column, long count, float *dst) {
+    const long plane = b->out_h * b->out_w, width = b->width, height = b->height;
+    segment segments[MAX_SEGMENTS];
+    int n_segments = 0;
+    for (int v = 0; v < 3; ++v) {
+        long t = 0;
+        while (t < 16 && 16 * v + t < count) {
+            long q = b->first_column + column + 16 * v + t;
+            long image = q / plane, p = q - image * plane;
+            long lanes = 16 - t;
+            if (plane - p < lanes) lanes = plane - p;
+            if (count - (16 * v + t) < lanes) lanes = count - (16 * v + t);
+            segment *s = &segments[n_segments++];
+            s->vector = v;
+            s->image = image;
+            s->base = p - t;
+            s->lanes = (uint16_t)(((1u << lanes) - 1) << t);
+            for (long ky = 0; ky < b->kernel_h; ++ky) {
+                long dy = ky * b->dilation_h - b->pad_h;
+                uint16_t mask = 0;
+                for (long u = t; u < t + lanes; ++u) {
+                    long oh = (s->base + u) / width, iy = oh + dy;
+                    if (iy >= 0 && iy < height) mask |= (uint16_t)(1u << u);
+                }
+                s->rows[ky] = mask;
+            }
+            for (long kx = 0; kx < b->kernel_w; ++kx) {
+                long dx = kx * b->dilation_w - b->pad_w;
+                uint16_t mask = 0;
+                for (long u = t; u < t + lanes; ++u) {
+                    long ix = (s->base + u) % width + dx;
+                    if (ix >= 0 && ix < width) mask |= (uint16_t)(1u << u);
+                }
+                s->columns[kx] = mask;
+            }
+            t += lanes;
+        }
+    }
+    const long taps = b->kernel_h * b->kernel_w;
+    long c = r0 / taps, tap = r0 % taps, ky = tap / b->kernel_w, kx = tap % b->kernel_w;
+    for (long r = 0; r < kc; ++r) {
+        const long shift = (ky * b->dilation_h - b->pad_h) * width + kx * b->dilation_w - b->pad_w;
+        const float *channel = b->data + c * b->channel_stride + shift;
+        __m512 lanes[3] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+        for (int s = 0; s < n_segments; ++s) {
+            const segment *seg = &segments[s];
+            __mmask16 mask = seg->lanes & seg->rows[ky] & seg->columns[kx];
+            if (mask) {
+                // Masked-off lanes are not read, so the address may point outside the plane.
+                const float *src = (const float *)((uintptr_t)channel
+                                   + sizeof(float) * (uintptr_t)(seg->image * b->image_stride + seg->base));
+                lanes[seg->vector] = _mm512_mask_loadu_ps(lanes[seg->vector], mask, src);
+            }
+        }
+        _mm512_store_ps(dst, lanes[0]);
+        _mm512_store_ps(dst + 16, lanes[1]);
+        _mm512_store_ps(dst + 32, lanes[2]);
+        dst += NR;
+        if (++kx == b->kernel_w) {
+            kx = 0;
+            if (++ky == b->kernel_h) { ky = 0; ++c; }
+        }
+    }
+}
+
+static void pack_panel_general(const ck_patches *b, long r0, long kc, long column, long count, float *dst) {
+    const long plane = b->out_h * b->out_w;
+    long offset[NR], iy0[NR], ix0[NR];
+    for (long t = 0; t < NR; ++t) {
+        if (t < count) {
+            long q = b->first_column + column + t;
+            long image = q / plane, p = q - image * plane;
+            long oh = p / b->out_w, ow = p - oh * b->out_w;
+            offset[t] = image * b->image_stride;
+            iy0[t] = oh * b->stride_h - b->pad_h;
+            ix0[t] = ow * b->stride_w - b->pad_w;
+        } else {
+            offset[t] = 0;
+            iy0[t] = -(1L << 40);  // never inside
+            ix0[t] = 0;
+        }
+    }
+    const long taps = b->kernel_h * b->kernel_w;
+    long c = r0 / taps, tap = r0 % taps, ky = tap / b->kernel_w, kx = tap % b->kernel_w;
+    for (long r = 0; r < kc; ++r) {
+        const float *channel = b->data + c * b->channel_stride;
+        long dy = ky * b->dilation_h, dx = kx * b->dilation_w;
+        for (long t = 0; t < NR; ++t) {
+            long iy = iy0[t] + dy, ix = ix0[t] + dx;
+            dst[t] = (iy >= 0 && iy < b->height && ix >= 0 && ix < b->width)
+                ? channel[offset[t] + iy * b->width + ix] : 0.0f;
+        }
+        dst += NR;
+        if (++kx == b->kernel_w) {
+            kx = 0;
+            if (++ky == b->kernel_h) { ky = 0; ++c; }
+        }
+    }
+}
+
+static void pack_b(const ck_patches *b, long r0, long kc, long column, long count, float *dst) {
+    int shift = is_shift(b);
+    for (long j = 0; j < count; j += NR) {
+        long n = count - j < NR ? count - j : NR;
+        if (shift) pack_panel_shift(b, r0, kc, column + j, n, dst);
+        else pack_panel_general(b, r0, kc, column + j, n, dst);
+        dst += kc * NR;
+    }
+}
+
+// MARK: - Micro-kernel
+
+#define CK_ROW(i)                                                             \
+    {                                                                         \
+        __m512 a = _mm512_set1_ps(ap[i]);                                     \
+        c##i##0 = _mm512_fmadd_ps(a, b0, c##i##0);                            \
+        c##i##1 = _mm512_fmadd_ps(a, b1, c##i##1);                            \
+        c##i##2 = _mm512_fmadd_ps(a, b2, c##i##2);                            \
+    }
+
+#define CK_STORE(i)                                                                              \
+    if (accumulate) {                                                                            \
+        c##i##0 = _mm512_add_ps(c##i##0, _mm512_loadu_ps(d0 + (i) * ldc));                      \
+        c##i##1 = _mm512_add_ps(c##i##1, _mm512_loadu_ps(d1 + (i) * ldc));                      \
+        c##i##2 = _mm512_add_ps(c##i##2, _mm512_loadu_ps(d2 + (i) * ldc));                      \
+    }                                                                                            \
+    _mm512_storeu_ps(d0 + (i) * ldc, c##i##0);                                                   \
+    _mm512_storeu_ps(d1 + (i) * ldc, c##i##1);                                                   \
+    _mm512_storeu_ps(d2 + (i) * ldc, c##i##2);
+
+#define CK_ZERO(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = c##i##0, c##i##2 = c##i##0;
+
+/// An 8 × 48 tile: rows i of vector v go to dv + i·ldc.
+CK_AVX512 static void kernel_8x48(long kc, const float *restrict ap, const float *restrict bp,
+                                  float *d0, float *d1, float *d2, long ldc, int accumulate) {
+    CK_ZERO(0) CK_ZERO(1) CK_ZERO(2) CK_ZERO(3) CK_ZERO(4) CK_ZERO(5) CK_ZERO(6) CK_ZERO(7)
+    for (long r = 0; r < kc; ++r) {
+        __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16), b2 = _mm512_load_ps(bp + 32);
+        CK_ROW(0) CK_ROW(1) CK_ROW(2) CK_ROW(3) CK_ROW(4) CK_ROW(5) CK_ROW(6) CK_ROW(7)
+        ap += MR;
+        bp += NR;
+    }
+    CK_STORE(0) CK_STORE(1) CK_STORE(2) CK_STORE(3) CK_STORE(4) CK_STORE(5) CK_STORE(6) CK_STORE(7)
+}
+
+// MARK: - Driver
+
+static float *plane_address(const ck_planes *c, long column, long row) {
+    long q = c->first_column + column;
+    long image = q / c->plane, p = q - image * c->plane;
+    return c->data + image * c->image_stride + row * c->row_stride + p;
+}
+
+CK_AVX512 static void store_tile(const ck_planes *c, long row, long rows, long column, long columns,
+                                 long kc, const float *ap, const float *bp, int accumulate) {
+    float *d[3] = {0, 0, 0};
+    int direct = rows == MR && columns == NR;
+    for (int v = 0; v < 3 && direct; ++v) {
+        long q = c->first_column + column + 16 * v;
+        long p = q - floor_div(q, c->plane) * c->plane;
+        if (p + 16 > c->plane) direct = 0;
+        else d[v] = plane_address(c, column + 16 * v, row);
+    }
+    if (direct) {
+        kernel_8x48(kc, ap, bp, d[0], d[1], d[2], c->row_stride, accumulate);
+        return;
+    }
+    float *tile = thread_tile();
+    kernel_8x48(kc, ap, bp, tile, tile + 16, tile + 32, NR, 0);
+    for (long t = 0; t < columns; ++t) {
+        float *out = plane_address(c, column + t, row);
+        for (long i = 0; i < rows; ++i) {
+            float value = tile[i * NR + t];
+            if (accumulate) out[i * c->row_stride] += value;
+            else out[i * c->row_stride] = value;
+        }
+    }
+}
+
+void ck_gemm(long m, long k, const float *packed_a, const ck_patches *b, const ck_planes *c,
+             int accumulate, long row0, long row1, long column0, long column1) {
+    if (row1 > m) row1 = m;
+    if (row0 >= row1 || column0 >= column1) return;
+    if (k == 0) {
+        if (!accumulate) {
+            for (long j = column0; j < column1; ++j) {
+                float *out = plane_address(c, j, row0);
+                for (long i = 0; i < row1 - row0; ++i) out[i * c->row_stride] = 0;
+            }
+        }
+        return;
+    }
+    const long padded = ((m + MR - 1) / MR) * MR;
+    float *panels = thread_panels();
+    for (long jb = column0; jb < column1; jb += NB) {
+        long nb = column1 - jb < NB ? column1 - jb : NB;
+        for (long block = 0, blocks = k_blocks(k); block < blocks; ++block) {
+            long r0 = k_block_start(k, block), kc = k_block_start(k, block + 1) - r0;
+            pack_b(b, r0, kc, jb, nb, panels);
+            const float *a_block = packed_a + padded * r0;
+            int add = accumulate || block > 0;
+            for (long i = row0; i < row1; i += MR) {
+                long rows = row1 - i < MR ? row1 - i : MR;
+                const float *ap = a_block + (i / MR) * kc * MR;
+                for (long j = 0; j < nb; j += NR) {
+                    long columns = nb - j < NR ? nb - j : NR;
+                    store_tile(c, i, rows, jb + j, columns, kc, ap, panels + (j / NR) * kc * NR, add);
+                }
+            }
+        }
+    }
+}
+
+#else
+
+int ck_gemm_supported(void) { return 0; }
+
+void ck_gemm(long m, long k, const float *packed_a, const ck_patches *b, const ck_planes *c,
+             int accumulate, long row0, long row1, long column0, long column1) {
+    (void)m; (void)k; (void)packed_a; (void)b; (void)c; (void)accumulate;
+    (void)row0; (void)row1; (void)column0; (void)column1;
+    abort();  // callers check ck_gemm_supported() first
+}
+
+#endif

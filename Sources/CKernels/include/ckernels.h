@@ -1,0 +1,61 @@
+#ifndef CKERNELS_H
+#define CKERNELS_H
+
+/*
+ * Single-precision matrix product for convolutions, written for AVX-512.
+ *
+ * C[i, j] (=|+=) Σ_r A[i, r] · B[r, j]
+ *
+ * A is a plain matrix (the weights), packed once with `ck_pack_a`. B is never materialised: it is
+ * the column matrix ("im2col") of a batch of images, read straight into the kernel's packed panels,
+ * so a convolution needs no column buffer. A plain row-major matrix is the special case of a 1×1
+ * kernel over one image of one row. C is addressed the same way, as a batch of planes, so the
+ * forward convolution writes NCHW output directly.
+ *
+ * Column j of B and C is the flattened output position q = first_column + j = n·plane + p of image n.
+ */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// The column matrix of `data` for a convolution window: row r = (c·kernel_h + ky)·kernel_w + kx,
+/// column q = (n, oh, ow) holds data[n·image_stride + c·channel_stride + iy·width + ix] with
+/// iy = oh·stride_h − pad_h + ky·dilation_h, ix = ow·stride_w − pad_w + kx·dilation_w, or 0 outside
+/// the image.
+typedef struct {
+    const float *data;
+    long channels, height, width;
+    long channel_stride, image_stride;
+    long kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w;
+    long out_h, out_w;
+    long first_column;
+} ck_patches;
+
+/// A matrix whose column q = n·plane + p lives at data[n·image_stride + row·row_stride + p]
+/// (q counted from first_column).
+typedef struct {
+    float *data;
+    long plane, row_stride, image_stride;
+    long first_column;
+} ck_planes;
+
+/// Whether this CPU runs the AVX-512 kernels (otherwise callers use BLAS).
+int ck_gemm_supported(void);
+
+/// Floats `ck_pack_a` writes for an m×k matrix.
+long ck_packed_a_size(long m, long k);
+
+/// Packs A (m×k, element (i, r) at a[i·lda + r], or a[r·lda + i] when `transpose`) for `ck_gemm`.
+void ck_pack_a(long m, long k, const float *a, long lda, int transpose, float *packed);
+
+/// C rows [row0, row1) (row0 a multiple of 8) and columns [column0, column1) of A·B; `accumulate`
+/// adds to C instead of overwriting it. Thread-safe: each calling thread uses its own buffers.
+void ck_gemm(long m, long k, const float *packed_a, const ck_patches *b, const ck_planes *c,
+             int accumulate, long row0, long row1, long column0, long column1);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
