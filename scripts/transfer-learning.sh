@@ -6,14 +6,19 @@
 #      a new head, (c) fine-tuning everything with the backbone at 0.1× the learning rate;
 #   3. evaluate each on the 4,000 vehicle test images and print the three accuracies.
 # Usage: scripts/transfer-learning.sh [PRETRAIN_EPOCHS (30)] [FINETUNE_EPOCHS (30)]
-# Environment: VISION_DATA (where cifar10/ is or gets extracted), RUNS (default ./runs/transfer).
+# Environment: VISION_DATA (where cifar10/ is or gets extracted), RUNS (default ./runs/transfer),
+# VISION_BIN (a built `vision` to use instead of building one).
 set -eu
 here="$(cd "$(dirname "$0")/.." && pwd)"
 pretrain_epochs="${1:-30}"
 finetune_epochs="${2:-30}"
 cd "$here"
-swift build -c release --product vision
-vision="$here/.build/release/vision"
+if [ -n "${VISION_BIN:-}" ]; then
+    vision="$VISION_BIN"
+else
+    swift build -c release --product vision
+    vision="$here/.build/release/vision"
+fi
 runs="${RUNS:-$here/runs/transfer}"
 data="${VISION_DATA:-$here/datasets}"
 mkdir -p "$runs" "$data"

@@ -10,8 +10,10 @@ enum FolderScan {
         return FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) && isDirectory.boolValue
     }
 
-    /// Image files under `directory` (recursively, hidden entries skipped), sorted by path.
-    static func imageFiles(in directory: URL, extensions: Set<String>, recursive: Bool) throws -> [URL] {
+    /// Image files under `directory` (recursively, hidden entries skipped), sorted by path. A directory
+    /// given as a symbolic link is followed, as torchvision's `ImageFolder` does.
+    static func imageFiles(in linkedDirectory: URL, extensions: Set<String>, recursive: Bool) throws -> [URL] {
+        let directory = linkedDirectory.resolvingSymlinksInPath()
         let manager = FileManager.default
         var files = [URL]()
         if recursive {

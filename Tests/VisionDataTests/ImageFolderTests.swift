@@ -47,6 +47,23 @@ final class ImageFolderTests: XCTestCase {
         XCTAssertEqual(try dataset.labelHistogram(), [0: 1, 1: 1, 2: 2])
     }
 
+    func testImageFolderFollowsSymbolicallyLinkedClassFolders() throws {
+        // A view of a larger tree built from links, as scripts/transfer-learning.sh does.
+        try write(pattern(height: 3, width: 3, seed: 1), "store/cat/1.png")
+        try write(pattern(height: 3, width: 3, seed: 2), "store/cat/2.png")
+        try write(pattern(height: 3, width: 3, seed: 3), "store/dog/3.png")
+        let view = directory.appendingPathComponent("view")
+        try FileManager.default.createDirectory(at: view, withIntermediateDirectories: true)
+        for name in ["cat", "dog"] {
+            try FileManager.default.createSymbolicLink(at: view.appendingPathComponent(name),
+                                                       withDestinationURL: directory.appendingPathComponent("store/\(name)"))
+        }
+        let dataset = try ImageFolder(root: view)
+        XCTAssertEqual(dataset.classNames, ["cat", "dog"])
+        XCTAssertEqual(dataset.files.map(\.label), [0, 0, 1])
+        XCTAssertEqual(try dataset.sample(at: 2).image.tensor.storage, pattern(height: 3, width: 3, seed: 3).toTensor().storage)
+    }
+
     func testImageFolderErrors() throws {
         XCTAssertThrowsError(try ImageFolder(root: directory.appendingPathComponent("missing")))
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("root/empty-class"), withIntermediateDirectories: true)
