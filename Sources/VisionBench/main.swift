@@ -4,6 +4,7 @@ import VisionCore
 
 // OpenBLAS reads OPENBLAS_CORETYPE while loading; restart with the AVX-512 kernels if needed.
 BLASRuntime.reexecWithFastKernelsIfNeeded()
+BLASRuntime.keepFreedMemory()
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 let selection = arguments.first ?? "all"

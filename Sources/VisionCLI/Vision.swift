@@ -17,6 +17,7 @@ struct Vision: ParsableCommand {
     static func main() {
         // OpenBLAS chooses its kernels while loading; restart once with the AVX-512 ones where the CPU has them.
         BLASRuntime.reexecWithFastKernelsIfNeeded()
+        BLASRuntime.keepFreedMemory()
         setvbuf(stdout, nil, _IOLBF, 0)
         do {
             var command = try parseAsRoot()

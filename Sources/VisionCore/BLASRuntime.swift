@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CKernels
 import Foundation
 
 /// Process-level settings for OpenBLAS that must be in place before the library initialises.
@@ -43,6 +44,14 @@ public enum BLASRuntime {
         unsetenv("OPENBLAS_CORETYPE")
         unsetenv(reexecMarker)
         #endif
+    }
+
+    /// Keeps freed tensor storage in the heap instead of returning it to the kernel: glibc's default
+    /// maps and unmaps large blocks, so every training step pays page faults and kernel zeroing for
+    /// the same activations again. Blocks up to 32 MiB (glibc's maximum) come from the heap, and the
+    /// heap is trimmed only above 1 GiB of free space.
+    public static func keepFreedMemory() {
+        ck_keep_freed_memory()
     }
 
     /// Whether `/proc/cpuinfo` lists the `avx512f` flag (false where it cannot be read).

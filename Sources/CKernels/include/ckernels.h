@@ -54,6 +54,10 @@ void ck_pack_a(long m, long k, const float *a, long lda, int transpose, float *p
 void ck_gemm(long m, long k, const float *packed_a, const ck_patches *b, const ck_planes *c,
              int accumulate, long row0, long row1, long column0, long column1);
 
+/// Keeps freed blocks up to 32 MiB in the heap (glibc's mmap threshold at its maximum) and trims the
+/// heap only above 1 GiB free, so repeated large allocations do not fault in fresh zeroed pages.
+void ck_keep_freed_memory(void);
+
 #ifdef __cplusplus
 }
 #endif
