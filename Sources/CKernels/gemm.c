@@ -130,29 +130,56 @@ CK_AVX512 static void pack_panel_shift(const ck_patches *b, long r0, long kc, lo
             t += lanes;
         }
     }
+    // Rows are r = c·taps + tap. Walk tap by tap (masks and shift fixed) and channel by channel
+    // inside (the source moves by one plane, the destination by `taps` rows).
     const long taps = b->kernel_h * b->kernel_w;
-    long c = r0 / taps, tap = r0 % taps, ky = tap / b->kernel_w, kx = tap % b->kernel_w;
-    for (long r = 0; r < kc; ++r) {
+    const long c_first = r0 / taps, c_last = (r0 + kc - 1) / taps;
+    const int full = n_segments == 3 && segments[0].lanes == 0xFFFF && segments[1].lanes == 0xFFFF
+        && segments[2].lanes == 0xFFFF;
+    for (long tap = 0; tap < taps; ++tap) {
+        const long ky = tap / b->kernel_w, kx = tap % b->kernel_w;
         const long shift = (ky * b->dilation_h - b->pad_h) * width + kx * b->dilation_w - b->pad_w;
-        const float *channel = b->data + c * b->channel_stride + shift;
-        __m512 lanes[3] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-        for (int s = 0; s < n_segments; ++s) {
-            const segment *seg = &segments[s];
-            __mmask16 mask = seg->lanes & seg->rows[ky] & seg->columns[kx];
-            if (mask) {
+        long c = c_first;
+        if (c * taps + tap < r0) ++c;
+        long c_end = c_last;
+        if (c_end * taps + tap >= r0 + kc) --c_end;
+        if (c > c_end) continue;
+        float *out = dst + (c * taps + tap - r0) * NR;
+        const long out_step = taps * NR;
+        uintptr_t source = (uintptr_t)(b->data + c * b->channel_stride + shift);
+        const uintptr_t source_step = sizeof(float) * (uintptr_t)b->channel_stride;
+        if (full) {
+            const __mmask16 m0 = segments[0].rows[ky] & segments[0].columns[kx];
+            const __mmask16 m1 = segments[1].rows[ky] & segments[1].columns[kx];
+            const __mmask16 m2 = segments[2].rows[ky] & segments[2].columns[kx];
+            const uintptr_t o0 = sizeof(float) * (uintptr_t)(segments[0].image * b->image_stride + segments[0].base);
+            const uintptr_t o1 = sizeof(float) * (uintptr_t)(segments[1].image * b->image_stride + segments[1].base);
+            const uintptr_t o2 = sizeof(float) * (uintptr_t)(segments[2].image * b->image_stride + segments[2].base);
+            for (; c <= c_end; ++c, out += out_step, source += source_step) {
                 // Masked-off lanes are not read, so the address may point outside the plane.
-                const float *src = (const float *)((uintptr_t)channel
-                                   + sizeof(float) * (uintptr_t)(seg->image * b->image_stride + seg->base));
-                lanes[seg->vector] = _mm512_mask_loadu_ps(lanes[seg->vector], mask, src);
+                _mm512_store_ps(out, _mm512_maskz_loadu_ps(m0, (const float *)(source + o0)));
+                _mm512_store_ps(out + 16, _mm512_maskz_loadu_ps(m1, (const float *)(source + o1)));
+                _mm512_store_ps(out + 32, _mm512_maskz_loadu_ps(m2, (const float *)(source + o2)));
             }
+            continue;
         }
-        _mm512_store_ps(dst, lanes[0]);
-        _mm512_store_ps(dst + 16, lanes[1]);
-        _mm512_store_ps(dst + 32, lanes[2]);
-        dst += NR;
-        if (++kx == b->kernel_w) {
-            kx = 0;
-            if (++ky == b->kernel_h) { ky = 0; ++c; }
+        __mmask16 masks[MAX_SEGMENTS];
+        uintptr_t offsets[MAX_SEGMENTS];
+        for (int s = 0; s < n_segments; ++s) {
+            masks[s] = segments[s].lanes & segments[s].rows[ky] & segments[s].columns[kx];
+            offsets[s] = sizeof(float) * (uintptr_t)(segments[s].image * b->image_stride + segments[s].base);
+        }
+        for (; c <= c_end; ++c, out += out_step, source += source_step) {
+            __m512 lanes[3] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+            for (int s = 0; s < n_segments; ++s) {
+                if (masks[s]) {
+                    lanes[segments[s].vector] = _mm512_mask_loadu_ps(lanes[segments[s].vector], masks[s],
+                                                                     (const float *)(source + offsets[s]));
+                }
+            }
+            _mm512_store_ps(out, lanes[0]);
+            _mm512_store_ps(out + 16, lanes[1]);
+            _mm512_store_ps(out + 32, lanes[2]);
         }
     }
 }

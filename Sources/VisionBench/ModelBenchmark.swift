@@ -17,7 +17,11 @@ func runModelBenchmark(_ options: BenchmarkOptions) {
          ("resnet20_cifar", CIFARResNet(depth: 20, numClasses: 10), 128, 0.1)]
     }
 
-    for (name, model, batch, lr) in classifierCases() {
+    // --only NAME keeps the cases whose name starts with NAME (resnet18, vgg16bn, resnet20, unet).
+    let only = options.string("only")
+    func chosen(_ name: String) -> Bool { only.map { name.hasPrefix($0) } ?? true }
+
+    for (name, model, batch, lr) in classifierCases() where chosen(name) {
         let x = Tensor.normal([batch, 3, 32, 32], generator: &g)
         let y = (0..<batch).map { $0 % 10 }
         let optimizer = SGD([ParameterGroup(model.parameters())], learningRate: lr, momentum: 0.9)
@@ -36,6 +40,7 @@ func runModelBenchmark(_ options: BenchmarkOptions) {
         }
     }
 
+    guard chosen("unet") else { return }
     let unet = UNet(inChannels: 1, numClasses: 2, base: 32, depth: 4)
     let x = Tensor.normal([4, 1, 256, 256], generator: &g)
     let masks = (0..<(4 * 256 * 256)).map { ($0 / 256 + $0 % 256) % 2 }

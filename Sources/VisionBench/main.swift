@@ -15,7 +15,7 @@ func printUsage() {
         print("  \(benchmark.name.padding(toLength: 10, withPad: " ", startingAt: 0)) \(benchmark.summary)")
     }
     print("  all        every benchmark above except the diagnostic ones")
-    print("options: --seconds S (minimum timed seconds per case); conv: --channels C, --column-limit F")
+    print("options: --seconds S (minimum timed seconds per case); conv: --channels C, --column-limit F; models: --only NAME")
 }
 
 if selection == "-h" || selection == "--help" || selection == "help" {
