@@ -119,15 +119,11 @@ enum ConvolutionEngine {
         }
     }
 
-    /// Gradients of `forward` given `gradOutput [N, K, OH·OW]`.
-    ///
-    /// `gradWeight += dY · im2col(input)ᵀ` (needs `input`); `gradInput += col2im(Wᵀ · dY)`.
-    /// Both destinations accumulate, so they must be initialised (usually to zeros).
     /// Forward pass without a column buffer: the packed GEMM reads the windows straight from `x` and
     /// writes NCHW output, the whole batch in one product per group.
     static func packedForward(input x: UnsafePointer<Float>, batch: Int, geometry g: ConvolutionGeometry,
                               weight w: UnsafePointer<Float>, outChannels: Int, groups: Int,
-                              output y: UnsafeMutablePointer<Float>) {
+                              output y: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
         let rowsPerGroup = g.rows / groups, outPerGroup = outChannels / groups
         let channelsPerGroup = g.channels / groups, plane = g.outputPlane, inputPlane = g.height * g.width
         for group in 0..<groups {
@@ -137,15 +133,61 @@ enum ConvolutionEngine {
                                        channelStride: inputPlane, imageStride: g.imageSize, geometry: g)
             let c = ck_planes(data: y + group * outPerGroup * plane, plane: plane, row_stride: plane,
                               image_stride: outChannels * plane, first_column: 0)
-            PackedGEMM.multiply(a, b, into: c, columns: batch * plane, accumulate: false)
+            PackedGEMM.multiply(a, b, into: c, columns: batch * plane, accumulate: accumulate)
         }
     }
 
+    /// For stride 1 the input gradient is itself a convolution: `dx = conv2d(dY, W′)` with
+    /// `W′[c, o, i, j] = W[o, c, kh−1−i, kw−1−j]` (per group) and padding `D·(k−1) − P`, so it runs
+    /// on the packed forward kernel with no column buffer and no `col2im`. Adds onto `dx`. Returns
+    /// false (doing nothing) when the geometry does not allow it.
+    static func packedInputGradient(gradOutput dy: UnsafePointer<Float>, batch: Int, geometry g: ConvolutionGeometry,
+                                    weight w: UnsafePointer<Float>, outChannels: Int, groups: Int,
+                                    gradInput dx: UnsafeMutablePointer<Float>) -> Bool {
+        let padding = (g.dilationHeight * (g.kernelHeight - 1) - g.paddingHeight,
+                       g.dilationWidth * (g.kernelWidth - 1) - g.paddingWidth)
+        guard g.strideHeight == 1, g.strideWidth == 1, padding.0 >= 0, padding.1 >= 0 else { return false }
+        let flippedGeometry = ConvolutionGeometry(channels: outChannels, height: g.outputHeight, width: g.outputWidth,
+                                                  kernelSize: (g.kernelHeight, g.kernelWidth), padding: padding,
+                                                  dilation: (g.dilationHeight, g.dilationWidth))
+        guard flippedGeometry.outputHeight == g.height, flippedGeometry.outputWidth == g.width else { return false }
+        let inPerGroup = g.channels / groups, outPerGroup = outChannels / groups
+        let (kh, kw) = (g.kernelHeight, g.kernelWidth), taps = kh * kw
+        let flipped = UnsafeMutablePointer<Float>.allocate(capacity: outChannels * inPerGroup * taps)
+        defer { flipped.deallocate() }
+        for group in 0..<groups {
+            for c in 0..<inPerGroup {
+                for o in 0..<outPerGroup {
+                    let target = flipped + ((group * inPerGroup + c) * outPerGroup + o) * taps
+                    let source = w + ((group * outPerGroup + o) * inPerGroup + c) * taps
+                    for tap in 0..<taps { target[tap] = source[taps - 1 - tap] }
+                }
+            }
+        }
+        packedForward(input: dy, batch: batch, geometry: flippedGeometry, weight: flipped, outChannels: g.channels,
+                      groups: groups, output: dx, accumulate: true)
+        return true
+    }
+
+    /// Gradients of `forward` given `gradOutput [N, K, OH·OW]`.
+    ///
+    /// `gradWeight += dY · im2col(input)ᵀ` (needs `input`); `gradInput += col2im(Wᵀ · dY)` (for stride 1
+    /// with the packed kernel, a convolution of dY with the flipped kernel).
+    /// Both destinations accumulate, so they must be initialised (usually to zeros).
     static func backward(gradOutput dy: UnsafePointer<Float>, input x: UnsafePointer<Float>?, batch: Int,
                          geometry g: ConvolutionGeometry, weight w: UnsafePointer<Float>,
                          outChannels: Int, groups: Int,
                          gradInput dx: UnsafeMutablePointer<Float>?, gradWeight dw: UnsafeMutablePointer<Float>?) {
         precondition(dw == nil || x != nil, "the weight gradient needs the convolution input")
+        if ConvolutionTuning.usesPackedKernel, let dx,
+           packedInputGradient(gradOutput: dy, batch: batch, geometry: g, weight: w, outChannels: outChannels,
+                               groups: groups, gradInput: dx) {
+            if dw != nil {
+                backward(gradOutput: dy, input: x, batch: batch, geometry: g, weight: w, outChannels: outChannels,
+                         groups: groups, gradInput: nil, gradWeight: dw)
+            }
+            return
+        }
         let chunks = chunks(batch: batch, geometry: g)
         guard let widest = chunks.map(\.count).max(), dx != nil || dw != nil else { return }
         let rowsPerGroup = g.rows / groups, outPerGroup = outChannels / groups

@@ -111,6 +111,34 @@ final class ConvolutionTests: XCTestCase {
         }
     }
 
+    /// With the packed kernel, stride-1 input gradients are convolutions with the flipped kernel: they
+    /// must equal the im2col + OpenBLAS gradients (stride 2 falls back to col2im in both).
+    func testInputGradientsAgreeBetweenPackedAndBLASPaths() throws {
+        guard forwardKernels.contains(true) else { throw XCTSkip("this CPU has no AVX-512") }
+        var g = SeededGenerator(seed: 16)
+        let cases = sweep + [
+            ConvCase(batch: 3, channels: 40, height: 7, width: 7, outChannels: 20, kernel: (3, 3), padding: (1, 1)),
+            ConvCase(batch: 2, channels: 12, height: 12, width: 12, outChannels: 24, kernel: (3, 3), padding: (2, 2), dilation: (2, 2), groups: 3),
+            ConvCase(batch: 2, channels: 5, height: 9, width: 8, outChannels: 7, kernel: (5, 3), padding: (2, 0)),
+        ]
+        for c in cases {
+            let x = Tensor.normal([c.batch, c.channels, c.height, c.width], generator: &g, requiresGrad: true)
+            let w = Tensor.normal([c.outChannels, c.channels / c.groups, c.kernel.0, c.kernel.1], generator: &g, requiresGrad: true)
+            var gradients: [[Float]] = []
+            var upstream: Tensor?
+            for packed in [false, true] {
+                x.zeroGrad(); w.zeroGrad()
+                withPackedKernel(packed) {
+                    let y = conv2d(x, weight: w, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
+                    if upstream == nil { upstream = Tensor.normal(y.shape, generator: &g) }
+                    y.backward(upstream!)
+                }
+                gradients.append(x.grad!.storage + w.grad!.storage)
+            }
+            assertClose(gradients[1], gradients[0], rtol: 1e-4, atol: 1e-4, "\(c)")
+        }
+    }
+
     /// Shapes that reach every branch of the packed kernel: several k-blocks (more than 256 column rows),
     /// partial 8-row and 48-column tiles, 16-lane vectors straddling two or more images (planes of 49, 9
     /// and 1), strided and dilated windows, groups, and the split by rows when there are few columns.
