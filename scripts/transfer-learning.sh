@@ -64,6 +64,7 @@ echo
 echo "| variant | vehicle test accuracy (4,000 images) |"
 echo "|---|---|"
 for v in a-scratch b-frozen c-finetune; do
-    acc=$("$vision" evaluate --weights "$runs/$v" --data "$views/vehicles-50" --workers 2 | sed -n 's/.*  accuracy: \([0-9.]*\).*/\1/p')
+    # The last epoch's weights: best.safetensors is picked on these same test images.
+    acc=$("$vision" evaluate --weights "$runs/$v/last.safetensors" --data "$views/vehicles-50" --workers 2 | sed -n 's/.*  accuracy: \([0-9.]*\).*/\1/p')
     echo "| $v | $acc |"
 done
