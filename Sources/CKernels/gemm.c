@@ -10,7 +10,6 @@
 
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 
 enum { MR = 8, NR = 48, KC_MAX = 256, NB = 8 * NR, MAX_TAPS = 16, MAX_SEGMENTS = 3 * 16 };
 
@@ -82,8 +81,6 @@ typedef struct {
     long image, base;
     uint16_t rows[MAX_TAPS], columns[MAX_TAPS];
 } segment;
-
-static long floor_div(long a, long b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
 /// Stride-1 geometry whose output rows are as wide as the input: every tap reads a shifted copy of
 /// the plane, so a 16-lane vector is one masked load per image it touches.
@@ -278,8 +275,7 @@ CK_AVX512 static void store_tile(const ck_planes *c, long row, long rows, long c
     int direct = rows == MR && columns == NR;
     for (int v = 0; v < 3 && direct; ++v) {
         long q = c->first_column + column + 16 * v;
-        long p = q - floor_div(q, c->plane) * c->plane;
-        if (p + 16 > c->plane) direct = 0;
+        if (q % c->plane + 16 > c->plane) direct = 0;  // the vector crosses into the next image
         else d[v] = plane_address(c, column + 16 * v, row);
     }
     if (direct) {

@@ -12,30 +12,25 @@ public enum BLAS {
                              b: UnsafePointer<Float>, ldb: Int,
                              beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
         if m == 0 || n == 0 { return }
-        if splitsAcrossCores && m * n * k >= 1 << 21 {
-            // OpenBLAS runs single-threaded: give each core a slab of columns (or rows).
-            let parts = Parallel.threads
-            let byColumns = n >= m
-            let extent = byColumns ? n : m
-            DispatchQueue.concurrentPerform(iterations: parts) { part in
-                let lower = part * extent / parts, upper = (part + 1) * extent / parts
-                guard lower < upper else { return }
-                if byColumns {
-                    cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                                Int32(m), Int32(upper - lower), Int32(k), alpha, a, Int32(lda),
-                                b + (transposeB ? lower * ldb : lower), Int32(ldb), beta, c + lower, Int32(ldc))
-                } else {
-                    cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                                Int32(upper - lower), Int32(n), Int32(k), alpha, a + (transposeA ? lower : lower * lda), Int32(lda),
-                                b, Int32(ldb), beta, c + lower * ldc, Int32(ldc))
-                }
-            }
+        let orderA = transposeA ? CblasTrans : CblasNoTrans, orderB = transposeB ? CblasTrans : CblasNoTrans
+        guard splitsAcrossCores && m * n * k >= 1 << 21 else {
+            cblas_sgemm(CblasRowMajor, orderA, orderB, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda),
+                        b, Int32(ldb), beta, c, Int32(ldc))
             return
         }
-        cblas_sgemm(CblasRowMajor,
-                    transposeA ? CblasTrans : CblasNoTrans,
-                    transposeB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        // OpenBLAS runs single-threaded: give each core a slab of C's columns (or rows, when taller).
+        let parts = Parallel.threads, byColumns = n >= m
+        let extent = byColumns ? n : m
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            let lower = part * extent / parts, upper = (part + 1) * extent / parts
+            guard lower < upper else { return }
+            let (rows, columns) = byColumns ? (m, upper - lower) : (upper - lower, n)
+            let slabA = byColumns ? a : a + (transposeA ? lower : lower * lda)
+            let slabB = byColumns ? b + (transposeB ? lower * ldb : lower) : b
+            let slabC = c + (byColumns ? lower : lower * ldc)
+            cblas_sgemm(CblasRowMajor, orderA, orderB, Int32(rows), Int32(columns), Int32(k), alpha, slabA, Int32(lda),
+                        slabB, Int32(ldb), beta, slabC, Int32(ldc))
+        }
     }
 
     /// Whether OpenBLAS runs on one thread and `sgemm` splits large products over the cores itself

@@ -4,7 +4,8 @@ import Glibc
 import CKernels
 import Foundation
 
-/// Process-level settings for OpenBLAS that must be in place before the library initialises.
+/// Process-level settings made first thing in `main`: OpenBLAS's kernel choice (before the library
+/// initialises) and the allocator's handling of large blocks.
 public enum BLASRuntime {
     /// OpenBLAS kernel families that already use AVX-512.
     static let avx512Cores: Set<String> = ["skylakex", "cooperlake", "sapphirerapids"]

@@ -1,4 +1,5 @@
-// 2-D convolution and transposed convolution: im2col + sgemm with the batch folded into the GEMM.
+// 2-D convolution and transposed convolution: the packed AVX-512 kernel (CKernels) where the CPU has
+// it, im2col + OpenBLAS sgemm with the batch folded into the GEMM otherwise and for weight gradients.
 import CKernels
 
 /// The GEMM kernels shared by `conv2d` and `convTranspose2d`.

@@ -58,24 +58,18 @@ enum PackedGEMM {
         let threads = Parallel.threads
         let columnTiles = (columns + tileColumns - 1) / tileColumns
         let rowTiles = (a.rows + tileRows - 1) / tileRows
-        var bb = b, cc = c
         let add: Int32 = accumulate ? 1 : 0
-        if threads == 1 || (columnTiles < 2 * threads && rowTiles < 2 * threads) {
-            ck_gemm(a.rows, a.depth, a.storage, &bb, &cc, add, 0, a.rows, 0, columns)
-        } else if columnTiles >= 2 * threads || columnTiles >= rowTiles {
-            let parts = min(threads, columnTiles)
-            DispatchQueue.concurrentPerform(iterations: parts) { part in
-                var bp = bb, cp = cc
-                let lower = part * columnTiles / parts * tileColumns
-                let upper = min(columns, (part + 1) * columnTiles / parts * tileColumns)
+        // Split the columns unless there are too few of them and more rows: each part is whole tiles.
+        let byColumns = columnTiles >= 2 * threads || columnTiles >= rowTiles
+        let tiles = byColumns ? columnTiles : rowTiles, tile = byColumns ? tileColumns : tileRows
+        let extent = byColumns ? columns : a.rows
+        let parts = columnTiles < 2 * threads && rowTiles < 2 * threads ? 1 : min(threads, tiles)
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            var bp = b, cp = c
+            let lower = part * tiles / parts * tile, upper = min(extent, (part + 1) * tiles / parts * tile)
+            if byColumns {
                 ck_gemm(a.rows, a.depth, a.storage, &bp, &cp, add, 0, a.rows, lower, upper)
-            }
-        } else {
-            let parts = min(threads, rowTiles)
-            DispatchQueue.concurrentPerform(iterations: parts) { part in
-                var bp = bb, cp = cc
-                let lower = part * rowTiles / parts * tileRows
-                let upper = min(a.rows, (part + 1) * rowTiles / parts * tileRows)
+            } else {
                 ck_gemm(a.rows, a.depth, a.storage, &bp, &cp, add, lower, upper, 0, columns)
             }
         }
