@@ -106,23 +106,21 @@ CK_AVX512 static void pack_panel_shift(const ck_patches *b, long r0, long kc, lo
             s->image = image;
             s->base = p - t;
             s->lanes = (uint16_t)(((1u << lanes) - 1) << t);
-            for (long ky = 0; ky < b->kernel_h; ++ky) {
-                long dy = ky * b->dilation_h - b->pad_h;
-                uint16_t mask = 0;
-                for (long u = t; u < t + lanes; ++u) {
-                    long oh = (s->base + u) / width, iy = oh + dy;
-                    if (iy >= 0 && iy < height) mask |= (uint16_t)(1u << u);
+            for (long ky = 0; ky < b->kernel_h; ++ky) s->rows[ky] = 0;
+            for (long kx = 0; kx < b->kernel_w; ++kx) s->columns[kx] = 0;
+            // Output row and column of lane u, stepped along the segment (no division per lane).
+            long oh = p / width, ow = p - oh * width;
+            for (long u = t; u < t + lanes; ++u) {
+                const uint16_t bit = (uint16_t)(1u << u);
+                for (long ky = 0; ky < b->kernel_h; ++ky) {
+                    long iy = oh + ky * b->dilation_h - b->pad_h;
+                    if (iy >= 0 && iy < height) s->rows[ky] |= bit;
                 }
-                s->rows[ky] = mask;
-            }
-            for (long kx = 0; kx < b->kernel_w; ++kx) {
-                long dx = kx * b->dilation_w - b->pad_w;
-                uint16_t mask = 0;
-                for (long u = t; u < t + lanes; ++u) {
-                    long ix = (s->base + u) % width + dx;
-                    if (ix >= 0 && ix < width) mask |= (uint16_t)(1u << u);
+                for (long kx = 0; kx < b->kernel_w; ++kx) {
+                    long ix = ow + kx * b->dilation_w - b->pad_w;
+                    if (ix >= 0 && ix < width) s->columns[kx] |= bit;
                 }
-                s->columns[kx] = mask;
+                if (++ow == width) { ow = 0; ++oh; }
             }
             t += lanes;
         }
@@ -160,23 +158,27 @@ CK_AVX512 static void pack_panel_shift(const ck_patches *b, long r0, long kc, lo
             }
             continue;
         }
+        // Per vector, the loads of the segments that read something (segments come in vector order).
         __mmask16 masks[MAX_SEGMENTS];
         uintptr_t offsets[MAX_SEGMENTS];
-        for (int s = 0; s < n_segments; ++s) {
-            masks[s] = segments[s].lanes & segments[s].rows[ky] & segments[s].columns[kx];
-            offsets[s] = sizeof(float) * (uintptr_t)(segments[s].image * b->image_stride + segments[s].base);
+        int ends[3] = {0, 0, 0}, n_loads = 0;
+        for (int v = 0, s = 0; v < 3; ++v) {
+            for (; s < n_segments && segments[s].vector == v; ++s) {
+                __mmask16 mask = segments[s].lanes & segments[s].rows[ky] & segments[s].columns[kx];
+                if (!mask) continue;
+                masks[n_loads] = mask;
+                offsets[n_loads++] = sizeof(float) * (uintptr_t)(segments[s].image * b->image_stride + segments[s].base);
+            }
+            ends[v] = n_loads;
         }
         for (; c <= c_end; ++c, out += out_step, source += source_step) {
-            __m512 lanes[3] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-            for (int s = 0; s < n_segments; ++s) {
-                if (masks[s]) {
-                    lanes[segments[s].vector] = _mm512_mask_loadu_ps(lanes[segments[s].vector], masks[s],
-                                                                     (const float *)(source + offsets[s]));
+            for (int v = 0, l = 0; v < 3; ++v) {
+                __m512 value = _mm512_setzero_ps();
+                for (; l < ends[v]; ++l) {
+                    value = _mm512_mask_loadu_ps(value, masks[l], (const float *)(source + offsets[l]));
                 }
+                _mm512_store_ps(out + 16 * v, value);
             }
-            _mm512_store_ps(out, lanes[0]);
-            _mm512_store_ps(out + 16, lanes[1]);
-            _mm512_store_ps(out + 32, lanes[2]);
         }
     }
 }
@@ -328,6 +330,87 @@ void ck_gemm(long m, long k, const float *packed_a, const ck_patches *b, const c
     }
 }
 
+
+// MARK: - Weight gradient of a 3×3 "same" convolution
+
+/// Accumulates dw[o + i][tap] (row stride ldw, i < rows ≤ 3) over `images` images: the dot products
+/// along the plane of dY rows o + i with the 9 shifted copies of one input plane, 27 vector
+/// accumulators reduced once at the end.
+CK_AVX512 static inline __attribute__((always_inline)) void weight_gradient_rows(
+    const int rows, const float *x, long x_image_stride, const float *dy, long dy_plane, long dy_image_stride,
+    long images, long vectors, const __mmask16 *valid, const uintptr_t *shift, float *dw, long ldw) {
+    __m512 acc[3][9];
+    for (int i = 0; i < rows; ++i) {
+        for (int t = 0; t < 9; ++t) acc[i][t] = _mm512_setzero_ps();
+    }
+    for (long n = 0; n < images; ++n) {
+        const uintptr_t xp = (uintptr_t)(x + n * x_image_stride);
+        const float *dp = dy + n * dy_image_stride;
+        for (long v = 0; v < vectors; ++v) {
+            const __mmask16 *masks = valid + v * 10;
+            __m512 d[3];
+            for (int i = 0; i < rows; ++i) d[i] = _mm512_maskz_loadu_ps(masks[9], dp + i * dy_plane + 16 * v);
+            const uintptr_t base = xp + sizeof(float) * (uintptr_t)(16 * v);
+            for (int t = 0; t < 9; ++t) {
+                // Masked-off lanes (padding) are not read, so the address may point outside the plane.
+                __m512 b = _mm512_maskz_loadu_ps(masks[t], (const float *)(base + shift[t]));
+                for (int i = 0; i < rows; ++i) acc[i][t] = _mm512_fmadd_ps(d[i], b, acc[i][t]);
+            }
+        }
+    }
+    for (int i = 0; i < rows; ++i) {
+        for (int t = 0; t < 9; ++t) dw[i * ldw + t] += _mm512_reduce_add_ps(acc[i][t]);
+    }
+}
+
+CK_AVX512 void ck_weight_gradient_3x3(const ck_patches *x, const float *dy, long dy_image_stride, long images,
+                                      float *dw, long ldw, long o0, long o1, long c0, long c1) {
+    const long plane = x->out_h * x->out_w, vectors = (plane + 15) / 16;
+    if (o0 >= o1 || c0 >= c1 || images == 0 || plane == 0) return;
+    // Per vector of the plane: the lanes each tap reads inside the image, then the lanes inside the plane.
+    __mmask16 *valid = malloc(sizeof(__mmask16) * (size_t)(vectors * 10));
+    uintptr_t shift[9];
+    for (long t = 0; t < 9; ++t) {
+        const long ky = t / 3, kx = t % 3;
+        shift[t] = sizeof(float) * (uintptr_t)((ky * x->dilation_h - x->pad_h) * x->width + kx * x->dilation_w - x->pad_w);
+    }
+    for (long v = 0; v < vectors; ++v) {
+        for (long t = 0; t < 10; ++t) valid[v * 10 + t] = 0;
+        for (long u = 0; u < 16 && 16 * v + u < plane; ++u) {
+            const long p = 16 * v + u, oh = p / x->out_w, ow = p - oh * x->out_w;
+            valid[v * 10 + 9] |= (__mmask16)(1u << u);
+            for (long t = 0; t < 9; ++t) {
+                const long iy = oh + (t / 3) * x->dilation_h - x->pad_h, ix = ow + (t % 3) * x->dilation_w - x->pad_w;
+                if (iy >= 0 && iy < x->height && ix >= 0 && ix < x->width) valid[v * 10 + t] |= (__mmask16)(1u << u);
+            }
+        }
+    }
+    // Images in blocks whose dY rows and input planes stay in L2 (reduced once per block).
+    long block = (96 * 1024) / ((o1 - o0 + c1 - c0) * plane);
+    if (block < 1) block = 1;
+    for (long n0 = 0; n0 < images; n0 += block) {
+        const long count = images - n0 < block ? images - n0 : block;
+        for (long c = c0; c < c1; ++c) {
+            const float *xc = x->data + n0 * x->image_stride + c * x->channel_stride;
+            for (long o = o0; o < o1; o += 3) {
+                const float *dyo = dy + n0 * dy_image_stride + o * plane;
+                float *w = dw + o * ldw + c * 9;
+                switch (o1 - o < 3 ? o1 - o : 3) {
+                case 3:
+                    weight_gradient_rows(3, xc, x->image_stride, dyo, plane, dy_image_stride, count, vectors, valid, shift, w, ldw);
+                    break;
+                case 2:
+                    weight_gradient_rows(2, xc, x->image_stride, dyo, plane, dy_image_stride, count, vectors, valid, shift, w, ldw);
+                    break;
+                default:
+                    weight_gradient_rows(1, xc, x->image_stride, dyo, plane, dy_image_stride, count, vectors, valid, shift, w, ldw);
+                }
+            }
+        }
+    }
+    free(valid);
+}
+
 #else
 
 int ck_gemm_supported(void) { return 0; }
@@ -336,6 +419,12 @@ void ck_gemm(long m, long k, const float *packed_a, const ck_patches *b, const c
              int accumulate, long row0, long row1, long column0, long column1) {
     (void)m; (void)k; (void)packed_a; (void)b; (void)c; (void)accumulate;
     (void)row0; (void)row1; (void)column0; (void)column1;
+    abort();  // callers check ck_gemm_supported() first
+}
+
+void ck_weight_gradient_3x3(const ck_patches *x, const float *dy, long dy_image_stride, long images,
+                            float *dw, long ldw, long o0, long o1, long c0, long c1) {
+    (void)x; (void)dy; (void)dy_image_stride; (void)images; (void)dw; (void)ldw; (void)o0; (void)o1; (void)c0; (void)c1;
     abort();  // callers check ck_gemm_supported() first
 }
 

@@ -15,7 +15,8 @@ func printUsage() {
         print("  \(benchmark.name.padding(toLength: 10, withPad: " ", startingAt: 0)) \(benchmark.summary)")
     }
     print("  all        every benchmark above except the diagnostic ones")
-    print("options: --seconds S (minimum timed seconds per case); conv: --channels C, --column-limit F; models: --only NAME")
+    print("options: --seconds S (minimum timed seconds per case); conv: --channels C, --column-limit F; models: --only NAME;\n"
+          + "  --weight-gradient-plane P (smallest plane whose 3×3 weight gradient skips im2col + OpenBLAS; default 100)")
 }
 
 if selection == "-h" || selection == "--help" || selection == "help" {
@@ -32,6 +33,7 @@ print("OpenBLAS core \(BLAS.coreName), \(BLAS.threads) BLAS threads, \(Parallel.
       + (BLASRuntime.wasReexecuted ? " (re-executed with OPENBLAS_CORETYPE=SkylakeX)" : "")
       + "; forward convolutions: " + (ConvolutionTuning.usesPackedKernel ? "AVX-512 packed kernel (VISION_GEMM=blas for OpenBLAS)" : "im2col + OpenBLAS"))
 let options = BenchmarkOptions(Array(arguments.dropFirst()))
+if let plane = options.int("weight-gradient-plane") { ConvolutionTuning.packedWeightGradientMinimumPlane = plane }
 for benchmark in chosen {
     benchmark.run(options)
 }

@@ -111,15 +111,25 @@ final class ConvolutionTests: XCTestCase {
         }
     }
 
-    /// With the packed kernel, stride-1 input gradients are convolutions with the flipped kernel: they
-    /// must equal the im2col + OpenBLAS gradients (stride 2 falls back to col2im in both).
-    func testInputGradientsAgreeBetweenPackedAndBLASPaths() throws {
+    /// With the packed kernel, stride-1 input gradients are convolutions with the flipped kernel and 3×3
+    /// stride-1 weight gradients are read straight from the images (here on every plane size): both must
+    /// equal the im2col + OpenBLAS gradients (other geometries fall back to those in both).
+    func testGradientsAgreeBetweenPackedAndBLASPaths() throws {
         guard forwardKernels.contains(true) else { throw XCTSkip("this CPU has no AVX-512") }
+        let savedPlane = ConvolutionTuning.packedWeightGradientMinimumPlane
+        ConvolutionTuning.packedWeightGradientMinimumPlane = 1
+        defer { ConvolutionTuning.packedWeightGradientMinimumPlane = savedPlane }
         var g = SeededGenerator(seed: 16)
         let cases = sweep + [
             ConvCase(batch: 3, channels: 40, height: 7, width: 7, outChannels: 20, kernel: (3, 3), padding: (1, 1)),
             ConvCase(batch: 2, channels: 12, height: 12, width: 12, outChannels: 24, kernel: (3, 3), padding: (2, 2), dilation: (2, 2), groups: 3),
             ConvCase(batch: 2, channels: 5, height: 9, width: 8, outChannels: 7, kernel: (5, 3), padding: (2, 0)),
+            // Weight gradients: a plane of 99 (a part-filled last vector), output rows in threes plus one,
+            // one input channel (split by output channels), and several image blocks (planes of 1024).
+            ConvCase(batch: 3, channels: 5, height: 9, width: 11, outChannels: 7, kernel: (3, 3), padding: (1, 1)),
+            ConvCase(batch: 4, channels: 1, height: 6, width: 6, outChannels: 16, kernel: (3, 3), padding: (1, 1)),
+            ConvCase(batch: 3, channels: 40, height: 32, width: 32, outChannels: 40, kernel: (3, 3), padding: (1, 1), bias: false),
+            ConvCase(batch: 2, channels: 3, height: 8, width: 8, outChannels: 5, kernel: (3, 3), padding: (0, 1)),
         ]
         for c in cases {
             let x = Tensor.normal([c.batch, c.channels, c.height, c.width], generator: &g, requiresGrad: true)

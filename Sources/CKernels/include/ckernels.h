@@ -54,6 +54,13 @@ void ck_pack_a(long m, long k, const float *a, long lda, int transpose, float *p
 void ck_gemm(long m, long k, const float *packed_a, const ck_patches *b, const ck_planes *c,
              int accumulate, long row0, long row1, long column0, long column1);
 
+/// Weight gradient of a 3×3 stride-1 convolution whose output rows are as wide as its input (any
+/// padding and dilation), read straight from the images: for o in [o0, o1), c in [c0, c1),
+/// dw[o·ldw + c·9 + tap] += Σ_n Σ_p dy[n·dy_image_stride + o·plane + p] · (column (c·9 + tap, n·plane + p)
+/// of `x`), plane = out_h·out_w. Thread-safe for disjoint (o, c) ranges.
+void ck_weight_gradient_3x3(const ck_patches *x, const float *dy, long dy_image_stride, long images,
+                            float *dw, long ldw, long o0, long o1, long c0, long c1);
+
 /// Keeps freed blocks up to 32 MiB in the heap (glibc's mmap threshold at its maximum) and trims the
 /// heap only above 1 GiB free, so repeated large allocations do not fault in fresh zeroed pages.
 void ck_keep_freed_memory(void);
