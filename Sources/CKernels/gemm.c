@@ -37,6 +37,46 @@ void ck_pack_a(long m, long k, const float *a, long lda, int transpose, float *p
     }
 }
 
+void ck_winograd_filter_packed(const float *w, long m, long channels, float *const *packed, long row0, long row1) {
+    const long padded = ((m + MR - 1) / MR) * MR, blocks = k_blocks(channels);
+    if (row1 > padded) row1 = padded;
+    for (long block = 0; block < blocks; ++block) {
+        const long r0 = k_block_start(channels, block), kc = k_block_start(channels, block + 1) - r0;
+        for (long i0 = row0; i0 < row1; i0 += MR) {
+            const long offset = padded * r0 + (i0 / MR) * kc * MR;
+            for (long c = r0; c < r0 + kc; ++c) {
+                // The 8 rows of a panel are adjacent in each packed matrix.
+                float u[16][MR];
+                for (long i = 0; i < MR; ++i) {
+                    const long k = i0 + i;
+                    if (k >= m) {
+                        for (int xi = 0; xi < 16; ++xi) u[xi][i] = 0;
+                        continue;
+                    }
+                    const float *g = w + (k * channels + c) * 9;
+                    float t[4][3];  // G·g
+                    for (int j = 0; j < 3; ++j) {
+                        t[0][j] = g[j];
+                        t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+                        t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+                        t[3][j] = g[6 + j];
+                    }
+                    for (int r = 0; r < 4; ++r) {  // (G·g)·Gᵀ
+                        u[4 * r][i] = t[r][0];
+                        u[4 * r + 1][i] = 0.5f * (t[r][0] + t[r][1] + t[r][2]);
+                        u[4 * r + 2][i] = 0.5f * (t[r][0] - t[r][1] + t[r][2]);
+                        u[4 * r + 3][i] = t[r][2];
+                    }
+                }
+                for (int xi = 0; xi < 16; ++xi) {
+                    float *out = packed[xi] + offset + (c - r0) * MR;
+                    for (long i = 0; i < MR; ++i) out[i] = u[xi][i];
+                }
+            }
+        }
+    }
+}
+
 #if defined(__x86_64__)
 
 #include <cpuid.h>

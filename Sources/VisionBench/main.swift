@@ -16,6 +16,7 @@ func printUsage() {
     }
     print("  all        every benchmark above except the diagnostic ones")
     print("options: --seconds S (minimum timed seconds per case); conv: --channels C, --column-limit F; models: --only NAME;\n"
+          + "  --winograd-plane P (largest plane of 3×3 stride-1 convolutions run as Winograd F(2×2, 3×3); default 16)\n"
           + "  --weight-gradient-plane P (smallest plane whose 3×3 weight gradient skips im2col + OpenBLAS; default 100)")
 }
 
@@ -33,6 +34,7 @@ print("OpenBLAS core \(BLAS.coreName), \(BLAS.threads) BLAS threads, \(Parallel.
       + (BLASRuntime.wasReexecuted ? " (re-executed with OPENBLAS_CORETYPE=SkylakeX)" : "")
       + "; forward convolutions: " + (ConvolutionTuning.usesPackedKernel ? "AVX-512 packed kernel (VISION_GEMM=blas for OpenBLAS)" : "im2col + OpenBLAS"))
 let options = BenchmarkOptions(Array(arguments.dropFirst()))
+if let plane = options.int("winograd-plane") { ConvolutionTuning.winogradMaximumPlane = plane }
 if let plane = options.int("weight-gradient-plane") { ConvolutionTuning.packedWeightGradientMinimumPlane = plane }
 for benchmark in chosen {
     benchmark.run(options)

@@ -128,6 +128,16 @@ enum ConvolutionEngine {
                               output y: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
         let rowsPerGroup = g.rows / groups, outPerGroup = outChannels / groups
         let channelsPerGroup = g.channels / groups, plane = g.outputPlane, inputPlane = g.height * g.width
+        if Winograd.applies(g) {
+            for group in 0..<groups {
+                Winograd.forward(input: x + group * channelsPerGroup * inputPlane, batch: batch, geometry: g,
+                                 channels: channelsPerGroup, channelStride: inputPlane, imageStride: g.imageSize,
+                                 weight: w + group * outPerGroup * rowsPerGroup, outChannels: outPerGroup,
+                                 output: y + group * outPerGroup * plane, outputChannelStride: plane,
+                                 outputImageStride: outChannels * plane, accumulate: accumulate)
+            }
+            return
+        }
         for group in 0..<groups {
             let a = PackedGEMM.PackedMatrix(rows: outPerGroup, depth: rowsPerGroup,
                                             w + group * outPerGroup * rowsPerGroup, lda: rowsPerGroup, transposed: false)
@@ -358,6 +368,12 @@ public enum ConvolutionTuning {
     /// (64 channels at 32×32 +20 %, 128 at 16×16 +6 %; 256 at 8×8 and 512 at 4×4 slower, since each
     /// image adds too few products per reduction).
     nonisolated(unsafe) public static var packedWeightGradientMinimumPlane = 100
+
+    /// The largest output plane (pixels) for which 3×3 stride-1 convolutions on the packed kernel run
+    /// as Winograd F(2×2, 3×3) (see `Winograd`); 0 never. 16 (4×4), as measured with `vision-bench conv
+    /// --winograd-plane P`: 512 channels at 4×4 forward 1.2×; at 8×8 the tile transforms cost what the
+    /// products save (forward even, forward + backward slower).
+    nonisolated(unsafe) public static var winogradMaximumPlane = 16
 
     /// The largest im2col column buffer, in floats, that one convolution call allocates
     /// (default 2²¹ floats = 8 MiB, which stays in cache).

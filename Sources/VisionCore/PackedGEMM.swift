@@ -27,6 +27,13 @@ enum PackedGEMM {
             ck_pack_a(rows, depth, a, lda, transposed ? 1 : 0, storage)
         }
 
+        /// Room for an `rows × depth` matrix that the caller writes in the packed layout.
+        init(rows: Int, depth: Int) {
+            self.rows = rows
+            self.depth = depth
+            storage = .allocate(capacity: max(1, ck_packed_a_size(rows, depth)))
+        }
+
         deinit { storage.deallocate() }
     }
 

@@ -176,6 +176,40 @@ final class ConvolutionTests: XCTestCase {
         }
     }
 
+    /// 3×3 stride-1 convolutions as Winograd F(2×2, 3×3): odd output sizes (cropped tiles), padding 0–2,
+    /// groups, more than 256 channels (several k-blocks), output channels off the 8-row tile, the batch
+    /// in several chunks, and the input gradient (a convolution with the flipped kernel).
+    func testWinogradMatchesNaiveConvolution() throws {
+        guard forwardKernels.contains(true) else { throw XCTSkip("this CPU has no AVX-512") }
+        let saved = ConvolutionTuning.winogradMaximumPlane
+        ConvolutionTuning.winogradMaximumPlane = .max
+        defer { ConvolutionTuning.winogradMaximumPlane = saved }
+        var g = SeededGenerator(seed: 17)
+        let cases = [
+            ConvCase(padding: (1, 1)),
+            ConvCase(batch: 3, channels: 5, height: 7, width: 9, outChannels: 11, kernel: (3, 3), padding: (0, 0)),
+            ConvCase(batch: 2, channels: 6, height: 5, width: 4, outChannels: 6, kernel: (3, 3), padding: (2, 2), groups: 3, bias: false),
+            ConvCase(batch: 2, channels: 300, height: 4, width: 4, outChannels: 20, kernel: (3, 3), padding: (1, 1)),
+            ConvCase(batch: 13, channels: 40, height: 32, width: 32, outChannels: 40, kernel: (3, 3), padding: (1, 1)),
+            ConvCase(batch: 1, channels: 3, height: 1, width: 1, outChannels: 4, kernel: (3, 3), padding: (1, 1)),
+        ]
+        for c in cases {
+            let x = Tensor.normal([c.batch, c.channels, c.height, c.width], generator: &g, requiresGrad: true)
+            let w = Tensor.normal([c.outChannels, c.channels / c.groups, c.kernel.0, c.kernel.1], generator: &g, requiresGrad: true)
+            let b = c.bias ? Tensor.normal([c.outChannels], generator: &g) : nil
+            let y = conv2d(x, weight: w, bias: b, padding: c.padding, groups: c.groups)
+            assertClose(y, naiveConv2d(x, w, b, c), rtol: 1e-4, atol: 1e-4, "\(c)")
+            let upstream = Tensor.normal(y.shape, generator: &g)
+            y.backward(upstream)
+            let winogradGradient = x.grad!.storage
+            x.zeroGrad(); w.zeroGrad()
+            ConvolutionTuning.winogradMaximumPlane = 0
+            conv2d(x, weight: w, bias: b, padding: c.padding, groups: c.groups).backward(upstream)
+            ConvolutionTuning.winogradMaximumPlane = .max
+            assertClose(winogradGradient, x.grad!.storage, rtol: 1e-4, atol: 1e-4, "input gradient \(c)")
+        }
+    }
+
     func testConv2dGradientsMatchFiniteDifferences() {
         var g = SeededGenerator(seed: 11)
         for c in [sweep[1], sweep[3], sweep[4], sweep[6], sweep[8], sweep[13], sweep[14]] {

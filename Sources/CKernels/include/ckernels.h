@@ -61,6 +61,25 @@ void ck_gemm(long m, long k, const float *packed_a, const ck_patches *b, const c
 void ck_weight_gradient_3x3(const ck_patches *x, const float *dy, long dy_image_stride, long images,
                             float *dw, long ldw, long o0, long o1, long c0, long c1);
 
+/// Winograd F(2×2, 3×3) for 3×3 stride-1 convolutions (winograd.c). The 16 transformed planes ξν of
+/// each operand are `*_stride` floats apart.
+///
+/// Filter: weights w[m][channels][3][3] → the 16 matrices u_ξν[k][c] = (G g Gᵀ)[ξ][ν], written to
+/// packed[ξν] as `ck_pack_a` packs an m × channels matrix; rows [row0, row1) as for `ck_pack_a`.
+/// In gemm.c, which owns the packed layout.
+void ck_winograd_filter_packed(const float *w, long m, long channels, float *const *packed, long row0, long row1);
+
+/// Input: for channels [c0, c1) of `images` images (height × width planes), the 4×4 tiles starting at
+/// (2·th − pad, 2·tw − pad), zero outside, → v[ξν][c][n·tiles_h·tiles_w + th·tiles_w + tw] = (Bᵀ d B)[ξ][ν].
+void ck_winograd_input(const float *x, long height, long width, long pad, long channel_stride, long image_stride,
+                       long images, long tiles_h, long tiles_w, float *v, long v_stride, long c0, long c1);
+
+/// Output: m[ξν][k][tile] → the 2×2 tiles Aᵀ M A of output channels [k0, k1), cropped to out_h × out_w,
+/// written (or added, with `accumulate`) at y[n·image_stride + k·channel_stride + oy·out_w + ox].
+void ck_winograd_output(const float *m, long m_stride, long images, long tiles_h, long tiles_w,
+                        float *y, long out_h, long out_w, long channel_stride, long image_stride,
+                        int accumulate, long k0, long k1);
+
 /// Keeps freed blocks up to 32 MiB in the heap (glibc's mmap threshold at its maximum) and trims the
 /// heap only above 1 GiB free, so repeated large allocations do not fault in fresh zeroed pages.
 void ck_keep_freed_memory(void);

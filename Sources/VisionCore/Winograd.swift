@@ -1,0 +1,70 @@
+import CKernels
+import Dispatch
+
+/// 3×3 stride-1 convolutions by Winograd's minimal filtering F(2×2, 3×3) (Lavin & Gray 2015): the
+/// filter and 4×4 input tiles are transformed (`ck_winograd_*`), 16 products over the channels run on
+/// the packed AVX-512 kernel, and each 2×2 output tile is transformed back — 2.25× fewer multiplies
+/// than the direct product, for a few more float roundings (agrees with it to ~1e-6 relative).
+enum Winograd {
+    /// Whether `g` (per group: `channels` inputs, `outChannels` outputs) runs this way.
+    static func applies(_ g: ConvolutionGeometry) -> Bool {
+        ConvolutionTuning.winogradMaximumPlane > 0
+            && g.kernelHeight == 3 && g.kernelWidth == 3 && g.strideHeight == 1 && g.strideWidth == 1
+            && g.dilationHeight == 1 && g.dilationWidth == 1 && g.paddingHeight == g.paddingWidth
+            && g.outputHeight > 0 && g.outputWidth > 0
+            && g.outputPlane <= ConvolutionTuning.winogradMaximumPlane
+    }
+
+    /// `y (=|+=) conv2d(x, w)` for one group: `x` has `channels` planes `channelStride` apart per image,
+    /// `w` is `[outChannels, channels, 3, 3]`, `y` has `outChannels` planes `outputChannelStride` apart.
+    static func forward(input x: UnsafePointer<Float>, batch: Int, geometry g: ConvolutionGeometry,
+                        channels: Int, channelStride: Int, imageStride: Int,
+                        weight w: UnsafePointer<Float>, outChannels: Int,
+                        output y: UnsafeMutablePointer<Float>, outputChannelStride: Int, outputImageStride: Int,
+                        accumulate: Bool) {
+        let threads = Parallel.threads
+        func split(_ count: Int, _ body: @escaping (Int, Int) -> Void) {
+            let parts = min(threads, count)
+            DispatchQueue.concurrentPerform(iterations: parts) { body($0 * count / parts, ($0 + 1) * count / parts) }
+        }
+        let (tilesH, tilesW) = ((g.outputHeight + 1) / 2, (g.outputWidth + 1) / 2)
+        let tilesPerImage = tilesH * tilesW
+        // Transformed filters, written straight into the packed layout of the 16 products.
+        let packed = (0..<16).map { _ in PackedGEMM.PackedMatrix(rows: outChannels, depth: channels) }
+        let storages: [UnsafeMutablePointer<Float>?] = packed.map(\.storage)
+        let panels = (outChannels + PackedGEMM.tileRows - 1) / PackedGEMM.tileRows
+        storages.withUnsafeBufferPointer { pointers in
+            let pointers = pointers.baseAddress!
+            split(panels) {
+                ck_winograd_filter_packed(w, outChannels, channels, pointers, $0 * PackedGEMM.tileRows, $1 * PackedGEMM.tileRows)
+            }
+        }
+        // Images in chunks whose transformed tiles (inputs and products) stay within about 16 MiB.
+        let perImage = 16 * (channels + outChannels) * tilesPerImage
+        let chunk = max(1, min(batch, (4 << 20) / max(perImage, 1)))
+        let v = UnsafeMutablePointer<Float>.allocate(capacity: 16 * channels * chunk * tilesPerImage)
+        let m = UnsafeMutablePointer<Float>.allocate(capacity: 16 * outChannels * chunk * tilesPerImage)
+        defer { v.deallocate(); m.deallocate() }
+        var first = 0
+        while first < batch {
+            let images = min(chunk, batch - first), columns = images * tilesPerImage
+            let source = x + first * imageStride, target = y + first * outputImageStride
+            split(channels) {
+                ck_winograd_input(source, g.height, g.width, g.paddingHeight, channelStride, imageStride, images,
+                                  tilesH, tilesW, v, channels * columns, $0, $1)
+            }
+            for xi in 0..<16 {
+                let b = PackedGEMM.planes(v + xi * channels * columns, channels: channels, height: 1, width: columns,
+                                          imageStride: channels * columns)
+                let c = ck_planes(data: m + xi * outChannels * columns, plane: columns, row_stride: columns,
+                                  image_stride: outChannels * columns, first_column: 0)
+                PackedGEMM.multiply(packed[xi], b, into: c, columns: columns, accumulate: false)
+            }
+            split(outChannels) {
+                ck_winograd_output(m, outChannels * columns, images, tilesH, tilesW, target, g.outputHeight, g.outputWidth,
+                                   outputChannelStride, outputImageStride, accumulate ? 1 : 0, $0, $1)
+            }
+            first += images
+        }
+    }
+}
