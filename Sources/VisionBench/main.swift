@@ -17,7 +17,8 @@ func printUsage() {
     print("  all        every benchmark above except the diagnostic ones")
     print("options: --seconds S (minimum timed seconds per case); conv: --channels C, --column-limit F; models: --only NAME;\n"
           + "  --winograd-plane P (largest plane of 3×3 stride-1 convolutions run as Winograd F(2×2, 3×3); default 16)\n"
-          + "  --weight-gradient-plane P (smallest plane whose 3×3 weight gradient skips im2col + OpenBLAS; default 100)")
+          + "  --weight-gradient-plane P, --weight-gradient-channels C (3×3 weight gradients skip im2col + OpenBLAS\n"
+          + "    from planes of P pixels (default 100) up to C channels (default 32))")
 }
 
 if selection == "-h" || selection == "--help" || selection == "help" {
@@ -36,6 +37,7 @@ print("OpenBLAS core \(BLAS.coreName), \(BLAS.threads) BLAS threads, \(Parallel.
 let options = BenchmarkOptions(Array(arguments.dropFirst()))
 if let plane = options.int("winograd-plane") { ConvolutionTuning.winogradMaximumPlane = plane }
 if let plane = options.int("weight-gradient-plane") { ConvolutionTuning.packedWeightGradientMinimumPlane = plane }
+if let channels = options.int("weight-gradient-channels") { ConvolutionTuning.packedWeightGradientMaximumChannels = channels }
 for benchmark in chosen {
     benchmark.run(options)
 }

@@ -184,7 +184,8 @@ enum ConvolutionEngine {
     /// The weight gradient of a 3×3 stride-1 convolution whose output rows are as wide as its input,
     /// read straight from the images and dY (`ck_weight_gradient_3x3`: no column buffer). Adds onto
     /// `dw`. Returns false (doing nothing) for other geometries, and for planes under
-    /// `ConvolutionTuning.packedWeightGradientMinimumPlane`, where im2col + OpenBLAS is faster.
+    /// `ConvolutionTuning.packedWeightGradientMinimumPlane` or more channels than
+    /// `packedWeightGradientMaximumChannels`, where im2col + OpenBLAS is faster.
     static func packedWeightGradient(gradOutput dy: UnsafePointer<Float>, input x: UnsafePointer<Float>, batch: Int,
                                      geometry g: ConvolutionGeometry, outChannels: Int, groups: Int,
                                      gradWeight dw: UnsafeMutablePointer<Float>) -> Bool {
@@ -192,6 +193,7 @@ enum ConvolutionEngine {
               g.strideHeight == 1, g.strideWidth == 1, g.outputWidth == g.width,
               g.outputPlane >= ConvolutionTuning.packedWeightGradientMinimumPlane, batch > 0 else { return false }
         let inPerGroup = g.channels / groups, outPerGroup = outChannels / groups
+        guard max(inPerGroup, outPerGroup) <= ConvolutionTuning.packedWeightGradientMaximumChannels else { return false }
         let plane = g.outputPlane, inputPlane = g.height * g.width
         // Each part owns a disjoint set of weights: split the larger of the input and output channels.
         let byChannels = inPerGroup >= outPerGroup, extent = byChannels ? inPerGroup : outPerGroup
@@ -364,10 +366,15 @@ public enum ConvolutionTuning {
     /// the packed kernel is on; off keeps im2col + OpenBLAS, for comparisons.
     nonisolated(unsafe) public static var packedWeightGradient = true
 
-    /// The smallest output plane (pixels) for which they do: 100, as measured with `vision-bench conv`
-    /// (64 channels at 32×32 +20 %, 128 at 16×16 +6 %; 256 at 8×8 and 512 at 4×4 slower, since each
-    /// image adds too few products per reduction).
+    /// The smallest output plane (pixels) for which they do: 100. Below it each image adds too few
+    /// products per reduction (`vision-bench conv`: 256 channels at 8×8 and 512 at 4×4 slower).
     nonisolated(unsafe) public static var packedWeightGradientMinimumPlane = 100
+
+    /// The most input or output channels (per group) for which they do: 32. `vision-bench models`,
+    /// alternating runs: ResNet-20 (16–64 channels) training 1.2–1.3× faster with them; ResNet-18
+    /// (64–512 channels) 0.85–0.9× when its 64- and 128-channel layers used them too — OpenBLAS's
+    /// products are efficient from 64 rows on.
+    nonisolated(unsafe) public static var packedWeightGradientMaximumChannels = 32
 
     /// The largest output plane (pixels) for which 3×3 stride-1 convolutions on the packed kernel run
     /// as Winograd F(2×2, 3×3) (see `Winograd`); 0 never. 16 (4×4), as measured with `vision-bench conv

@@ -116,9 +116,9 @@ final class ConvolutionTests: XCTestCase {
     /// equal the im2col + OpenBLAS gradients (other geometries fall back to those in both).
     func testGradientsAgreeBetweenPackedAndBLASPaths() throws {
         guard forwardKernels.contains(true) else { throw XCTSkip("this CPU has no AVX-512") }
-        let savedPlane = ConvolutionTuning.packedWeightGradientMinimumPlane
-        ConvolutionTuning.packedWeightGradientMinimumPlane = 1
-        defer { ConvolutionTuning.packedWeightGradientMinimumPlane = savedPlane }
+        let saved = (ConvolutionTuning.packedWeightGradientMinimumPlane, ConvolutionTuning.packedWeightGradientMaximumChannels)
+        (ConvolutionTuning.packedWeightGradientMinimumPlane, ConvolutionTuning.packedWeightGradientMaximumChannels) = (1, .max)
+        defer { (ConvolutionTuning.packedWeightGradientMinimumPlane, ConvolutionTuning.packedWeightGradientMaximumChannels) = saved }
         var g = SeededGenerator(seed: 16)
         let cases = sweep + [
             ConvCase(batch: 3, channels: 40, height: 7, width: 7, outChannels: 20, kernel: (3, 3), padding: (1, 1)),
