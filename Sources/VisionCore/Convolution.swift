@@ -1,7 +1,7 @@
-// 2-D convolution and transposed convolution: the packed AVX-512 kernel (CKernels) where the CPU has
-// it, im2col + OpenBLAS sgemm with the batch folded into the GEMM otherwise and for weight gradients.
+// 2-D convolution and transposed convolution: the packed AVX-512 kernels (CKernels) where the CPU has
+// them, im2col + OpenBLAS sgemm with the batch folded into the GEMM otherwise and for the weight and
+// input gradients those kernels do not cover.
 import CKernels
-import Dispatch
 
 /// The GEMM kernels shared by `conv2d` and `convTranspose2d`.
 ///
@@ -189,25 +189,24 @@ enum ConvolutionEngine {
     static func packedWeightGradient(gradOutput dy: UnsafePointer<Float>, input x: UnsafePointer<Float>, batch: Int,
                                      geometry g: ConvolutionGeometry, outChannels: Int, groups: Int,
                                      gradWeight dw: UnsafeMutablePointer<Float>) -> Bool {
-        guard ConvolutionTuning.packedWeightGradient, g.kernelHeight == 3, g.kernelWidth == 3,
+        guard g.kernelHeight == 3, g.kernelWidth == 3,
               g.strideHeight == 1, g.strideWidth == 1, g.outputWidth == g.width,
               g.outputPlane >= ConvolutionTuning.packedWeightGradientMinimumPlane, batch > 0 else { return false }
         let inPerGroup = g.channels / groups, outPerGroup = outChannels / groups
         guard max(inPerGroup, outPerGroup) <= ConvolutionTuning.packedWeightGradientMaximumChannels else { return false }
         let plane = g.outputPlane, inputPlane = g.height * g.width
         // Each part owns a disjoint set of weights: split the larger of the input and output channels.
-        let byChannels = inPerGroup >= outPerGroup, extent = byChannels ? inPerGroup : outPerGroup
-        let parts = min(Parallel.threads, extent)
+        let byChannels = inPerGroup >= outPerGroup
         for group in 0..<groups {
             let b = PackedGEMM.patches(x + group * inPerGroup * inputPlane, channels: inPerGroup,
                                        channelStride: inputPlane, imageStride: g.imageSize, geometry: g)
             let gradOutput = dy + group * outPerGroup * plane, gradWeight = dw + group * outPerGroup * inPerGroup * 9
-            DispatchQueue.concurrentPerform(iterations: parts) { part in
-                var bp = b
-                let lower = part * extent / parts, upper = (part + 1) * extent / parts
-                let (o0, o1) = byChannels ? (0, outPerGroup) : (lower, upper)
-                let (c0, c1) = byChannels ? (lower, upper) : (0, inPerGroup)
-                ck_weight_gradient_3x3(&bp, gradOutput, outChannels * plane, batch, gradWeight, inPerGroup * 9, o0, o1, c0, c1)
+            withUnsafePointer(to: b) { b in
+                Parallel.forEach(byChannels ? inPerGroup : outPerGroup, grain: 1) { part in
+                    let (o0, o1) = byChannels ? (0, outPerGroup) : (part.lowerBound, part.upperBound)
+                    let (c0, c1) = byChannels ? (part.lowerBound, part.upperBound) : (0, inPerGroup)
+                    ck_weight_gradient_3x3(b, gradOutput, outChannels * plane, batch, gradWeight, inPerGroup * 9, o0, o1, c0, c1)
+                }
             }
         }
         return true
@@ -234,8 +233,9 @@ enum ConvolutionEngine {
                 dw = nil
             }
         }
+        guard dx != nil || dw != nil else { return }
         let chunks = chunks(batch: batch, geometry: g)
-        guard let widest = chunks.map(\.count).max(), dx != nil || dw != nil else { return }
+        guard let widest = chunks.map(\.count).max() else { return }
         let rowsPerGroup = g.rows / groups, outPerGroup = outChannels / groups
         let plane = g.outputPlane, rowWidth = g.outputWidth
         let maxWidth = widest * rowWidth
@@ -362,15 +362,12 @@ public enum ConvolutionTuning {
         set { PackedGEMM.enabled = newValue && PackedGEMM.isSupported }
     }
 
-    /// Whether 3×3 stride-1 weight gradients read the images directly (`ck_weight_gradient_3x3`) where
-    /// the packed kernel is on; off keeps im2col + OpenBLAS, for comparisons.
-    nonisolated(unsafe) public static var packedWeightGradient = true
-
-    /// The smallest output plane (pixels) for which they do: 100. Below it each image adds too few
+    /// Where the packed kernel is on, 3×3 stride-1 weight gradients read the images directly
+    /// (`ck_weight_gradient_3x3`) from this output plane (pixels) on: 100. Below it each image adds too few
     /// products per reduction (`vision-bench conv`: 256 channels at 8×8 and 512 at 4×4 slower).
     nonisolated(unsafe) public static var packedWeightGradientMinimumPlane = 100
 
-    /// The most input or output channels (per group) for which they do: 32. `vision-bench models`,
+    /// The most input or output channels (per group) for which they do: 32 (0 never). `vision-bench models`,
     /// alternating runs: ResNet-20 (16–64 channels) training 1.2–1.3× faster with them; ResNet-18
     /// (64–512 channels) 0.85–0.9× when its 64- and 128-channel layers used them too — OpenBLAS's
     /// products are efficient from 64 rows on.

@@ -1,5 +1,4 @@
 import CKernels
-import Dispatch
 
 /// 3×3 stride-1 convolutions by Winograd's minimal filtering F(2×2, 3×3) (Lavin & Gray 2015): the
 /// filter and 4×4 input tiles are transformed (`ck_winograd_*`), 16 products over the channels run on
@@ -22,11 +21,6 @@ enum Winograd {
                         weight w: UnsafePointer<Float>, outChannels: Int,
                         output y: UnsafeMutablePointer<Float>, outputChannelStride: Int, outputImageStride: Int,
                         accumulate: Bool) {
-        let threads = Parallel.threads
-        func split(_ count: Int, _ body: @escaping (Int, Int) -> Void) {
-            let parts = min(threads, count)
-            DispatchQueue.concurrentPerform(iterations: parts) { body($0 * count / parts, ($0 + 1) * count / parts) }
-        }
         let (tilesH, tilesW) = ((g.outputHeight + 1) / 2, (g.outputWidth + 1) / 2)
         let tilesPerImage = tilesH * tilesW
         // Transformed filters, written straight into the packed layout of the 16 products.
@@ -35,8 +29,9 @@ enum Winograd {
         let panels = (outChannels + PackedGEMM.tileRows - 1) / PackedGEMM.tileRows
         storages.withUnsafeBufferPointer { pointers in
             let pointers = pointers.baseAddress!
-            split(panels) {
-                ck_winograd_filter_packed(w, outChannels, channels, pointers, $0 * PackedGEMM.tileRows, $1 * PackedGEMM.tileRows)
+            Parallel.forEach(panels, grain: 1) {
+                ck_winograd_filter_packed(w, outChannels, channels, pointers,
+                                          $0.lowerBound * PackedGEMM.tileRows, $0.upperBound * PackedGEMM.tileRows)
             }
         }
         // Images in chunks whose transformed tiles (inputs and products) stay within about 16 MiB.
@@ -49,9 +44,9 @@ enum Winograd {
         while first < batch {
             let images = min(chunk, batch - first), columns = images * tilesPerImage
             let source = x + first * imageStride, target = y + first * outputImageStride
-            split(channels) {
+            Parallel.forEach(channels, grain: 1) {
                 ck_winograd_input(source, g.height, g.width, g.paddingHeight, channelStride, imageStride, images,
-                                  tilesH, tilesW, v, channels * columns, $0, $1)
+                                  tilesH, tilesW, v, channels * columns, $0.lowerBound, $0.upperBound)
             }
             for xi in 0..<16 {
                 let b = PackedGEMM.planes(v + xi * channels * columns, channels: channels, height: 1, width: columns,
@@ -60,9 +55,9 @@ enum Winograd {
                                   image_stride: outChannels * columns, first_column: 0)
                 PackedGEMM.multiply(packed[xi], b, into: c, columns: columns, accumulate: false)
             }
-            split(outChannels) {
+            Parallel.forEach(outChannels, grain: 1) {
                 ck_winograd_output(m, outChannels * columns, images, tilesH, tilesW, target, g.outputHeight, g.outputWidth,
-                                   outputChannelStride, outputImageStride, accumulate ? 1 : 0, $0, $1)
+                                   outputChannelStride, outputImageStride, accumulate ? 1 : 0, $0.lowerBound, $0.upperBound)
             }
             first += images
         }

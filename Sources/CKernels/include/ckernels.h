@@ -61,8 +61,8 @@ void ck_gemm(long m, long k, const float *packed_a, const ck_patches *b, const c
 void ck_weight_gradient_3x3(const ck_patches *x, const float *dy, long dy_image_stride, long images,
                             float *dw, long ldw, long o0, long o1, long c0, long c1);
 
-/// Winograd F(2×2, 3×3) for 3×3 stride-1 convolutions (winograd.c). The 16 transformed planes ξν of
-/// each operand are `*_stride` floats apart.
+/// Winograd F(2×2, 3×3) for 3×3 stride-1 convolutions (winograd.c). The 16 transformed matrices ξν of
+/// the input tiles and of the products are `v_stride` / `m_stride` floats apart.
 ///
 /// Filter: weights w[m][channels][3][3] → the 16 matrices u_ξν[k][c] = (G g Gᵀ)[ξ][ν], written to
 /// packed[ξν] as `ck_pack_a` packs an m × channels matrix; rows [row0, row1) as for `ck_pack_a`.
