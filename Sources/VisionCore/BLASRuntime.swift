@@ -55,6 +55,12 @@ public enum BLASRuntime {
         ck_keep_freed_memory()
     }
 
+    /// Bytes of freed memory the C allocator keeps for reuse, nil where it does not say (not glibc ≥ 2.33).
+    public static func heapFreeBytes() -> Int? {
+        let bytes = ck_heap_free_bytes()
+        return bytes < 0 ? nil : bytes
+    }
+
     /// Whether `/proc/cpuinfo` lists the `avx512f` flag (false where it cannot be read).
     public static func cpuSupportsAVX512F() -> Bool {
         guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return false }

@@ -84,6 +84,9 @@ void ck_winograd_output(const float *m, long m_stride, long images, long tiles_h
 /// heap only above 1 GiB free, so repeated large allocations do not fault in fresh zeroed pages.
 void ck_keep_freed_memory(void);
 
+/// Bytes of freed memory the allocator holds for reuse (glibc's `mallinfo2().fordblks`); -1 elsewhere.
+long ck_heap_free_bytes(void);
+
 #ifdef __cplusplus
 }
 #endif
