@@ -374,10 +374,11 @@ public enum ConvolutionTuning {
     nonisolated(unsafe) public static var packedWeightGradientMaximumChannels = 32
 
     /// The largest output plane (pixels) for which 3×3 stride-1 convolutions on the packed kernel run
-    /// as Winograd F(2×2, 3×3) (see `Winograd`); 0 never. 16 (4×4), as measured with `vision-bench conv
-    /// --winograd-plane P`: 512 channels at 4×4 forward 1.2×; at 8×8 the tile transforms cost what the
-    /// products save (forward even, forward + backward slower).
-    nonisolated(unsafe) public static var winogradMaximumPlane = 16
+    /// as Winograd F(2×2, 3×3) (see `Winograd`); 0 never. 64 (8×8), as measured with `vision-bench conv
+    /// --winograd-plane P` in alternating runs: 512 channels at 4×4 forward 1.2×; 256 channels at 8×8
+    /// forward 1.1×, forward + backward 1.15× (with the vectorised tile transforms; the scalar ones cost
+    /// what the products saved); 128 channels at 16×16 no gain.
+    nonisolated(unsafe) public static var winogradMaximumPlane = 64
 
     /// The largest im2col column buffer, in floats, that one convolution call allocates
     /// (default 2²¹ floats = 8 MiB, which stays in cache).
