@@ -19,6 +19,7 @@ func printUsage() {
     print("options: --seconds S (minimum timed seconds per case); conv: --channels C, --column-limit F; models: --only NAME;\n"
           + "  --malloc glibc (leave glibc's mmap/trim thresholds at their defaults: freed activations go back to the kernel)\n"
           + "  --winograd-plane P (largest plane of 3×3 stride-1 convolutions run as Winograd F(2×2, 3×3); default 64)\n"
+          + "  --winograd-channels C (fewest input and output channels for Winograd; default 128)\n"
           + "  --weight-gradient-plane P, --weight-gradient-channels C (3×3 weight gradients skip im2col + OpenBLAS\n"
           + "    from planes of P pixels (default 100) up to C channels (default 32))")
 }
@@ -38,6 +39,7 @@ print("OpenBLAS core \(BLAS.coreName), \(BLAS.threads) BLAS threads, \(Parallel.
       + "; forward convolutions: " + (ConvolutionTuning.usesPackedKernel ? "AVX-512 packed kernel (VISION_GEMM=blas for OpenBLAS)" : "im2col + OpenBLAS"))
 let options = BenchmarkOptions(Array(arguments.dropFirst()))
 if let plane = options.int("winograd-plane") { ConvolutionTuning.winogradMaximumPlane = plane }
+if let channels = options.int("winograd-channels") { ConvolutionTuning.winogradMinimumChannels = channels }
 if let plane = options.int("weight-gradient-plane") { ConvolutionTuning.packedWeightGradientMinimumPlane = plane }
 if let channels = options.int("weight-gradient-channels") { ConvolutionTuning.packedWeightGradientMaximumChannels = channels }
 for benchmark in chosen {

@@ -128,7 +128,7 @@ enum ConvolutionEngine {
                               output y: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
         let rowsPerGroup = g.rows / groups, outPerGroup = outChannels / groups
         let channelsPerGroup = g.channels / groups, plane = g.outputPlane, inputPlane = g.height * g.width
-        if Winograd.applies(g) {
+        if Winograd.applies(g, channels: channelsPerGroup, outChannels: outPerGroup) {
             for group in 0..<groups {
                 Winograd.forward(input: x + group * channelsPerGroup * inputPlane, batch: batch, geometry: g,
                                  channels: channelsPerGroup, channelStride: inputPlane, imageStride: g.imageSize,
@@ -379,6 +379,12 @@ public enum ConvolutionTuning {
     /// forward 1.1×, forward + backward 1.15× (with the vectorised tile transforms; the scalar ones cost
     /// what the products saved); 128 channels at 16×16 no gain.
     nonisolated(unsafe) public static var winogradMaximumPlane = 64
+
+    /// The fewest input and output channels (per group) for which they do. 128: with 64 channels at 8×8
+    /// (ResNet-20's last stage) the transforms cost more than the products save — `vision-bench models
+    /// --only resnet20 --winograd-plane 16|64`, three alternating pairs: 361/384/392 vs 337/344/371 img/s
+    /// per CPU second.
+    nonisolated(unsafe) public static var winogradMinimumChannels = 128
 
     /// The largest im2col column buffer, in floats, that one convolution call allocates
     /// (default 2²¹ floats = 8 MiB, which stays in cache).

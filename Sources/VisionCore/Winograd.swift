@@ -6,8 +6,9 @@ import CKernels
 /// than the direct product, for a few more float roundings (agrees with it to ~1e-6 relative).
 enum Winograd {
     /// Whether `g` (per group: `channels` inputs, `outChannels` outputs) runs this way.
-    static func applies(_ g: ConvolutionGeometry) -> Bool {
+    static func applies(_ g: ConvolutionGeometry, channels: Int, outChannels: Int) -> Bool {
         ConvolutionTuning.winogradMaximumPlane > 0
+            && min(channels, outChannels) >= ConvolutionTuning.winogradMinimumChannels
             && g.kernelHeight == 3 && g.kernelWidth == 3 && g.strideHeight == 1 && g.strideWidth == 1
             && g.dilationHeight == 1 && g.dilationWidth == 1 && g.paddingHeight == g.paddingWidth
             && g.outputHeight > 0 && g.outputWidth > 0

@@ -181,9 +181,10 @@ final class ConvolutionTests: XCTestCase {
     /// in several chunks, and the input gradient (a convolution with the flipped kernel).
     func testWinogradMatchesNaiveConvolution() throws {
         guard forwardKernels.contains(true) else { throw XCTSkip("this CPU has no AVX-512") }
-        let saved = ConvolutionTuning.winogradMaximumPlane
+        let saved = (ConvolutionTuning.winogradMaximumPlane, ConvolutionTuning.winogradMinimumChannels)
         ConvolutionTuning.winogradMaximumPlane = .max
-        defer { ConvolutionTuning.winogradMaximumPlane = saved }
+        ConvolutionTuning.winogradMinimumChannels = 0
+        defer { (ConvolutionTuning.winogradMaximumPlane, ConvolutionTuning.winogradMinimumChannels) = saved }
         var g = SeededGenerator(seed: 17)
         let cases = [
             ConvCase(padding: (1, 1)),
