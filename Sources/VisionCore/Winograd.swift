@@ -49,12 +49,14 @@ enum Winograd {
                 ck_winograd_input(source, g.height, g.width, g.paddingHeight, channelStride, imageStride, images,
                                   tilesH, tilesW, v, channels * columns, $0.lowerBound, $0.upperBound)
             }
-            for xi in 0..<16 {
-                let b = PackedGEMM.planes(v + xi * channels * columns, channels: channels, height: 1, width: columns,
+            // The 16 products are independent: each thread takes whole products (no split of a product's
+            // few column tiles between threads, one synchronisation instead of 16).
+            Parallel.forEachIndex(16) { xi in
+                var b = PackedGEMM.planes(v + xi * channels * columns, channels: channels, height: 1, width: columns,
                                           imageStride: channels * columns)
-                let c = ck_planes(data: m + xi * outChannels * columns, plane: columns, row_stride: columns,
+                var c = ck_planes(data: m + xi * outChannels * columns, plane: columns, row_stride: columns,
                                   image_stride: outChannels * columns, first_column: 0)
-                PackedGEMM.multiply(packed[xi], b, into: c, columns: columns, accumulate: false)
+                ck_gemm(outChannels, channels, packed[xi].storage, &b, &c, 0, 0, outChannels, 0, columns)
             }
             Parallel.forEach(outChannels, grain: 1) {
                 ck_winograd_output(m, outChannels * columns, images, tilesH, tilesW, target, g.outputHeight, g.outputWidth,
