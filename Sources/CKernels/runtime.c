@@ -21,3 +21,11 @@ long ck_heap_free_bytes(void) {
     return -1;
 #endif
 }
+
+void ck_cpu_relax(void) {
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}

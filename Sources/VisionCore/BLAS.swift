@@ -21,7 +21,7 @@ public enum BLAS {
         // OpenBLAS runs single-threaded: give each core a slab of C's columns (or rows, when taller).
         let parts = Parallel.threads, byColumns = n >= m
         let extent = byColumns ? n : m
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
+        Parallel.forEachIndex(parts) { part in
             let lower = part * extent / parts, upper = (part + 1) * extent / parts
             guard lower < upper else { return }
             let (rows, columns) = byColumns ? (m, upper - lower) : (upper - lower, n)

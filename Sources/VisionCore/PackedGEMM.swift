@@ -71,7 +71,7 @@ enum PackedGEMM {
         let tiles = byColumns ? columnTiles : rowTiles, tile = byColumns ? tileColumns : tileRows
         let extent = byColumns ? columns : a.rows
         let parts = columnTiles < 2 * threads && rowTiles < 2 * threads ? 1 : min(threads, tiles)
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
+        Parallel.forEachIndex(parts) { part in
             var bp = b, cp = c
             let lower = part * tiles / parts * tile, upper = min(extent, (part + 1) * tiles / parts * tile)
             if byColumns {

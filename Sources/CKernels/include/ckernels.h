@@ -87,6 +87,9 @@ void ck_keep_freed_memory(void);
 /// Bytes of freed memory the allocator holds for reuse (glibc's `mallinfo2().fordblks`); -1 elsewhere.
 long ck_heap_free_bytes(void);
 
+/// A spin-wait hint to the CPU (`pause` on x86), for threads polling a flag another core will set.
+void ck_cpu_relax(void);
+
 #ifdef __cplusplus
 }
 #endif
