@@ -18,7 +18,7 @@ func printUsage() {
     print("  all        every benchmark above except the diagnostic ones")
     print("options: --seconds S (minimum timed seconds per case); conv: --channels C, --column-limit F; models: --only NAME;\n"
           + "  --malloc glibc (leave glibc's mmap/trim thresholds at their defaults: freed activations go back to the kernel)\n"
-          + "  --winograd-plane P (largest plane of 3×3 stride-1 convolutions run as Winograd F(2×2, 3×3); default 64)\n"
+          + "  --winograd-plane P (largest plane of 3×3 stride-1 convolutions run as Winograd F(2×2, 3×3); default 256)\n"
           + "  --winograd-channels C (fewest input and output channels for Winograd; default 128)\n"
           + "  --weight-gradient-plane P, --weight-gradient-channels C (3×3 weight gradients skip im2col + OpenBLAS\n"
           + "    from planes of P pixels (default 100) up to C channels (default 32))")

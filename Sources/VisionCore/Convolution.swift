@@ -374,11 +374,12 @@ public enum ConvolutionTuning {
     nonisolated(unsafe) public static var packedWeightGradientMaximumChannels = 32
 
     /// The largest output plane (pixels) for which 3×3 stride-1 convolutions on the packed kernel run
-    /// as Winograd F(2×2, 3×3) (see `Winograd`); 0 never. 64 (8×8), as measured with `vision-bench conv
-    /// --winograd-plane P` in alternating runs: 512 channels at 4×4 forward 1.2×; 256 channels at 8×8
-    /// forward 1.1×, forward + backward 1.15× (with the vectorised tile transforms; the scalar ones cost
-    /// what the products saved); 128 channels at 16×16 no gain.
-    nonisolated(unsafe) public static var winogradMaximumPlane = 64
+    /// as Winograd F(2×2, 3×3) (see `Winograd`); 0 never. 256 (16×16), as measured with `vision-bench
+    /// conv --winograd-plane P` in alternating runs: 512 channels at 4×4 forward 1.2×; 256 channels at
+    /// 8×8 forward 1.1×, forward + backward 1.15× (with the vectorised tile transforms; the scalar ones
+    /// cost what the products saved); 128 channels at 16×16, five rounds, forward median 184 → 204,
+    /// forward + backward 157 → 188 GFLOP/s (with the products run whole per thread).
+    nonisolated(unsafe) public static var winogradMaximumPlane = 256
 
     /// The fewest input and output channels (per group) for which they do. 128: with 64 channels at 8×8
     /// (ResNet-20's last stage) the transforms cost more than the products save — `vision-bench models
