@@ -40,7 +40,8 @@ struct Finetune: ParsableCommand {
             let data = try DataSetup.prepare(data: dataName, augmentation: options.augmentation, seed: options.seed,
                                              limit: options.limit, validationSplit: options.validationSplit,
                                              imageSize: sourceConfig.preprocessing.size ?? options.imageSize,
-                                             normalization: (sourceConfig.preprocessing.mean, sourceConfig.preprocessing.std))
+                                             normalization: (sourceConfig.preprocessing.mean, sourceConfig.preprocessing.std),
+                                             erasing: options.erasing)
             guard data.task == sourceConfig.task else {
                 throw CLIError("\(source) was trained for \(sourceConfig.task.rawValue) but \(dataName) is \(data.task.rawValue) data")
             }

@@ -135,6 +135,9 @@ struct TrainingOptions: ParsableArguments {
     @Option(name: .customLong("augment"), help: "Augmentation preset: standard (crop + flip; segmentation: crop, flips, quarter turns), strong (+ colour jitter, erasing / rotation), none.")
     var augmentation: String = "standard"
 
+    @Option(help: "Random-erasing probability for classification training (default: 0.25 with --augment strong, else 0).")
+    var erasing: Float?
+
     @Option(help: "Data loader worker threads.")
     var workers: Int = 2
 
@@ -162,6 +165,7 @@ struct TrainingOptions: ParsableArguments {
         if let l = limit, l <= 0 { throw ValidationError("--limit must be positive") }
         if let v = validationSplit, !(v >= 0 && v < 1) { throw ValidationError("--val-split must be in [0, 1)") }
         if !(labelSmoothing >= 0 && labelSmoothing < 1) { throw ValidationError("--label-smoothing must be in [0, 1)") }
+        if let e = erasing, !(e >= 0 && e <= 1) { throw ValidationError("--erasing must be in [0, 1]") }
     }
 
     var resolvedLearningRate: Float {
@@ -171,12 +175,14 @@ struct TrainingOptions: ParsableArguments {
 
     /// The run configuration these options describe for `model` on prepared data.
     func runConfig(model: String, modelOptions: ModelOptions, data: String, prepared: PreparedData, imageSize: Int?) -> RunConfig {
-        RunConfig(model: model, modelOptions: modelOptions, data: data, task: prepared.task,
+        var config = RunConfig(model: model, modelOptions: modelOptions, data: data, task: prepared.task,
                   classNames: prepared.classNames, preprocessing: prepared.preprocessing, epochs: epochs,
                   batchSize: batchSize, optimizer: optimizer, learningRate: resolvedLearningRate, momentum: momentum,
                   weightDecay: weightDecay, schedule: schedule, warmupEpochs: warmupEpochs, labelSmoothing: labelSmoothing,
                   augmentation: augmentation, workers: workers, seed: seed, limit: limit,
                   validationSplit: validationSplit, imageSize: imageSize)
+        config.erasing = erasing
+        return config
     }
 
     func runDirectory(model: String, data: String) -> URL {

@@ -79,19 +79,23 @@ public enum DataSetup {
     ///   - validationSplit: fraction held out of the training set; nil uses the test split when the
     ///     dataset has one, else 0.1 of the training set.
     ///   - imageSize: classification input side for folders / segmentation training crop; nil picks a default.
+    ///   - erasing: random-erasing probability for classification training (nil: the preset's).
     public static func prepare(data: String, augmentation: String, seed: UInt64, limit: Int? = nil,
                                validationSplit: Double? = nil, imageSize: Int? = nil,
-                               normalization: (mean: [Float], std: [Float])? = nil) throws -> PreparedData {
+                               normalization: (mean: [Float], std: [Float])? = nil, erasing: Float? = nil) throws -> PreparedData {
+        if let erasing, !(erasing >= 0 && erasing <= 1) {
+            throw ToolError.invalidOption("--erasing must be in [0, 1], got \(erasing)")
+        }
         let url = URL(fileURLWithPath: data)
         var isDirectory: ObjCBool = false
         let isFolder = FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) && isDirectory.boolValue
         var prepared: PreparedData
         if isFolder {
             prepared = try prepareFolder(url, augmentation: augmentation, imageSize: imageSize, validationSplit: validationSplit,
-                                         seed: seed, normalization: normalization)
+                                         seed: seed, normalization: normalization, erasing: erasing)
         } else {
             prepared = try prepareNamed(data, augmentation: augmentation, imageSize: imageSize, validationSplit: validationSplit,
-                                        seed: seed, normalization: normalization)
+                                        seed: seed, normalization: normalization, erasing: erasing)
         }
         if let limit {
             guard limit > 0 else { throw ToolError.invalidOption("--limit must be positive, got \(limit)") }
@@ -127,7 +131,7 @@ public enum DataSetup {
     }
 
     static func prepareNamed(_ name: String, augmentation: String, imageSize: Int?, validationSplit: Double?,
-                             seed: UInt64, normalization: (mean: [Float], std: [Float])?) throws -> PreparedData {
+                             seed: UInt64, normalization: (mean: [Float], std: [Float])?, erasing: Float?) throws -> PreparedData {
         let lower = name.lowercased()
         guard DatasetCatalog.names.contains(lower) || ["cifar-10", "cifar-100", "fashionmnist", "fashion_mnist", "isbi", "isbi2012-membrane"].contains(lower) else {
             throw ToolError.invalidOption("unknown dataset '\(name)': not a folder, and not one of \(DatasetCatalog.names.joined(separator: ", "))")
@@ -162,12 +166,12 @@ public enum DataSetup {
                             classNames: train.classNames,
                             preprocessing: Preprocessing(channels: channels, size: side, mean: mean, std: std),
                             trainTransform: classificationTransform(augmentation, size: side, padding: padding, channels: channels,
-                                                                    largeImages: false, mean: mean, std: std),
+                                                                    largeImages: false, mean: mean, std: std, erasing: erasing),
                             evalTransform: Compose([MatchChannels(channels: channels), FitSize(size: side), Normalize(mean: mean, std: std)]))
     }
 
     static func prepareFolder(_ root: URL, augmentation: String, imageSize: Int?, validationSplit: Double?,
-                              seed: UInt64, normalization: (mean: [Float], std: [Float])?) throws -> PreparedData {
+                              seed: UInt64, normalization: (mean: [Float], std: [Float])?, erasing: Float?) throws -> PreparedData {
         let fm = FileManager.default
         func isDir(_ u: URL) -> Bool {
             var d: ObjCBool = false
@@ -229,7 +233,7 @@ public enum DataSetup {
         return PreparedData(train: trainSet, validation: validation, validationSource: source, task: .classification,
                             classNames: train.classNames, preprocessing: Preprocessing(channels: 3, size: side, mean: mean, std: std),
                             trainTransform: classificationTransform(augmentation, size: side, padding: max(2, side / 8), channels: 3,
-                                                                    largeImages: side > 64, mean: mean, std: std),
+                                                                    largeImages: side > 64, mean: mean, std: std, erasing: erasing),
                             evalTransform: Compose([MatchChannels(channels: 3), FitSize(size: side), Normalize(mean: mean, std: std)]))
     }
 
@@ -267,9 +271,10 @@ public enum DataSetup {
         return (try SegmentationFolder(root: root, encoding: .classIndices, classNames: names), .classIndices, names)
     }
 
-    /// Augmentation presets for classification: `none`, `standard` (crop + flip), `strong` (+ colour jitter, erasing).
+    /// Augmentation presets for classification: `none`, `standard` (crop + flip), `strong` (+ colour jitter, erasing
+    /// with probability 0.25). `erasing` overrides the random-erasing probability of any preset (0 turns it off).
     public static func classificationTransform(_ preset: String, size: Int, padding: Int, channels: Int, largeImages: Bool,
-                                               mean: [Float], std: [Float]) -> any Transform {
+                                               mean: [Float], std: [Float], erasing: Float? = nil) -> any Transform {
         var steps: [any Transform] = [MatchChannels(channels: channels)]
         switch preset {
         case "none", "off":
@@ -287,7 +292,8 @@ public enum DataSetup {
             }
         }
         steps.append(Normalize(mean: mean, std: std))
-        if preset == "strong" { steps.append(RandomErasing(p: 0.25)) }
+        let erasingProbability = erasing ?? (preset == "strong" ? 0.25 : 0)
+        if erasingProbability > 0 { steps.append(RandomErasing(p: erasingProbability)) }
         return Compose(steps)
     }
 

@@ -42,6 +42,8 @@ public struct RunConfig: Codable, Equatable, Sendable {
     public var warmupEpochs: Int
     public var labelSmoothing: Float
     public var augmentation: String
+    /// Random-erasing probability for classification training; nil keeps the preset's (0.25 with `strong`, else none).
+    public var erasing: Float?
     public var workers: Int
     public var seed: UInt64
     public var limit: Int?

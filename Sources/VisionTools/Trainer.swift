@@ -68,7 +68,8 @@ public final class Trainer {
         // The recorded statistics (a fine-tuning run uses its source model's) rebuild the same pipeline.
         let data = try DataSetup.prepare(data: config.data, augmentation: config.augmentation, seed: config.seed,
                                          limit: config.limit, validationSplit: config.validationSplit, imageSize: config.imageSize,
-                                         normalization: (config.preprocessing.mean, config.preprocessing.std))
+                                         normalization: (config.preprocessing.mean, config.preprocessing.std),
+                                         erasing: config.erasing)
         let model = try config.buildModel()
         let weights = directory.appendingPathComponent(record.lastWeights)
         if record.state.epochsCompleted > 0 {

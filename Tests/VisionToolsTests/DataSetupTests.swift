@@ -27,6 +27,34 @@ final class DataSetupTests: XCTestCase {
         return s
     }
 
+    /// `erasing` sets the random-erasing probability of any preset: 1 erases a rectangle (zeros after
+    /// normalisation) in every training image, 0 turns the `strong` preset's erasing off, nil keeps it.
+    func testErasingProbabilityOverridesThePreset() {
+        var g = SeededGenerator(seed: 3)
+        let samples = (0..<20).map { _ in
+            Sample(image: FloatImage(channels: 1, height: 16, width: 16, pixels: (0..<256).map { _ in 0.2 + 0.6 * g.nextUniform() }), label: 0)
+        }
+        func transform(_ preset: String, _ erasing: Float?) -> any Transform {
+            DataSetup.classificationTransform(preset, size: 16, padding: 0, channels: 1, largeImages: false,
+                                              mean: [0], std: [1], erasing: erasing)
+        }
+        func zeros(_ s: Sample) -> Int { s.image.pixels.filter { $0 == 0 }.count }
+        for (index, sample) in samples.enumerated() {
+            XCTAssertGreaterThan(zeros(transformed(sample, transform("standard", 1))), 0, "sample \(index) not erased")
+            XCTAssertEqual(zeros(transformed(sample, transform("standard", nil))), 0, "standard preset erased sample \(index)")
+            XCTAssertEqual(transformed(sample, transform("strong", 0)), transformed(sample, transform("standard", nil)),
+                           "strong with erasing 0 differs from standard on a 1-channel image (no colour jitter)")
+        }
+        // Each sample with its own generator, as the data loader gives them.
+        let strongErased = samples.indices.filter { index in
+            var sample = samples[index]
+            var generator = SeededGenerator(seed: UInt64(index))
+            transform("strong", nil).apply(to: &sample, generator: &generator)
+            return zeros(sample) > 0
+        }.count
+        XCTAssertTrue((1..<20).contains(strongErased), "strong preset erased \(strongErased) of 20 (p = 0.25)")
+    }
+
     // MARK: Classification folders
 
     func testClassFolderIsClassificationAtItsNativeSizeWithImageNetStatistics() throws {
