@@ -140,3 +140,74 @@ CK_VECTOR void ck_winograd_output(const float *m, long m_stride, long images, lo
     }
     free(scratch);
 }
+
+CK_VECTOR void ck_winograd_output_gradient(const float *dy, long out_h, long out_w, long channel_stride,
+                                           long image_stride, long images, long tiles_h, long tiles_w, float *u,
+                                           long u_stride, long k0, long k1) {
+    const long tiles = tiles_h * tiles_w, columns = images * tiles;
+    // e[i][j][t]: element (i, j) of tile t's 2×2 block of dY, zero beyond the plane.
+    float *scratch = malloc(sizeof(float) * 4 * tiles);
+    if (!scratch) abort();
+    float *restrict e00 = scratch, *restrict e01 = scratch + tiles;
+    float *restrict e10 = scratch + 2 * tiles, *restrict e11 = scratch + 3 * tiles;
+    const long full_w = out_w / 2;  // tiles whose two columns are both inside
+    for (long k = k0; k < k1; ++k) {
+        for (long n = 0; n < images; ++n) {
+            const float *plane = dy + n * image_stride + k * channel_stride;
+            for (long th = 0; th < tiles_h; ++th) {
+                for (long i = 0; i < 2; ++i) {
+                    const long oy = 2 * th + i;
+                    float *left = (i ? e10 : e00) + th * tiles_w, *right = (i ? e11 : e01) + th * tiles_w;
+                    if (oy >= out_h) {
+                        memset(left, 0, sizeof(float) * tiles_w);
+                        memset(right, 0, sizeof(float) * tiles_w);
+                        continue;
+                    }
+                    const float *row = plane + oy * out_w;
+                    for (long tw = 0; tw < full_w; ++tw) { left[tw] = row[2 * tw]; right[tw] = row[2 * tw + 1]; }
+                    if (full_w < tiles_w) { left[full_w] = row[2 * full_w]; right[full_w] = 0; }
+                }
+            }
+            float *out = u + k * columns + n * tiles;
+#define O(i, j) float *restrict o##i##j = out + ((i) * 4 + (j)) * u_stride
+            O(0, 0); O(0, 1); O(0, 2); O(0, 3); O(1, 0); O(1, 1); O(1, 2); O(1, 3);
+            O(2, 0); O(2, 1); O(2, 2); O(2, 3); O(3, 0); O(3, 1); O(3, 2); O(3, 3);
+#undef O
+            for (long t = 0; t < tiles; ++t) {
+                // A·d with A = (Aᵀ)ᵀ = [1 0; 1 1; 1 −1; 0 −1], row by row...
+                const float a0 = e00[t], b0 = e01[t];
+                const float a1 = e00[t] + e10[t], b1 = e01[t] + e11[t];
+                const float a2 = e00[t] - e10[t], b2 = e01[t] - e11[t];
+                const float a3 = -e10[t], b3 = -e11[t];
+                // ...then (A·d)·Aᵀ: (a, b) → (a, a + b, a − b, −b).
+                o00[t] = a0; o01[t] = a0 + b0; o02[t] = a0 - b0; o03[t] = -b0;
+                o10[t] = a1; o11[t] = a1 + b1; o12[t] = a1 - b1; o13[t] = -b1;
+                o20[t] = a2; o21[t] = a2 + b2; o22[t] = a2 - b2; o23[t] = -b2;
+                o30[t] = a3; o31[t] = a3 + b3; o32[t] = a3 - b3; o33[t] = -b3;
+            }
+        }
+    }
+    free(scratch);
+}
+
+void ck_winograd_filter_gradient(const float *du, long du_stride, long channels, float *dw, long k0, long k1) {
+    for (long k = k0; k < k1; ++k) {
+        for (long c = 0; c < channels; ++c) {
+            const float *x = du + k * channels + c;
+            float t[3][4];  // Gᵀ·du, column by column; Gᵀ = [1 ½ ½ 0; 0 ½ −½ 0; 0 ½ ½ 1]
+            for (int j = 0; j < 4; ++j) {
+                const float x0 = x[j * du_stride], x1 = x[(4 + j) * du_stride];
+                const float x2 = x[(8 + j) * du_stride], x3 = x[(12 + j) * du_stride];
+                t[0][j] = x0 + 0.5f * (x1 + x2);
+                t[1][j] = 0.5f * (x1 - x2);
+                t[2][j] = 0.5f * (x1 + x2) + x3;
+            }
+            float *g = dw + (k * channels + c) * 9;
+            for (int a = 0; a < 3; ++a) {  // (Gᵀ·du)·G, row by row
+                g[3 * a] += t[a][0] + 0.5f * (t[a][1] + t[a][2]);
+                g[3 * a + 1] += 0.5f * (t[a][1] - t[a][2]);
+                g[3 * a + 2] += 0.5f * (t[a][1] + t[a][2]) + t[a][3];
+            }
+        }
+    }
+}

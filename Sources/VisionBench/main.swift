@@ -20,6 +20,7 @@ func printUsage() {
           + "  --malloc glibc (leave glibc's mmap/trim thresholds at their defaults: freed activations go back to the kernel)\n"
           + "  --winograd-plane P (largest plane of 3×3 stride-1 convolutions run as Winograd F(2×2, 3×3); default 256)\n"
           + "  --winograd-channels C (fewest input and output channels for Winograd; default 128)\n"
+          + "  --winograd-weight-gradient 0|1 (their weight gradients over the same tiles; default 1)\n"
           + "  --weight-gradient-plane P, --weight-gradient-channels C (3×3 weight gradients skip im2col + OpenBLAS\n"
           + "    from planes of P pixels (default 100) up to C channels (default 32))")
 }
@@ -40,6 +41,7 @@ print("OpenBLAS core \(BLAS.coreName), \(BLAS.threads) BLAS threads, \(Parallel.
 let options = BenchmarkOptions(Array(arguments.dropFirst()))
 if let plane = options.int("winograd-plane") { ConvolutionTuning.winogradMaximumPlane = plane }
 if let channels = options.int("winograd-channels") { ConvolutionTuning.winogradMinimumChannels = channels }
+if let on = options.int("winograd-weight-gradient") { ConvolutionTuning.winogradWeightGradient = on != 0 }
 if let plane = options.int("weight-gradient-plane") { ConvolutionTuning.packedWeightGradientMinimumPlane = plane }
 if let channels = options.int("weight-gradient-channels") { ConvolutionTuning.packedWeightGradientMaximumChannels = channels }
 for benchmark in chosen {

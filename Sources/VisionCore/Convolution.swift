@@ -212,6 +212,25 @@ enum ConvolutionEngine {
         return true
     }
 
+    /// The weight gradient of a convolution that runs forward as Winograd F(2×2, 3×3) (`Winograd.applies`),
+    /// over the same tiles (`Winograd.weightGradient`). Adds onto `dw`. Returns false (doing nothing) otherwise.
+    static func winogradWeightGradient(gradOutput dy: UnsafePointer<Float>, input x: UnsafePointer<Float>, batch: Int,
+                                       geometry g: ConvolutionGeometry, outChannels: Int, groups: Int,
+                                       gradWeight dw: UnsafeMutablePointer<Float>) -> Bool {
+        let inPerGroup = g.channels / groups, outPerGroup = outChannels / groups
+        guard batch > 0, ConvolutionTuning.winogradWeightGradient,
+              Winograd.applies(g, channels: inPerGroup, outChannels: outPerGroup) else { return false }
+        let inputPlane = g.height * g.width, plane = g.outputPlane
+        for group in 0..<groups {
+            Winograd.weightGradient(input: x + group * inPerGroup * inputPlane, batch: batch, geometry: g,
+                                    channels: inPerGroup, channelStride: inputPlane, imageStride: g.imageSize,
+                                    gradOutput: dy + group * outPerGroup * plane, outChannels: outPerGroup,
+                                    gradOutputChannelStride: plane, gradOutputImageStride: outChannels * plane,
+                                    gradWeight: dw + group * outPerGroup * inPerGroup * 9)
+        }
+        return true
+    }
+
     /// Gradients of `forward` given `gradOutput [N, K, OH·OW]`.
     ///
     /// `gradWeight += dY · im2col(input)ᵀ` (needs `input`); `gradInput += col2im(Wᵀ · dY)` (for stride 1
@@ -227,6 +246,11 @@ enum ConvolutionEngine {
             if let gradInput = dx, packedInputGradient(gradOutput: dy, batch: batch, geometry: g, weight: w,
                                                        outChannels: outChannels, groups: groups, gradInput: gradInput) {
                 dx = nil
+            }
+            if let gradWeight = dw, let x, winogradWeightGradient(gradOutput: dy, input: x, batch: batch, geometry: g,
+                                                                  outChannels: outChannels, groups: groups,
+                                                                  gradWeight: gradWeight) {
+                dw = nil
             }
             if let gradWeight = dw, let x, packedWeightGradient(gradOutput: dy, input: x, batch: batch, geometry: g,
                                                                 outChannels: outChannels, groups: groups, gradWeight: gradWeight) {
@@ -380,6 +404,10 @@ public enum ConvolutionTuning {
     /// cost what the products saved); 128 channels at 16×16, five rounds, forward median 184 → 204,
     /// forward + backward 157 → 188 GFLOP/s (with the products run whole per thread).
     nonisolated(unsafe) public static var winogradMaximumPlane = 256
+
+    /// Whether the weight gradients of the convolutions that run forward as Winograd F(2×2, 3×3) do too
+    /// (over the same tiles, `Winograd.weightGradient`) rather than by im2col + OpenBLAS.
+    nonisolated(unsafe) public static var winogradWeightGradient = true
 
     /// The fewest input and output channels (per group) for which they do. 128: with 64 channels at 8×8
     /// (ResNet-20's last stage) the transforms cost more than the products save — `vision-bench models

@@ -1,9 +1,11 @@
+import CBLAS
 import CKernels
 
 /// 3×3 stride-1 convolutions by Winograd's minimal filtering F(2×2, 3×3) (Lavin & Gray 2015): the
 /// filter and 4×4 input tiles are transformed (`ck_winograd_*`), 16 products over the channels run on
 /// the packed AVX-512 kernel, and each 2×2 output tile is transformed back — 2.25× fewer multiplies
-/// than the direct product, for a few more float roundings (agrees with it to ~1e-6 relative).
+/// than the direct product, for a few more float roundings (agrees with it to ~1e-6 relative). The
+/// weight gradient runs over the same tiles (`weightGradient`).
 enum Winograd {
     /// Whether `g` (per group: `channels` inputs, `outChannels` outputs) runs this way.
     static func applies(_ g: ConvolutionGeometry, channels: Int, outChannels: Int) -> Bool {
@@ -63,6 +65,51 @@ enum Winograd {
                                    outputChannelStride, outputImageStride, accumulate ? 1 : 0, $0.lowerBound, $0.upperBound)
             }
             first += images
+        }
+    }
+
+    /// `dw += ∂L/∂w` of `y = conv2d(x, w)` for one group, from `dy` (`outChannels` planes
+    /// `gradOutputChannelStride` apart per image): with y = Aᵀ[(G w Gᵀ) ⊙ V]A per tile,
+    /// ∂L/∂w = Gᵀ[Σ_tiles (A dY Aᵀ) ⊙ V]G — the input tiles transformed as in `forward`, the 2×2 tiles
+    /// of dY transformed, 16 products over the tiles (on OpenBLAS: their reduction runs over every
+    /// tile of the batch, which it handles well), and one filter transform at the end.
+    static func weightGradient(input x: UnsafePointer<Float>, batch: Int, geometry g: ConvolutionGeometry,
+                               channels: Int, channelStride: Int, imageStride: Int,
+                               gradOutput dy: UnsafePointer<Float>, outChannels: Int,
+                               gradOutputChannelStride: Int, gradOutputImageStride: Int,
+                               gradWeight dw: UnsafeMutablePointer<Float>) {
+        let (tilesH, tilesW) = ((g.outputHeight + 1) / 2, (g.outputWidth + 1) / 2)
+        let tilesPerImage = tilesH * tilesW
+        let perImage = 16 * (channels + outChannels) * tilesPerImage
+        let chunk = max(1, min(batch, (4 << 20) / max(perImage, 1)))
+        let v = UnsafeMutablePointer<Float>.allocate(capacity: 16 * channels * chunk * tilesPerImage)
+        let u = UnsafeMutablePointer<Float>.allocate(capacity: 16 * outChannels * chunk * tilesPerImage)
+        let sums = UnsafeMutablePointer<Float>.allocate(capacity: 16 * outChannels * channels)
+        defer { v.deallocate(); u.deallocate(); sums.deallocate() }
+        var first = 0
+        while first < batch {
+            let images = min(chunk, batch - first), columns = images * tilesPerImage
+            let source = x + first * imageStride, gradient = dy + first * gradOutputImageStride
+            Parallel.forEach(channels, grain: 1) {
+                ck_winograd_input(source, g.height, g.width, g.paddingHeight, channelStride, imageStride, images,
+                                  tilesH, tilesW, v, channels * columns, $0.lowerBound, $0.upperBound)
+            }
+            Parallel.forEach(outChannels, grain: 1) {
+                ck_winograd_output_gradient(gradient, g.outputHeight, g.outputWidth, gradOutputChannelStride,
+                                            gradOutputImageStride, images, tilesH, tilesW, u, outChannels * columns,
+                                            $0.lowerBound, $0.upperBound)
+            }
+            // sums[ξ] (=|+=) u[ξ] · v[ξ]ᵀ; each thread takes whole products, OpenBLAS on one thread.
+            let beta: Float = first == 0 ? 0 : 1
+            Parallel.forEachIndex(16) { xi in
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(outChannels), Int32(channels), Int32(columns),
+                            1, u + xi * outChannels * columns, Int32(columns), v + xi * channels * columns, Int32(columns),
+                            beta, sums + xi * outChannels * channels, Int32(channels))
+            }
+            first += images
+        }
+        Parallel.forEach(outChannels, grain: 1) {
+            ck_winograd_filter_gradient(sums, outChannels * channels, channels, dw, $0.lowerBound, $0.upperBound)
         }
     }
 }

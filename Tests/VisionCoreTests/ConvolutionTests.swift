@@ -178,7 +178,8 @@ final class ConvolutionTests: XCTestCase {
 
     /// 3×3 stride-1 convolutions as Winograd F(2×2, 3×3): odd output sizes (cropped tiles), padding 0–2,
     /// groups, more than 256 channels (several k-blocks), output channels off the 8-row tile, the batch
-    /// in several chunks, and the input gradient (a convolution with the flipped kernel).
+    /// in several chunks, the input gradient (a convolution with the flipped kernel) and the weight gradient
+    /// (over the same tiles), both against the direct paths.
     func testWinogradMatchesNaiveConvolution() throws {
         guard forwardKernels.contains(true) else { throw XCTSkip("this CPU has no AVX-512") }
         let saved = (ConvolutionTuning.winogradMaximumPlane, ConvolutionTuning.winogradMinimumChannels)
@@ -202,12 +203,14 @@ final class ConvolutionTests: XCTestCase {
             assertClose(y, naiveConv2d(x, w, b, c), rtol: 1e-4, atol: 1e-4, "\(c)")
             let upstream = Tensor.normal(y.shape, generator: &g)
             y.backward(upstream)
-            let winogradGradient = x.grad!.storage
+            let winogradGradient = x.grad!.storage, winogradWeightGradient = w.grad!.storage
             x.zeroGrad(); w.zeroGrad()
             ConvolutionTuning.winogradMaximumPlane = 0
             conv2d(x, weight: w, bias: b, padding: c.padding, groups: c.groups).backward(upstream)
             ConvolutionTuning.winogradMaximumPlane = .max
             assertClose(winogradGradient, x.grad!.storage, rtol: 1e-4, atol: 1e-4, "input gradient \(c)")
+            let scale = w.grad!.storage.map(abs).max()!
+            assertClose(winogradWeightGradient, w.grad!.storage, rtol: 1e-4, atol: 1e-4 * scale, "weight gradient \(c)")
         }
     }
 

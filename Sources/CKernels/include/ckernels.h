@@ -80,6 +80,17 @@ void ck_winograd_output(const float *m, long m_stride, long images, long tiles_h
                         float *y, long out_h, long out_w, long channel_stride, long image_stride,
                         int accumulate, long k0, long k1);
 
+/// Weight gradient (Winograd F(3×3, 2×2) over the same tiles): y = Aᵀ[(G g Gᵀ) ⊙ V]A makes
+/// ∂L/∂g = Σ_tiles Gᵀ[(A dY Aᵀ) ⊙ V]G. This transforms the 2×2 tiles of dY (zero beyond out_h × out_w)
+/// of output channels [k0, k1): dy[n·image_stride + k·channel_stride + oy·out_w + ox] →
+/// u[ξν][k][n·tiles_h·tiles_w + th·tiles_w + tw] = (A d Aᵀ)[ξ][ν], matrices `u_stride` floats apart.
+void ck_winograd_output_gradient(const float *dy, long out_h, long out_w, long channel_stride, long image_stride,
+                                 long images, long tiles_h, long tiles_w, float *u, long u_stride, long k0, long k1);
+
+/// …and, given the 16 summed products du[ξν][k][c] (`du_stride` floats apart), adds Gᵀ·du·G to
+/// dw[k][c][3][3] for output channels [k0, k1).
+void ck_winograd_filter_gradient(const float *du, long du_stride, long channels, float *dw, long k0, long k1);
+
 /// Keeps freed blocks up to 32 MiB in the heap (glibc's mmap threshold at its maximum) and trims the
 /// heap only above 1 GiB free, so repeated large allocations do not fault in fresh zeroed pages.
 void ck_keep_freed_memory(void);
