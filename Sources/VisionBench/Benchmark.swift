@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import VisionCore
 
 /// One named benchmark: prints its own figures, one line per case.
 struct Benchmark {
@@ -89,4 +90,68 @@ func report(_ name: String, work: Double, _ timing: Timing, _ unit: String, note
     let median = String(format: "%8.1f", work / timing.median), best = String(format: "%.1f", work / timing.best)
     let cpu = String(format: "%.1f", work / timing.cpu)
     print("\(padded) \(median) \(unit)  (best \(best), per CPU time \(cpu))\(note.isEmpty ? "" : "  \(note)")")
+}
+
+/// The convolution tuning knobs as `vision-bench` options set them (`--winograd-plane` and friends);
+/// unset options keep the library's values.
+struct Tuning {
+    var winogradMaximumPlane = ConvolutionTuning.winogradMaximumPlane
+    var winogradMinimumChannels = ConvolutionTuning.winogradMinimumChannels
+    var winogradWeightGradient = ConvolutionTuning.winogradWeightGradient
+    var packedWeightGradientMinimumPlane = ConvolutionTuning.packedWeightGradientMinimumPlane
+    var packedWeightGradientMaximumChannels = ConvolutionTuning.packedWeightGradientMaximumChannels
+
+    init(_ options: BenchmarkOptions) {
+        if let plane = options.int("winograd-plane") { winogradMaximumPlane = plane }
+        if let channels = options.int("winograd-channels") { winogradMinimumChannels = channels }
+        if let on = options.int("winograd-weight-gradient") { winogradWeightGradient = on != 0 }
+        if let plane = options.int("weight-gradient-plane") { packedWeightGradientMinimumPlane = plane }
+        if let channels = options.int("weight-gradient-channels") { packedWeightGradientMaximumChannels = channels }
+    }
+
+    func apply() {
+        ConvolutionTuning.winogradMaximumPlane = winogradMaximumPlane
+        ConvolutionTuning.winogradMinimumChannels = winogradMinimumChannels
+        ConvolutionTuning.winogradWeightGradient = winogradWeightGradient
+        ConvolutionTuning.packedWeightGradientMinimumPlane = packedWeightGradientMinimumPlane
+        ConvolutionTuning.packedWeightGradientMaximumChannels = packedWeightGradientMaximumChannels
+    }
+}
+
+/// A/B timing on a machine whose speed drifts over seconds: the same body under two tunings,
+/// alternating call by call (`warmUp` untimed calls of each first), until each has run `minIterations`
+/// times and `minSeconds` in total. Returns both timings and the median of the per-pair ratios
+/// (B's time over A's, each pair run back to back, so drift cancels).
+/// `VISION_BENCH_TRACE=1` prints every pair.
+func measureVersus(_ a: Tuning, _ b: Tuning, warmUp: Int = 1, minIterations: Int = 5, minSeconds: Double,
+                   _ body: () -> Void) -> (a: Timing, b: Timing, ratio: Double) {
+    for tuning in [a, b] {
+        tuning.apply()
+        for _ in 0..<warmUp { body() }
+    }
+    var times: ([Double], [Double]) = ([], [])
+    var total = 0.0
+    func timed(_ tuning: Tuning) -> Double {
+        tuning.apply()
+        let start = DispatchTime.now().uptimeNanoseconds
+        body()
+        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    }
+    while times.0.count < minIterations || total < minSeconds {
+        // Alternate which goes first, so that neither always follows the other's cache state.
+        let first = times.0.count % 2 == 0
+        let (ta, tb) = first ? (timed(a), timed(b)) : { let tb = timed(b); return (timed(a), tb) }()
+        times.0.append(ta); times.1.append(tb)
+        total += ta + tb
+    }
+    a.apply()
+    if ProcessInfo.processInfo.environment["VISION_BENCH_TRACE"] != nil {
+        print(zip(times.0, times.1).map { String(format: "%.3f/%.3f", $0, $1) }.joined(separator: " "))
+    }
+    let ratios = zip(times.1, times.0).map { $0 / $1 }.sorted()
+    func timing(_ values: [Double]) -> Timing {
+        let sorted = values.sorted()
+        return Timing(median: sorted[sorted.count / 2], best: sorted[0], cpu: .nan)
+    }
+    return (timing(times.0), timing(times.1), ratios[ratios.count / 2])
 }

@@ -21,6 +21,33 @@ func runModelBenchmark(_ options: BenchmarkOptions) {
     let only = options.string("only")
     func chosen(_ name: String) -> Bool { only.map { name.hasPrefix($0) } ?? true }
 
+    // --versus "OPTIONS": each case under both tunings, alternating call by call.
+    if let versus = options.string("versus") {
+        let a = Tuning(options), b = Tuning(BenchmarkOptions(versus.split(separator: " ").map(String.init)))
+        func compare(_ name: String, work: Double, _ body: () -> Void) {
+            let (ta, tb, ratio) = measureVersus(a, b, minSeconds: 2 * seconds, body)
+            print(name.padding(toLength: max(name.count, 34), withPad: " ", startingAt: 0)
+                  + String(format: " %8.1f vs %.1f img/s (versus); paired speed ratio %.3f", work / ta.median, work / tb.median, 1 / ratio))
+        }
+        for (name, model, batch, lr) in classifierCases() where chosen(name) {
+            let x = Tensor.normal([batch, 3, 32, 32], generator: &g)
+            let y = (0..<batch).map { $0 % 10 }
+            let optimizer = SGD([ParameterGroup(model.parameters())], learningRate: lr, momentum: 0.9)
+            model.train()
+            compare("\(name)_train_b\(batch)", work: Double(batch)) {
+                optimizer.zeroGrad()
+                let loss = crossEntropy(model(x), targets: y)
+                loss.backward()
+                optimizer.step()
+            }
+            if name.hasPrefix("resnet18") {
+                model.eval()
+                compare("\(name)_infer_b\(batch)", work: Double(batch)) { _ = Autograd.noGrad { model(x) } }
+            }
+        }
+        return
+    }
+
     for (name, model, batch, lr) in classifierCases() where chosen(name) {
         let x = Tensor.normal([batch, 3, 32, 32], generator: &g)
         let y = (0..<batch).map { $0 % 10 }

@@ -22,7 +22,9 @@ func printUsage() {
           + "  --winograd-channels C (fewest input and output channels for Winograd; default 128)\n"
           + "  --winograd-weight-gradient 0|1 (their weight gradients over the same tiles; default 1)\n"
           + "  --weight-gradient-plane P, --weight-gradient-channels C (3×3 weight gradients skip im2col + OpenBLAS\n"
-          + "    from planes of P pixels (default 100) up to C channels (default 32))")
+          + "    from planes of P pixels (default 100) up to C channels (default 32))\n"
+          + "  models: --versus \"OPTIONS\" (e.g. \"--winograd-plane 0\"): every case timed with the tuning options\n"
+          + "    above and with these instead, alternating call by call, then their ratio")
 }
 
 if selection == "-h" || selection == "--help" || selection == "help" {
@@ -39,11 +41,7 @@ print("OpenBLAS core \(BLAS.coreName), \(BLAS.threads) BLAS threads, \(Parallel.
       + (BLASRuntime.wasReexecuted ? " (re-executed with OPENBLAS_CORETYPE=SkylakeX)" : "")
       + "; forward convolutions: " + (ConvolutionTuning.usesPackedKernel ? "AVX-512 packed kernel (VISION_GEMM=blas for OpenBLAS)" : "im2col + OpenBLAS"))
 let options = BenchmarkOptions(Array(arguments.dropFirst()))
-if let plane = options.int("winograd-plane") { ConvolutionTuning.winogradMaximumPlane = plane }
-if let channels = options.int("winograd-channels") { ConvolutionTuning.winogradMinimumChannels = channels }
-if let on = options.int("winograd-weight-gradient") { ConvolutionTuning.winogradWeightGradient = on != 0 }
-if let plane = options.int("weight-gradient-plane") { ConvolutionTuning.packedWeightGradientMinimumPlane = plane }
-if let channels = options.int("weight-gradient-channels") { ConvolutionTuning.packedWeightGradientMaximumChannels = channels }
+Tuning(options).apply()
 for benchmark in chosen {
     benchmark.run(options)
 }
