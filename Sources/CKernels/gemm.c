@@ -284,15 +284,41 @@ static void pack_b(const ck_patches *b, long r0, long kc, long column, long coun
         c##i##1 = _mm512_add_ps(c##i##1, _mm512_loadu_ps(d1 + (i) * ldc));                      \
         c##i##2 = _mm512_add_ps(c##i##2, _mm512_loadu_ps(d2 + (i) * ldc));                      \
     }                                                                                            \
+    if (e) {                                                                                     \
+        if (e->scale) {                                                                          \
+            const __m512 s = _mm512_set1_ps(e->scale[row + (i)]);                                \
+            c##i##0 = _mm512_mul_ps(c##i##0, s);                                                 \
+            c##i##1 = _mm512_mul_ps(c##i##1, s);                                                 \
+            c##i##2 = _mm512_mul_ps(c##i##2, s);                                                 \
+        }                                                                                        \
+        if (e->shift) {                                                                          \
+            const __m512 t = _mm512_set1_ps(e->shift[row + (i)]);                                \
+            c##i##0 = _mm512_add_ps(c##i##0, t);                                                 \
+            c##i##1 = _mm512_add_ps(c##i##1, t);                                                 \
+            c##i##2 = _mm512_add_ps(c##i##2, t);                                                 \
+        }                                                                                        \
+        if (r0) {                                                                                \
+            c##i##0 = _mm512_add_ps(c##i##0, _mm512_loadu_ps(r0 + (i) * ldc));                   \
+            c##i##1 = _mm512_add_ps(c##i##1, _mm512_loadu_ps(r1 + (i) * ldc));                   \
+            c##i##2 = _mm512_add_ps(c##i##2, _mm512_loadu_ps(r2 + (i) * ldc));                   \
+        }                                                                                        \
+        if (e->relu) {                                                                           \
+            c##i##0 = _mm512_max_ps(_mm512_setzero_ps(), c##i##0);  /* NaN stays */           \
+            c##i##1 = _mm512_max_ps(_mm512_setzero_ps(), c##i##1);  /* NaN stays */           \
+            c##i##2 = _mm512_max_ps(_mm512_setzero_ps(), c##i##2);  /* NaN stays */           \
+        }                                                                                        \
+    }                                                                                            \
     _mm512_storeu_ps(d0 + (i) * ldc, c##i##0);                                                   \
     _mm512_storeu_ps(d1 + (i) * ldc, c##i##1);                                                   \
     _mm512_storeu_ps(d2 + (i) * ldc, c##i##2);
 
 #define CK_ZERO(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = c##i##0, c##i##2 = c##i##0;
 
-/// An 8 × 48 tile: rows i of vector v go to dv + i·ldc.
+/// An 8 × 48 tile: rows i of vector v go to dv + i·ldc, after the epilogue `e` (or NULL) for output
+/// rows row + i, whose residual values for vector v are at rv + i·ldc.
 CK_AVX512 static void kernel_8x48(long kc, const float *restrict ap, const float *restrict bp,
-                                  float *d0, float *d1, float *d2, long ldc, int accumulate) {
+                                  float *d0, float *d1, float *d2, long ldc, int accumulate,
+                                  const ck_epilogue *e, long row, const float *r0, const float *r1, const float *r2) {
     CK_ZERO(0) CK_ZERO(1) CK_ZERO(2) CK_ZERO(3) CK_ZERO(4) CK_ZERO(5) CK_ZERO(6) CK_ZERO(7)
     for (long r = 0; r < kc; ++r) {
         __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16), b2 = _mm512_load_ps(bp + 32);
@@ -312,39 +338,54 @@ static float *plane_address(const ck_planes *c, long column, long row) {
 }
 
 CK_AVX512 static void store_tile(const ck_planes *c, long row, long rows, long column, long columns,
-                                 long kc, const float *ap, const float *bp, int accumulate) {
+                                 long kc, const float *ap, const float *bp, int accumulate, const ck_epilogue *e) {
     float *d[3] = {0, 0, 0};
+    const float *r[3] = {0, 0, 0};
     int direct = rows == MR && columns == NR;
     for (int v = 0; v < 3 && direct; ++v) {
         long q = c->first_column + column + 16 * v;
         if (q % c->plane + 16 > c->plane) direct = 0;  // the vector crosses into the next image
         else d[v] = plane_address(c, column + 16 * v, row);
+        if (direct && e && e->residual) r[v] = e->residual + (d[v] - c->data);
     }
     if (direct) {
-        kernel_8x48(kc, ap, bp, d[0], d[1], d[2], c->row_stride, accumulate);
+        kernel_8x48(kc, ap, bp, d[0], d[1], d[2], c->row_stride, accumulate, e, row, r[0], r[1], r[2]);
         return;
     }
     float *tile = thread_tile();
-    kernel_8x48(kc, ap, bp, tile, tile + 16, tile + 32, NR, 0);
+    kernel_8x48(kc, ap, bp, tile, tile + 16, tile + 32, NR, 0, 0, 0, 0, 0, 0);
     for (long t = 0; t < columns; ++t) {
         float *out = plane_address(c, column + t, row);
         for (long i = 0; i < rows; ++i) {
             float value = tile[i * NR + t];
-            if (accumulate) out[i * c->row_stride] += value;
-            else out[i * c->row_stride] = value;
+            if (accumulate) value += out[i * c->row_stride];
+            if (e) {
+                if (e->scale) value *= e->scale[row + i];
+                if (e->shift) value += e->shift[row + i];
+                if (e->residual) value += e->residual[(out - c->data) + i * c->row_stride];
+                if (e->relu && value <= 0) value = 0;  // NaN stays, as in ReLU
+            }
+            out[i * c->row_stride] = value;
         }
     }
 }
 
 void ck_gemm(long m, long k, const float *packed_a, const ck_patches *b, const ck_planes *c,
-             int accumulate, long row0, long row1, long column0, long column1) {
+             int accumulate, long row0, long row1, long column0, long column1, const ck_epilogue *epilogue) {
     if (row1 > m) row1 = m;
     if (row0 >= row1 || column0 >= column1) return;
     if (k == 0) {
-        if (!accumulate) {
-            for (long j = column0; j < column1; ++j) {
-                float *out = plane_address(c, j, row0);
-                for (long i = 0; i < row1 - row0; ++i) out[i * c->row_stride] = 0;
+        for (long j = column0; j < column1; ++j) {
+            float *out = plane_address(c, j, row0);
+            for (long i = 0; i < row1 - row0; ++i) {
+                float value = accumulate ? out[i * c->row_stride] : 0;
+                if (epilogue) {
+                    if (epilogue->scale) value *= epilogue->scale[row0 + i];
+                    if (epilogue->shift) value += epilogue->shift[row0 + i];
+                    if (epilogue->residual) value += epilogue->residual[(out - c->data) + i * c->row_stride];
+                    if (epilogue->relu && value <= 0) value = 0;
+                }
+                out[i * c->row_stride] = value;
             }
         }
         return;
@@ -358,12 +399,13 @@ void ck_gemm(long m, long k, const float *packed_a, const ck_patches *b, const c
             pack_b(b, r0, kc, jb, nb, panels);
             const float *a_block = packed_a + padded * r0;
             int add = accumulate || block > 0;
+            const ck_epilogue *e = block == blocks - 1 ? epilogue : 0;  // on the finished sums only
             for (long i = row0; i < row1; i += MR) {
                 long rows = row1 - i < MR ? row1 - i : MR;
                 const float *ap = a_block + (i / MR) * kc * MR;
                 for (long j = 0; j < nb; j += NR) {
                     long columns = nb - j < NR ? nb - j : NR;
-                    store_tile(c, i, rows, jb + j, columns, kc, ap, panels + (j / NR) * kc * NR, add);
+                    store_tile(c, i, rows, jb + j, columns, kc, ap, panels + (j / NR) * kc * NR, add, e);
                 }
             }
         }
@@ -456,8 +498,8 @@ CK_AVX512 void ck_weight_gradient_3x3(const ck_patches *x, const float *dy, long
 int ck_gemm_supported(void) { return 0; }
 
 void ck_gemm(long m, long k, const float *packed_a, const ck_patches *b, const ck_planes *c,
-             int accumulate, long row0, long row1, long column0, long column1) {
-    (void)m; (void)k; (void)packed_a; (void)b; (void)c; (void)accumulate;
+             int accumulate, long row0, long row1, long column0, long column1, const ck_epilogue *epilogue) {
+    (void)m; (void)k; (void)packed_a; (void)b; (void)c; (void)accumulate; (void)epilogue;
     (void)row0; (void)row1; (void)column0; (void)column1;
     abort();  // callers check ck_gemm_supported() first
 }

@@ -95,7 +95,7 @@ CK_VECTOR void ck_winograd_input(const float *x, long height, long width, long p
 
 CK_VECTOR void ck_winograd_output(const float *m, long m_stride, long images, long tiles_h, long tiles_w,
                                   float *y, long out_h, long out_w, long channel_stride, long image_stride,
-                                  int accumulate, long k0, long k1) {
+                                  int accumulate, long k0, long k1, const ck_epilogue *e) {
     const long tiles = tiles_h * tiles_w, columns = images * tiles;
     float *scratch = malloc(sizeof(float) * 4 * tiles);
     if (!scratch) abort();
@@ -118,6 +118,13 @@ CK_VECTOR void ck_winograd_output(const float *m, long m_stride, long images, lo
                 r00[t] = s00 + s01 + s02; r01[t] = s01 - s02 - s03;
                 r10[t] = s10 + s11 + s12; r11[t] = s11 - s12 - s13;
             }
+            if (e) {  // per channel: r·scale + shift (the residual and ReLU once in the plane)
+                const float scale = e->scale ? e->scale[k] : 1, shift = e->shift ? e->shift[k] : 0;
+                for (long t = 0; t < tiles; ++t) {
+                    r00[t] = r00[t] * scale + shift; r01[t] = r01[t] * scale + shift;
+                    r10[t] = r10[t] * scale + shift; r11[t] = r11[t] * scale + shift;
+                }
+            }
             // Interleave into the plane, cropped at the bottom and right edges.
             float *plane = y + n * image_stride + k * channel_stride;
             const long full_w = out_w / 2;  // tiles whose two columns are both inside
@@ -134,6 +141,15 @@ CK_VECTOR void ck_winograd_output(const float *m, long m_stride, long images, lo
                         for (long tw = 0; tw < full_w; ++tw) { row[2 * tw] = left[tw]; row[2 * tw + 1] = right[tw]; }
                         if (full_w < tiles_w) row[2 * full_w] = left[full_w];
                     }
+                }
+            }
+            if (e && (e->residual || e->relu)) {
+                const long plane_size = out_h * out_w;
+                const float *residual = e->residual ? e->residual + (plane - y) : 0;
+                for (long p = 0; p < plane_size; ++p) {
+                    float value = plane[p] + (residual ? residual[p] : 0);
+                    if (e->relu && value <= 0) value = 0;  // NaN stays, as in ReLU
+                    plane[p] = value;
                 }
             }
         }

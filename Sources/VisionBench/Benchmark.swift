@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import VisionCore
+import VisionNN
 
 /// One named benchmark: prints its own figures, one line per case.
 struct Benchmark {
@@ -100,6 +101,7 @@ struct Tuning {
     var winogradWeightGradient = ConvolutionTuning.winogradWeightGradient
     var packedWeightGradientMinimumPlane = ConvolutionTuning.packedWeightGradientMinimumPlane
     var packedWeightGradientMaximumChannels = ConvolutionTuning.packedWeightGradientMaximumChannels
+    var inferenceFusion = InferenceFusion.enabled
 
     init(_ options: BenchmarkOptions) {
         if let plane = options.int("winograd-plane") { winogradMaximumPlane = plane }
@@ -107,6 +109,7 @@ struct Tuning {
         if let on = options.int("winograd-weight-gradient") { winogradWeightGradient = on != 0 }
         if let plane = options.int("weight-gradient-plane") { packedWeightGradientMinimumPlane = plane }
         if let channels = options.int("weight-gradient-channels") { packedWeightGradientMaximumChannels = channels }
+        if let on = options.int("fusion") { inferenceFusion = on != 0 }
     }
 
     func apply() {
@@ -115,6 +118,7 @@ struct Tuning {
         ConvolutionTuning.winogradWeightGradient = winogradWeightGradient
         ConvolutionTuning.packedWeightGradientMinimumPlane = packedWeightGradientMinimumPlane
         ConvolutionTuning.packedWeightGradientMaximumChannels = packedWeightGradientMaximumChannels
+        InferenceFusion.enabled = inferenceFusion
     }
 }
 

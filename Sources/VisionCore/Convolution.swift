@@ -123,18 +123,30 @@ enum ConvolutionEngine {
 
     /// Forward pass without a column buffer: the packed GEMM reads the windows straight from `x` and
     /// writes NCHW output, the whole batch in one product per group.
+    /// `epilogue` (not with `accumulate`) applies to the whole output: its scale and shift are indexed by
+    /// output channel, its residual laid out as `y`.
     static func packedForward(input x: UnsafePointer<Float>, batch: Int, geometry g: ConvolutionGeometry,
                               weight w: UnsafePointer<Float>, outChannels: Int, groups: Int,
-                              output y: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
+                              output y: UnsafeMutablePointer<Float>, accumulate: Bool = false,
+                              epilogue: ck_epilogue? = nil) {
+        precondition(!(accumulate && epilogue != nil), "a convolution epilogue cannot follow accumulation")
         let rowsPerGroup = g.rows / groups, outPerGroup = outChannels / groups
         let channelsPerGroup = g.channels / groups, plane = g.outputPlane, inputPlane = g.height * g.width
+        // The epilogue of one group: its channels' scale and shift, its planes of the residual.
+        func groupEpilogue(_ group: Int) -> ck_epilogue? {
+            epilogue.map { e in
+                ck_epilogue(scale: e.scale.map { $0 + group * outPerGroup }, shift: e.shift.map { $0 + group * outPerGroup },
+                            residual: e.residual.map { $0 + group * outPerGroup * plane }, relu: e.relu)
+            }
+        }
         if Winograd.applies(g, channels: channelsPerGroup, outChannels: outPerGroup) {
             for group in 0..<groups {
                 Winograd.forward(input: x + group * channelsPerGroup * inputPlane, batch: batch, geometry: g,
                                  channels: channelsPerGroup, channelStride: inputPlane, imageStride: g.imageSize,
                                  weight: w + group * outPerGroup * rowsPerGroup, outChannels: outPerGroup,
                                  output: y + group * outPerGroup * plane, outputChannelStride: plane,
-                                 outputImageStride: outChannels * plane, accumulate: accumulate)
+                                 outputImageStride: outChannels * plane, accumulate: accumulate,
+                                 epilogue: groupEpilogue(group))
             }
             return
         }
@@ -145,7 +157,7 @@ enum ConvolutionEngine {
                                        channelStride: inputPlane, imageStride: g.imageSize, geometry: g)
             let c = ck_planes(data: y + group * outPerGroup * plane, plane: plane, row_stride: plane,
                               image_stride: outChannels * plane, first_column: 0)
-            PackedGEMM.multiply(a, b, into: c, columns: batch * plane, accumulate: accumulate)
+            PackedGEMM.multiply(a, b, into: c, columns: batch * plane, accumulate: accumulate, epilogue: groupEpilogue(group))
         }
     }
 
@@ -441,23 +453,9 @@ public enum ConvolutionTuning {
 /// - Returns: `[N, K, OH, OW]` with `O = floor((I + 2P − D·(k − 1) − 1) / S) + 1` per axis.
 public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1),
                    padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1) -> Tensor {
-    precondition(x.rank == 4, "conv2d expects input [N, C, H, W], got \(x.shape)")
-    precondition(weight.rank == 4, "conv2d expects weight [K, C/groups, kh, kw], got \(weight.shape)")
-    let (batch, channels, outChannels) = (x.shape[0], x.shape[1], weight.shape[0])
-    precondition(channels > 0 && outChannels > 0, "conv2d: input \(x.shape) and weight \(weight.shape) need channels")
-    precondition(groups > 0 && channels % groups == 0 && outChannels % groups == 0,
-                 "conv2d: input \(x.shape) and weight \(weight.shape) channels must be divisible by groups \(groups)")
-    precondition(weight.shape[1] == channels / groups,
-                 "conv2d: weight \(weight.shape) expects \(weight.shape[1] * groups) input channels (groups \(groups)), input is \(x.shape)")
-    if let bias { precondition(bias.shape == [outChannels], "conv2d: bias \(bias.shape) does not match weight \(weight.shape)") }
-    let kernel = (weight.shape[2], weight.shape[3])
-    precondition(ConvolutionGeometry.outputExtent(input: x.shape[2], kernel: kernel.0, stride: max(stride.0, 1),
-                                                  padding: padding.0, dilation: dilation.0) > 0
-                 && ConvolutionGeometry.outputExtent(input: x.shape[3], kernel: kernel.1, stride: max(stride.1, 1),
-                                                     padding: padding.1, dilation: dilation.1) > 0,
-                 "conv2d: kernel of weight \(weight.shape) with dilation \(dilation) is larger than input \(x.shape) padded by \(padding)")
-    let geometry = ConvolutionGeometry(channels: channels, height: x.shape[2], width: x.shape[3], kernelSize: kernel,
-                                       stride: stride, padding: padding, dilation: dilation)
+    let geometry = convolutionGeometry(x, weight: weight, bias: bias, stride: stride, padding: padding,
+                                       dilation: dilation, groups: groups)
+    let (batch, outChannels) = (x.shape[0], weight.shape[0])
     let plane = geometry.outputPlane
     let count = batch * outChannels * plane
     let outShape = [batch, outChannels, geometry.outputHeight, geometry.outputWidth]
@@ -501,6 +499,80 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (In
                                                                          channels: outChannels, plane: plane))
         }
     }
+}
+
+/// Inference with a convolution's per-channel epilogue fused in: `relu?(conv2d(x, weight)·scale[k] + shift[k]
+/// + residual)`, computed in the convolution's own pass over its output. A batch-norm in eval mode folds
+/// into `scale = γ/√(var + ε)` and `shift = β − mean·scale` (plus the convolution's bias times `scale`).
+/// `residual` has the output's shape. No graph is recorded: call it where none is (under
+/// `Autograd.noGrad`, or with inputs that do not require grad). Without the AVX-512 kernels it runs as
+/// the separate operations.
+public func fusedConv2d(_ x: Tensor, weight: Tensor, scale: [Float]? = nil, shift: [Float]? = nil,
+                        residual: Tensor? = nil, relu: Bool = false, stride: (Int, Int) = (1, 1),
+                        padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1) -> Tensor {
+    let geometry = convolutionGeometry(x, weight: weight, bias: nil, stride: stride, padding: padding,
+                                       dilation: dilation, groups: groups)
+    let (batch, outChannels) = (x.shape[0], weight.shape[0])
+    let outShape = [batch, outChannels, geometry.outputHeight, geometry.outputWidth]
+    precondition(!Tensor.shouldRecord([x, weight] + (residual.map { [$0] } ?? [])),
+                 "fusedConv2d records no graph: call it under Autograd.noGrad or on tensors that do not require grad")
+    for (name, values) in [("scale", scale), ("shift", shift)] {
+        if let values { precondition(values.count == outChannels, "fusedConv2d: \(name) has \(values.count) values for \(outChannels) channels") }
+    }
+    if let residual { precondition(residual.shape == outShape, "fusedConv2d: residual \(residual.shape) for output \(outShape)") }
+    guard ConvolutionTuning.usesPackedKernel else {
+        var y = conv2d(x, weight: weight, stride: stride, padding: padding, dilation: dilation, groups: groups)
+        if let scale { y = y * Tensor(scale, shape: [1, outChannels, 1, 1]) }
+        if let shift { y = y + Tensor(shift, shape: [1, outChannels, 1, 1]) }
+        if let residual { y = y + residual }
+        return relu ? y.relu() : y
+    }
+    let count = batch * outChannels * geometry.outputPlane
+    if count == 0 { return Tensor(shape: outShape, storage: []) }
+    func pointer(_ values: [Float]?, _ body: (UnsafePointer<Float>?) -> Void) {
+        guard let values else { return body(nil) }
+        values.withUnsafeBufferPointer { body($0.baseAddress!) }
+    }
+    let output = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+        x.storage.withUnsafeBufferPointer { px in
+            weight.storage.withUnsafeBufferPointer { pw in
+                pointer(scale) { scale in
+                    pointer(shift) { shift in
+                        pointer(residual?.storage) { residual in
+                            ConvolutionEngine.packedForward(
+                                input: px.baseAddress!, batch: batch, geometry: geometry, weight: pw.baseAddress!,
+                                outChannels: outChannels, groups: groups, output: buffer.baseAddress!,
+                                epilogue: ck_epilogue(scale: scale, shift: shift, residual: residual, relu: relu ? 1 : 0))
+                        }
+                    }
+                }
+            }
+        }
+        initialized = count
+    }
+    return Tensor(shape: outShape, storage: output)
+}
+
+/// Checks the shapes of a `conv2d` call (preconditions naming them) and returns its geometry.
+private func convolutionGeometry(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: (Int, Int),
+                                 dilation: (Int, Int), groups: Int) -> ConvolutionGeometry {
+    precondition(x.rank == 4, "conv2d expects input [N, C, H, W], got \(x.shape)")
+    precondition(weight.rank == 4, "conv2d expects weight [K, C/groups, kh, kw], got \(weight.shape)")
+    let (channels, outChannels) = (x.shape[1], weight.shape[0])
+    precondition(channels > 0 && outChannels > 0, "conv2d: input \(x.shape) and weight \(weight.shape) need channels")
+    precondition(groups > 0 && channels % groups == 0 && outChannels % groups == 0,
+                 "conv2d: input \(x.shape) and weight \(weight.shape) channels must be divisible by groups \(groups)")
+    precondition(weight.shape[1] == channels / groups,
+                 "conv2d: weight \(weight.shape) expects \(weight.shape[1] * groups) input channels (groups \(groups)), input is \(x.shape)")
+    if let bias { precondition(bias.shape == [outChannels], "conv2d: bias \(bias.shape) does not match weight \(weight.shape)") }
+    let kernel = (weight.shape[2], weight.shape[3])
+    precondition(ConvolutionGeometry.outputExtent(input: x.shape[2], kernel: kernel.0, stride: max(stride.0, 1),
+                                                  padding: padding.0, dilation: dilation.0) > 0
+                 && ConvolutionGeometry.outputExtent(input: x.shape[3], kernel: kernel.1, stride: max(stride.1, 1),
+                                                     padding: padding.1, dilation: dilation.1) > 0,
+                 "conv2d: kernel of weight \(weight.shape) with dilation \(dilation) is larger than input \(x.shape) padded by \(padding)")
+    return ConvolutionGeometry(channels: channels, height: x.shape[2], width: x.shape[3], kernelSize: kernel,
+                               stride: stride, padding: padding, dilation: dilation)
 }
 
 /// 2-D transposed convolution (PyTorch's `conv_transpose2d`): the input gradient of `conv2d`.

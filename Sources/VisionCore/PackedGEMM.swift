@@ -59,8 +59,9 @@ enum PackedGEMM {
     }
 
     /// `C (=|+=) A · B` for the `columns` columns of `b`, split over the cores by columns (or by rows
-    /// when there are few columns).
-    static func multiply(_ a: PackedMatrix, _ b: ck_patches, into c: ck_planes, columns: Int, accumulate: Bool) {
+    /// when there are few columns), then `epilogue` on every value (see `ck_epilogue`).
+    static func multiply(_ a: PackedMatrix, _ b: ck_patches, into c: ck_planes, columns: Int, accumulate: Bool,
+                         epilogue: ck_epilogue? = nil) {
         guard columns > 0, a.rows > 0 else { return }
         let threads = Parallel.threads
         let columnTiles = (columns + tileColumns - 1) / tileColumns
@@ -72,12 +73,15 @@ enum PackedGEMM {
         let extent = byColumns ? columns : a.rows
         let parts = columnTiles < 2 * threads && rowTiles < 2 * threads ? 1 : min(threads, tiles)
         Parallel.forEachIndex(parts) { part in
-            var bp = b, cp = c
+            var bp = b, cp = c, ep = epilogue ?? ck_epilogue()
             let lower = part * tiles / parts * tile, upper = min(extent, (part + 1) * tiles / parts * tile)
-            if byColumns {
-                ck_gemm(a.rows, a.depth, a.storage, &bp, &cp, add, 0, a.rows, lower, upper)
-            } else {
-                ck_gemm(a.rows, a.depth, a.storage, &bp, &cp, add, lower, upper, 0, columns)
+            withUnsafePointer(to: &ep) { e in
+                let e = epilogue == nil ? nil : e
+                if byColumns {
+                    ck_gemm(a.rows, a.depth, a.storage, &bp, &cp, add, 0, a.rows, lower, upper, e)
+                } else {
+                    ck_gemm(a.rows, a.depth, a.storage, &bp, &cp, add, lower, upper, 0, columns, e)
+                }
             }
         }
     }

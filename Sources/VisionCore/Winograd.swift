@@ -23,7 +23,7 @@ enum Winograd {
                         channels: Int, channelStride: Int, imageStride: Int,
                         weight w: UnsafePointer<Float>, outChannels: Int,
                         output y: UnsafeMutablePointer<Float>, outputChannelStride: Int, outputImageStride: Int,
-                        accumulate: Bool) {
+                        accumulate: Bool, epilogue: ck_epilogue? = nil) {
         let (tilesH, tilesW) = ((g.outputHeight + 1) / 2, (g.outputWidth + 1) / 2)
         let tilesPerImage = tilesH * tilesW
         // Transformed filters, written straight into the packed layout of the 16 products.
@@ -58,11 +58,17 @@ enum Winograd {
                                           imageStride: channels * columns)
                 var c = ck_planes(data: m + xi * outChannels * columns, plane: columns, row_stride: columns,
                                   image_stride: outChannels * columns, first_column: 0)
-                ck_gemm(outChannels, channels, packed[xi].storage, &b, &c, 0, 0, outChannels, 0, columns)
+                ck_gemm(outChannels, channels, packed[xi].storage, &b, &c, 0, 0, outChannels, 0, columns, nil)
             }
-            Parallel.forEach(outChannels, grain: 1) {
-                ck_winograd_output(m, outChannels * columns, images, tilesH, tilesW, target, g.outputHeight, g.outputWidth,
-                                   outputChannelStride, outputImageStride, accumulate ? 1 : 0, $0.lowerBound, $0.upperBound)
+            // The epilogue's residual is laid out as y: start it at this chunk's first image too.
+            var chunkEpilogue = epilogue ?? ck_epilogue()
+            chunkEpilogue.residual = chunkEpilogue.residual.map { $0 + first * outputImageStride }
+            withUnsafePointer(to: &chunkEpilogue) { e in
+                let e = epilogue == nil ? nil : e
+                Parallel.forEach(outChannels, grain: 1) {
+                    ck_winograd_output(m, outChannels * columns, images, tilesH, tilesW, target, g.outputHeight, g.outputWidth,
+                                       outputChannelStride, outputImageStride, accumulate ? 1 : 0, $0.lowerBound, $0.upperBound, e)
+                }
             }
             first += images
         }

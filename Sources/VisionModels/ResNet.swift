@@ -31,10 +31,10 @@ public final class BasicBlock: Module, ResidualBlock {
     }
 
     public override func forward(_ input: Tensor) -> Tensor {
-        var out = relu(bn1(conv1(input)))
-        out = bn2(conv2(out))
+        // relu(bn(conv(·))) and relu(bn(conv(·)) + identity), fused in eval mode (`convBatchNorm`).
+        let out = convBatchNorm(input, conv1, bn1, relu: relu)
         let identity = downsample.map { $0(input) } ?? input
-        return (out + identity).relu()
+        return convBatchNorm(out, conv2, bn2, residual: identity, relu: relu)
     }
 }
 
@@ -62,11 +62,10 @@ public final class Bottleneck: Module, ResidualBlock {
     }
 
     public override func forward(_ input: Tensor) -> Tensor {
-        var out = relu(bn1(conv1(input)))
-        out = relu(bn2(conv2(out)))
-        out = bn3(conv3(out))
+        var out = convBatchNorm(input, conv1, bn1, relu: relu)
+        out = convBatchNorm(out, conv2, bn2, relu: relu)
         let identity = downsample.map { $0(input) } ?? input
-        return (out + identity).relu()
+        return convBatchNorm(out, conv3, bn3, residual: identity, relu: relu)
     }
 }
 
@@ -131,7 +130,7 @@ public final class ResNet: Module {
     public func features(_ input: Tensor) -> Tensor {
         precondition(input.rank == 4 && input.shape[1] == inChannels,
                      "ResNet expects [N, \(inChannels), H, W], got \(input.shape)")
-        var x = maxpool(relu(bn1(conv1(input))))
+        var x = maxpool(convBatchNorm(input, conv1, bn1, relu: relu))
         for layer in layers { x = layer(x) }
         return avgpool(x).flatten(startAxis: 1)
     }
@@ -192,7 +191,7 @@ public final class CIFARResNet: Module {
     public func features(_ input: Tensor) -> Tensor {
         precondition(input.rank == 4 && input.shape[1] == inChannels,
                      "CIFAR ResNet expects [N, \(inChannels), H, W], got \(input.shape)")
-        var x = relu(bn1(conv1(input)))
+        var x = convBatchNorm(input, conv1, bn1, relu: relu)
         for layer in layers { x = layer(x) }
         return avgpool(x).flatten(startAxis: 1)
     }

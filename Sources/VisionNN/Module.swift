@@ -30,6 +30,9 @@ open class Module {
     private var activationRecorder: ActivationRecorder?
     private var recorderKey = ""
 
+    /// Whether `captureOutputs` is recording this module's output (fused paths must then not skip it).
+    var isCapturingOutput: Bool { activationRecorder != nil }
+
     /// Runs `body` (typically a forward pass) while capturing the outputs of the modules at the given
     /// dotted paths (e.g. `layer1`, `layer3.1`, `features.10`, `down.2`). Unknown paths throw.
     public func captureOutputs(of paths: [String], during body: () throws -> Void) throws -> [String: Tensor] {
@@ -201,7 +204,20 @@ public final class Sequential: Module {
         registerModule(String(index), layer)
     }
 
+    /// Runs the layers in order; a `Conv2d`, `BatchNorm2d` (and `ReLU`) run goes through `convBatchNorm`,
+    /// which fuses them in eval mode.
     public override func forward(_ input: Tensor) -> Tensor {
-        layers.reduce(input) { $1($0) }
+        var x = input, i = 0
+        while i < layers.count {
+            if let conv = layers[i] as? Conv2d, i + 1 < layers.count, let bn = layers[i + 1] as? BatchNorm2d {
+                let relu = i + 2 < layers.count ? layers[i + 2] as? ReLU : nil
+                x = convBatchNorm(x, conv, bn, relu: relu)
+                i += relu == nil ? 2 : 3
+            } else {
+                x = layers[i](x)
+                i += 1
+            }
+        }
+        return x
     }
 }

@@ -214,6 +214,56 @@ final class ConvolutionTests: XCTestCase {
         }
     }
 
+    /// `fusedConv2d` (scale, shift, residual, ReLU in the convolution's store) against the separate
+    /// operations, on both kernels: the direct packed path (edge tiles, several k-blocks, stride 2,
+    /// groups, dilation), Winograd (forced on, odd sizes, several image chunks), each epilogue part alone
+    /// and all together, and NaN passing through the ReLU as it does through `relu()`.
+    func testFusedConvolutionMatchesSeparateOperations() {
+        var g = SeededGenerator(seed: 23)
+        let cases = [
+            ConvCase(batch: 3, channels: 5, height: 7, width: 9, outChannels: 11, kernel: (3, 3), padding: (1, 1)),
+            ConvCase(batch: 2, channels: 40, height: 9, width: 9, outChannels: 19, kernel: (3, 3), padding: (1, 1)),
+            ConvCase(batch: 2, channels: 6, height: 10, width: 8, outChannels: 9, kernel: (3, 3), stride: (2, 2), padding: (1, 1)),
+            ConvCase(batch: 2, channels: 6, height: 8, width: 8, outChannels: 6, kernel: (3, 3), padding: (2, 2), dilation: (2, 2), groups: 3),
+            ConvCase(batch: 2, channels: 8, height: 5, width: 5, outChannels: 16, kernel: (1, 1), stride: (2, 2)),
+        ]
+        let savedWinograd = (ConvolutionTuning.winogradMaximumPlane, ConvolutionTuning.winogradMinimumChannels)
+        defer { (ConvolutionTuning.winogradMaximumPlane, ConvolutionTuning.winogradMinimumChannels) = savedWinograd }
+        for packed in forwardKernels {
+            for winograd in [false, true] {
+                (ConvolutionTuning.winogradMaximumPlane, ConvolutionTuning.winogradMinimumChannels) = winograd ? (.max, 0) : (0, 0)
+                for c in cases + (winograd ? [ConvCase(batch: 30, channels: 64, height: 17, width: 15, outChannels: 64,
+                                                       kernel: (3, 3), padding: (1, 1))] : []) {
+                    let x = Tensor.normal([c.batch, c.channels, c.height, c.width], generator: &g)
+                    let w = Tensor.normal([c.outChannels, c.channels / c.groups, c.kernel.0, c.kernel.1], generator: &g)
+                    let scale = (0..<c.outChannels).map { Float($0 % 5) * 0.3 - 0.5 }
+                    let shift = (0..<c.outChannels).map { Float($0 % 3) * 0.7 - 0.6 }
+                    let plain = conv2d(x, weight: w, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
+                    var residualValues = Tensor.normal(plain.shape, generator: &g).storage
+                    residualValues[residualValues.count / 2] = .nan
+                    let residual = Tensor(residualValues, shape: plain.shape)
+                    let perChannel = { (v: [Float]) in Tensor(v, shape: [1, c.outChannels, 1, 1]) }
+                    let variants: [(String, [Float]?, [Float]?, Tensor?, Bool, Tensor)] = [
+                        ("plain", nil, nil, nil, false, plain),
+                        ("scale", scale, nil, nil, false, plain * perChannel(scale)),
+                        ("shift + relu", nil, shift, nil, true, (plain + perChannel(shift)).relu()),
+                        ("all", scale, shift, residual, true, (plain * perChannel(scale) + perChannel(shift) + residual).relu()),
+                    ]
+                    for (name, scale, shift, residual, relu, expected) in variants {
+                        let y = withPackedKernel(packed) {
+                            fusedConv2d(x, weight: w, scale: scale, shift: shift, residual: residual, relu: relu,
+                                        stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
+                        }
+                        let tag = "\(name), packed \(packed), Winograd \(winograd), \(c)"
+                        XCTAssertEqual(y.storage.map(\.isNaN), expected.storage.map(\.isNaN), tag)
+                        assertClose(y.storage.map { $0.isNaN ? 0 : $0 }, expected.storage.map { $0.isNaN ? 0 : $0 },
+                                    rtol: 1e-4, atol: 1e-4, tag)
+                    }
+                }
+            }
+        }
+    }
+
     func testConv2dGradientsMatchFiniteDifferences() {
         var g = SeededGenerator(seed: 11)
         for c in [sweep[1], sweep[3], sweep[4], sweep[6], sweep[8], sweep[13], sweep[14]] {

@@ -96,6 +96,25 @@ final class ModelZooTests: XCTestCase {
         XCTAssertEqual(f["features.2"]?.shape, [1, 64, 16, 16])
     }
 
+    /// Eval-mode inference under `noGrad` runs conv → batch-norm (→ residual) → ReLU fused; with a graph
+    /// being recorded each module runs on its own. Both give the same logits for each family (ResNet
+    /// blocks with a downsample, VGG's `features`, the U-Net's double convolutions).
+    func testFusedInferenceMatchesTheModuleByModulePass() throws {
+        var g = SeededGenerator(seed: 8)
+        let x = Tensor.normal([2, 3, 32, 32], generator: &g)
+        for name in ["resnet18", "resnet20", "resnet50", "vgg11_bn", "unet"] {
+            let options = ModelOptions(numClasses: 3, inChannels: 3, base: 4, depth: 2, seed: 1, inputSize: 32)
+            let model = try ModelRegistry.build(name, options: options)
+            model.train(); _ = Autograd.noGrad { model(x) }  // running statistics away from 0 and 1
+            model.eval()
+            let fused = Autograd.noGrad { model(x) }
+            let separate = model(x)
+            XCTAssertTrue(separate.requiresGrad, "\(name): the reference pass records a graph")
+            let scale = separate.storage.map(abs).max()!
+            assertClose(fused, separate.detach(), rtol: 1e-4, atol: 1e-4 * scale, name)
+        }
+    }
+
     func testSaveLoadRoundTripReproducesOutputsExactly() throws {
         let dir = temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

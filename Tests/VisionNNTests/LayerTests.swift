@@ -255,6 +255,43 @@ final class LayerTests: XCTestCase {
         XCTAssertEqual(later["2"]?.shape, [2, 36])
     }
 
+    /// Conv → BatchNorm → ReLU in a `Sequential` (and `convBatchNorm` with a residual): in eval mode under
+    /// `noGrad` the fused pass gives the separate modules' result; in training, with a graph recorded, or
+    /// with a capture on an inner module, the modules run one by one (gradients flow, the capture sees the
+    /// batch-norm's own output, with its negative values).
+    func testConvBatchNormFusionMatchesTheSeparateModules() throws {
+        var g = SeededGenerator(seed: 31)
+        let conv = Conv2d(3, 5, kernelSize: 3, padding: 1, bias: true, generator: &g)
+        let bn = BatchNorm2d(5), relu = ReLU()
+        let net = Sequential(conv, bn, relu, MaxPool2d(2))
+        let x = input([4, 3, 8, 8])
+        net.train()
+        _ = net(x); _ = net(x)  // running statistics away from 0 and 1
+        bn.weight.storage = [0.5, -1, 2, 1.5, 0.25]
+        bn.bias.storage = [0.1, 0.2, -0.3, 0, 1]
+        net.eval()
+        let separate = Autograd.noGrad { MaxPool2d(2)(relu(bn.forward(conv.forward(x)))) }
+        let fused = Autograd.noGrad { net(x) }
+        assertClose(fused, separate, rtol: 1e-5, atol: 1e-5, "fused eval pass")
+
+        let residual = input([4, 5, 8, 8], seed: 2)
+        let withResidual = Autograd.noGrad { convBatchNorm(x, conv, bn, residual: residual, relu: relu) }
+        let expected = Autograd.noGrad { (bn.forward(conv.forward(x)) + residual).relu() }
+        assertClose(withResidual, expected, rtol: 1e-5, atol: 1e-5, "fused with a residual")
+
+        // A graph is recorded: the modules run one by one and the weights get gradients.
+        let recorded = net(x)
+        assertClose(recorded, separate, rtol: 1e-5, atol: 1e-5, "eval with a graph")
+        recorded.sum().backward()
+        XCTAssertNotNil(conv.weight.grad, "gradients reach the convolution")
+
+        // A capture inside the run sees the batch-norm's output (negative values before the ReLU).
+        let captured = try net.captureOutputs(of: ["1"]) { _ = Autograd.noGrad { net(x) } }
+        let bnOutput = try XCTUnwrap(captured["1"])
+        assertClose(bnOutput, Autograd.noGrad { bn.forward(conv.forward(x)) }, rtol: 1e-6, atol: 1e-6, "captured bn output")
+        XCTAssertTrue(bnOutput.storage.contains { $0 < 0 })
+    }
+
     func testSetTrainableFalseStopsGradientsAndTrueRestoresThem() {
         var g = SeededGenerator(seed: 7)
         let frozen = Linear(3, 3, generator: &g), head = Linear(3, 2, generator: &g)

@@ -40,6 +40,15 @@ typedef struct {
     long first_column;
 } ck_planes;
 
+/// What happens to each finished output value v of row (channel) k at position p, in this order:
+/// v·scale[k] (when `scale`), + shift[k] (when `shift`), + the value at p of `residual` (when set: a matrix
+/// laid out as the output, `residual` standing for its `data`), max(v, 0) (when `relu`). Rows index the
+/// whole output: callers offset `scale` and `shift` by the first row of a group.
+typedef struct {
+    const float *scale, *shift, *residual;
+    int relu;
+} ck_epilogue;
+
 /// Whether this CPU runs the AVX-512 kernels (otherwise callers use BLAS).
 int ck_gemm_supported(void);
 
@@ -50,9 +59,10 @@ long ck_packed_a_size(long m, long k);
 void ck_pack_a(long m, long k, const float *a, long lda, int transpose, float *packed);
 
 /// C rows [row0, row1) (row0 a multiple of 8) and columns [column0, column1) of A·B; `accumulate`
-/// adds to C instead of overwriting it. Thread-safe: each calling thread uses its own buffers.
+/// adds to C instead of overwriting it (not with an epilogue). `epilogue` (or NULL) applies to the
+/// finished values. Thread-safe: each calling thread uses its own buffers.
 void ck_gemm(long m, long k, const float *packed_a, const ck_patches *b, const ck_planes *c,
-             int accumulate, long row0, long row1, long column0, long column1);
+             int accumulate, long row0, long row1, long column0, long column1, const ck_epilogue *epilogue);
 
 /// Weight gradient of a 3×3 stride-1 convolution whose output rows are as wide as its input (any
 /// padding and dilation), read straight from the images: for o in [o0, o1), c in [c0, c1),
@@ -75,10 +85,11 @@ void ck_winograd_input(const float *x, long height, long width, long pad, long c
                        long images, long tiles_h, long tiles_w, float *v, long v_stride, long c0, long c1);
 
 /// Output: m[ξν][k][tile] → the 2×2 tiles Aᵀ M A of output channels [k0, k1), cropped to out_h × out_w,
-/// written (or added, with `accumulate`) at y[n·image_stride + k·channel_stride + oy·out_w + ox].
+/// written (or added, with `accumulate`) at y[n·image_stride + k·channel_stride + oy·out_w + ox], after
+/// `epilogue` (or NULL; not with `accumulate`; its residual laid out as y, scale and shift indexed by k).
 void ck_winograd_output(const float *m, long m_stride, long images, long tiles_h, long tiles_w,
                         float *y, long out_h, long out_w, long channel_stride, long image_stride,
-                        int accumulate, long k0, long k1);
+                        int accumulate, long k0, long k1, const ck_epilogue *epilogue);
 
 /// Weight gradient (Winograd F(3×3, 2×2) over the same tiles): y = Aᵀ[(G g Gᵀ) ⊙ V]A makes
 /// ∂L/∂g = Σ_tiles Gᵀ[(A dY Aᵀ) ⊙ V]G. This transforms the 2×2 tiles of dY (zero beyond out_h × out_w)
