@@ -258,12 +258,60 @@ static void pack_panel_general(const ck_patches *b, long r0, long kc, long colum
     }
 }
 
+int ck_gather_packing = 1;
+
+void ck_set_gather_packing(int on) { ck_gather_packing = on; }
+
+/// Any other window (strided, or output rows narrower than the input): per tap, each lane's source
+/// index relative to the channel's plane and whether it falls inside, then one masked gather per
+/// 16 lanes and channel. Needs every index to fit in 32 bits; returns 0 (doing nothing) otherwise.
+CK_AVX512 static int pack_panel_gather(const ck_patches *b, long r0, long kc, long column, long count, float *dst) {
+    const long plane = b->out_h * b->out_w, taps = b->kernel_h * b->kernel_w;
+    long offset[NR], iy0[NR], ix0[NR];
+    for (long t = 0; t < NR; ++t) {
+        long q = b->first_column + column + (t < count ? t : 0);
+        long image = q / plane, p = q - image * plane;
+        long oh = p / b->out_w, ow = p - oh * b->out_w;
+        offset[t] = image * b->image_stride;
+        iy0[t] = oh * b->stride_h - b->pad_h;
+        ix0[t] = ow * b->stride_w - b->pad_w;
+        if (offset[t] + (long)b->height * b->width >= (1L << 31)) return 0;
+    }
+    const long c_first = r0 / taps, c_last = (r0 + kc - 1) / taps;
+    const __m512 zero = _mm512_setzero_ps();
+    for (long tap = 0; tap < taps; ++tap) {
+        const long dy = (tap / b->kernel_w) * b->dilation_h, dx = (tap % b->kernel_w) * b->dilation_w;
+        int32_t index[NR] __attribute__((aligned(64)));
+        __mmask16 mask[3] = {0, 0, 0};
+        for (long t = 0; t < NR; ++t) {
+            const long iy = iy0[t] + dy, ix = ix0[t] + dx;
+            const int inside = t < count && iy >= 0 && iy < b->height && ix >= 0 && ix < b->width;
+            index[t] = inside ? (int32_t)(offset[t] + iy * b->width + ix) : 0;
+            if (inside) mask[t / 16] |= (__mmask16)(1u << (t % 16));
+        }
+        const __m512i i0 = _mm512_load_si512(index), i1 = _mm512_load_si512(index + 16), i2 = _mm512_load_si512(index + 32);
+        long c = c_first;
+        if (c * taps + tap < r0) ++c;
+        long c_end = c_last;
+        if (c_end * taps + tap >= r0 + kc) --c_end;
+        float *out = dst + (c * taps + tap - r0) * NR;
+        for (; c <= c_end; ++c, out += taps * NR) {
+            const float *channel = b->data + c * b->channel_stride;
+            _mm512_store_ps(out, _mm512_mask_i32gather_ps(zero, mask[0], i0, channel, 4));
+            _mm512_store_ps(out + 16, _mm512_mask_i32gather_ps(zero, mask[1], i1, channel, 4));
+            _mm512_store_ps(out + 32, _mm512_mask_i32gather_ps(zero, mask[2], i2, channel, 4));
+        }
+    }
+    return 1;
+}
+
 static void pack_b(const ck_patches *b, long r0, long kc, long column, long count, float *dst) {
     int shift = is_shift(b);
     for (long j = 0; j < count; j += NR) {
         long n = count - j < NR ? count - j : NR;
         if (shift) pack_panel_shift(b, r0, kc, column + j, n, dst);
-        else pack_panel_general(b, r0, kc, column + j, n, dst);
+        else if (!ck_gather_packing || !pack_panel_gather(b, r0, kc, column + j, n, dst))
+            pack_panel_general(b, r0, kc, column + j, n, dst);
         dst += kc * NR;
     }
 }
@@ -496,6 +544,8 @@ CK_AVX512 void ck_weight_gradient_3x3(const ck_patches *x, const float *dy, long
 #else
 
 int ck_gemm_supported(void) { return 0; }
+
+void ck_set_gather_packing(int on) { (void)on; }
 
 void ck_gemm(long m, long k, const float *packed_a, const ck_patches *b, const ck_planes *c,
              int accumulate, long row0, long row1, long column0, long column1, const ck_epilogue *epilogue) {

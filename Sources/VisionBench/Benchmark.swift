@@ -102,6 +102,7 @@ struct Tuning {
     var packedWeightGradientMinimumPlane = ConvolutionTuning.packedWeightGradientMinimumPlane
     var packedWeightGradientMaximumChannels = ConvolutionTuning.packedWeightGradientMaximumChannels
     var inferenceFusion = InferenceFusion.enabled
+    var gatherPacking = ConvolutionTuning.gatherPacking
 
     init(_ options: BenchmarkOptions) {
         if let plane = options.int("winograd-plane") { winogradMaximumPlane = plane }
@@ -110,6 +111,7 @@ struct Tuning {
         if let plane = options.int("weight-gradient-plane") { packedWeightGradientMinimumPlane = plane }
         if let channels = options.int("weight-gradient-channels") { packedWeightGradientMaximumChannels = channels }
         if let on = options.int("fusion") { inferenceFusion = on != 0 }
+        if let on = options.int("gather-packing") { gatherPacking = on != 0 }
     }
 
     func apply() {
@@ -119,6 +121,7 @@ struct Tuning {
         ConvolutionTuning.packedWeightGradientMinimumPlane = packedWeightGradientMinimumPlane
         ConvolutionTuning.packedWeightGradientMaximumChannels = packedWeightGradientMaximumChannels
         InferenceFusion.enabled = inferenceFusion
+        ConvolutionTuning.gatherPacking = gatherPacking
     }
 }
 

@@ -46,6 +46,17 @@ func runConvolutionBenchmark(_ options: BenchmarkOptions) {
         }
         report("conv3x3_dil2_fwd", work: flops, forward, "GFLOP/s", note: ratio(flops, forward))
     }
+    // ResNet-18's downsampling convolutions (stride 2, doubling the channels): windows that do not
+    // shift along a row, so the kernel's panels are gathered.
+    for (channels, size) in [(64, 32), (128, 16), (256, 8)] where options.int("channels").map({ $0 == channels }) ?? true {
+        let x = Tensor.normal([64, channels, size, size], generator: &generator)
+        let weight = Tensor.normal([2 * channels, channels, 3, 3], std: 0.04, generator: &generator)
+        let flops = 2.0 * 64 * Double(2 * channels * channels * 9 * size * size / 4) / 1e9
+        let forward = measure(minSeconds: options.seconds) {
+            _ = conv2d(x, weight: weight, stride: (2, 2), padding: (1, 1))
+        }
+        report("conv3x3_s2_fwd_c\(channels)_h\(size)", work: flops, forward, "GFLOP/s", note: ratio(flops, forward))
+    }
 }
 
 /// Where the time of a convolution goes: the whole-batch im2col pass, and the bare GEMMs of the

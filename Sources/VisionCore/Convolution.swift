@@ -398,6 +398,12 @@ public enum ConvolutionTuning {
         set { PackedGEMM.enabled = newValue && PackedGEMM.isSupported }
     }
 
+    /// Whether the packed kernel reads strided windows (and others whose output rows are narrower than
+    /// the input) with AVX-512 gathers rather than element by element. On by default.
+    nonisolated(unsafe) public static var gatherPacking = true {
+        didSet { ck_set_gather_packing(gatherPacking ? 1 : 0) }
+    }
+
     /// Where the packed kernel is on, 3×3 stride-1 weight gradients read the images directly
     /// (`ck_weight_gradient_3x3`) from this output plane (pixels) on: 100. Below it each image adds too few
     /// products per reduction (`vision-bench conv`: 256 channels at 8×8 and 512 at 4×4 slower).

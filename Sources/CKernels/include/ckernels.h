@@ -52,6 +52,10 @@ typedef struct {
 /// Whether this CPU runs the AVX-512 kernels (otherwise callers use BLAS).
 int ck_gemm_supported(void);
 
+/// Whether windows other than stride-1 "same-width" ones are packed with AVX-512 gathers (1, the
+/// default) or element by element (0); for measuring the difference.
+void ck_set_gather_packing(int on);
+
 /// Floats `ck_pack_a` writes for an m×k matrix.
 long ck_packed_a_size(long m, long k);
 
