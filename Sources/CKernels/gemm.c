@@ -129,9 +129,9 @@ static int is_shift(const ck_patches *b) {
         && b->kernel_h <= MAX_TAPS && b->kernel_w <= MAX_TAPS;
 }
 
-CK_AVX512 static void pack_panel_shift(const ck_patches *b, long r0, long kc, long column, long count, float *dst) {
+/// The segments of the panel of `count` columns from `column` (shift geometry), in vector order.
+static int shift_segments(const ck_patches *b, long column, long count, segment *segments) {
     const long plane = b->out_h * b->out_w, width = b->width, height = b->height;
-    segment segments[MAX_SEGMENTS];
     int n_segments = 0;
     for (int v = 0; v < 3; ++v) {
         long t = 0;
@@ -165,6 +165,43 @@ CK_AVX512 static void pack_panel_shift(const ck_patches *b, long r0, long kc, lo
             t += lanes;
         }
     }
+    return n_segments;
+}
+
+/// A full panel (three vectors, each inside one image) of a shift geometry, read by the kernel straight
+/// from the images: per tap and vector, the lanes inside the image and the byte offset of lane 0 from
+/// the channel's plane.
+enum { DIRECT_MAX_TAPS = 25 };
+typedef struct {
+    __mmask16 mask[DIRECT_MAX_TAPS][3];
+    long offset[DIRECT_MAX_TAPS][3];
+} direct_panel;
+
+/// Whether the panel at `column` can be read directly (see `direct_panel`); fills `dp` if so.
+static int direct_panel_setup(const ck_patches *b, long column, long count, direct_panel *dp) {
+    if (count != NR || !is_shift(b) || b->kernel_h * b->kernel_w > DIRECT_MAX_TAPS) return 0;
+    segment segments[MAX_SEGMENTS];
+    const int n_segments = shift_segments(b, column, count, segments);
+    if (n_segments != 3) return 0;
+    for (int v = 0; v < 3; ++v) {
+        if (segments[v].lanes != 0xFFFF) return 0;
+    }
+    for (long ky = 0, tap = 0; ky < b->kernel_h; ++ky) {
+        for (long kx = 0; kx < b->kernel_w; ++kx, ++tap) {
+            const long shift = (ky * b->dilation_h - b->pad_h) * b->width + kx * b->dilation_w - b->pad_w;
+            for (int v = 0; v < 3; ++v) {
+                dp->mask[tap][v] = segments[v].rows[ky] & segments[v].columns[kx];
+                dp->offset[tap][v] = (long)sizeof(float) * (segments[v].image * b->image_stride + segments[v].base + shift);
+            }
+        }
+    }
+    return 1;
+}
+
+CK_AVX512 static void pack_panel_shift(const ck_patches *b, long r0, long kc, long column, long count, float *dst) {
+    const long width = b->width;
+    segment segments[MAX_SEGMENTS];
+    const int n_segments = shift_segments(b, column, count, segments);
     // Rows are r = c·taps + tap. Walk tap by tap (masks and shift fixed) and channel by channel
     // inside (the source moves by one plane, the destination by `taps` rows).
     const long taps = b->kernel_h * b->kernel_w;
@@ -259,6 +296,9 @@ static void pack_panel_general(const ck_patches *b, long r0, long kc, long colum
 }
 
 int ck_gather_packing = 1;
+long ck_direct_max_rows = 64;
+
+void ck_set_direct_max_rows(long rows) { ck_direct_max_rows = rows; }
 
 void ck_set_gather_packing(int on) { ck_gather_packing = on; }
 
@@ -385,8 +425,36 @@ static float *plane_address(const ck_planes *c, long column, long row) {
     return c->data + image * c->image_stride + row * c->row_stride + p;
 }
 
+/// `kernel_8x48` with B read straight from the images (`direct_panel`) instead of a packed panel:
+/// rows r0 … r0 + kc − 1 of the column matrix, r = c·taps + tap.
+CK_AVX512 static void kernel_8x48_direct(long kc, const float *restrict ap, const ck_patches *b, long r0,
+                                         const direct_panel *dp, float *d0, float *d1, float *d2, long ldc,
+                                         int accumulate, const ck_epilogue *e, long row,
+                                         const float *r0p, const float *r1p, const float *r2p) {
+    const float *r0_ = r0p, *r1_ = r1p, *r2_ = r2p;
+    const long taps = b->kernel_h * b->kernel_w;
+    long tap = r0 % taps;
+    const char *channel = (const char *)(b->data + (r0 / taps) * b->channel_stride);
+    const long channel_bytes = (long)sizeof(float) * b->channel_stride;
+    CK_ZERO(0) CK_ZERO(1) CK_ZERO(2) CK_ZERO(3) CK_ZERO(4) CK_ZERO(5) CK_ZERO(6) CK_ZERO(7)
+    for (long r = 0; r < kc; ++r) {
+        // Masked-off lanes are not read, so the address may point outside the plane.
+        __m512 b0 = _mm512_maskz_loadu_ps(dp->mask[tap][0], channel + dp->offset[tap][0]);
+        __m512 b1 = _mm512_maskz_loadu_ps(dp->mask[tap][1], channel + dp->offset[tap][1]);
+        __m512 b2 = _mm512_maskz_loadu_ps(dp->mask[tap][2], channel + dp->offset[tap][2]);
+        CK_ROW(0) CK_ROW(1) CK_ROW(2) CK_ROW(3) CK_ROW(4) CK_ROW(5) CK_ROW(6) CK_ROW(7)
+        ap += MR;
+        if (++tap == taps) { tap = 0; channel += channel_bytes; }
+    }
+    {
+        const float *r0 = r0_, *r1 = r1_, *r2 = r2_;
+        CK_STORE(0) CK_STORE(1) CK_STORE(2) CK_STORE(3) CK_STORE(4) CK_STORE(5) CK_STORE(6) CK_STORE(7)
+    }
+}
+
 CK_AVX512 static void store_tile(const ck_planes *c, long row, long rows, long column, long columns,
-                                 long kc, const float *ap, const float *bp, int accumulate, const ck_epilogue *e) {
+                                 long kc, const float *ap, const float *bp, int accumulate, const ck_epilogue *e,
+                                 const ck_patches *b, long r0, const direct_panel *dp) {
     float *d[3] = {0, 0, 0};
     const float *r[3] = {0, 0, 0};
     int direct = rows == MR && columns == NR;
@@ -397,11 +465,13 @@ CK_AVX512 static void store_tile(const ck_planes *c, long row, long rows, long c
         if (direct && e && e->residual) r[v] = e->residual + (d[v] - c->data);
     }
     if (direct) {
-        kernel_8x48(kc, ap, bp, d[0], d[1], d[2], c->row_stride, accumulate, e, row, r[0], r[1], r[2]);
+        if (dp) kernel_8x48_direct(kc, ap, b, r0, dp, d[0], d[1], d[2], c->row_stride, accumulate, e, row, r[0], r[1], r[2]);
+        else kernel_8x48(kc, ap, bp, d[0], d[1], d[2], c->row_stride, accumulate, e, row, r[0], r[1], r[2]);
         return;
     }
     float *tile = thread_tile();
-    kernel_8x48(kc, ap, bp, tile, tile + 16, tile + 32, NR, 0, 0, 0, 0, 0, 0);
+    if (dp) kernel_8x48_direct(kc, ap, b, r0, dp, tile, tile + 16, tile + 32, NR, 0, 0, 0, 0, 0, 0);
+    else kernel_8x48(kc, ap, bp, tile, tile + 16, tile + 32, NR, 0, 0, 0, 0, 0, 0);
     for (long t = 0; t < columns; ++t) {
         float *out = plane_address(c, column + t, row);
         for (long i = 0; i < rows; ++i) {
@@ -440,11 +510,21 @@ void ck_gemm(long m, long k, const float *packed_a, const ck_patches *b, const c
     }
     const long padded = ((m + MR - 1) / MR) * MR;
     float *panels = thread_panels();
+    // With few rows of A a packed panel serves few tiles: read full panels straight from the images.
+    const int try_direct = m <= ck_direct_max_rows && is_shift(b);
+    direct_panel direct[NB / NR];
+    int is_direct[NB / NR];
     for (long jb = column0; jb < column1; jb += NB) {
         long nb = column1 - jb < NB ? column1 - jb : NB;
+        int all_direct = 1;
+        for (long j = 0; j < nb; j += NR) {
+            long columns = nb - j < NR ? nb - j : NR;
+            is_direct[j / NR] = try_direct && direct_panel_setup(b, jb + j, columns, &direct[j / NR]);
+            all_direct &= is_direct[j / NR];
+        }
         for (long block = 0, blocks = k_blocks(k); block < blocks; ++block) {
             long r0 = k_block_start(k, block), kc = k_block_start(k, block + 1) - r0;
-            pack_b(b, r0, kc, jb, nb, panels);
+            if (!all_direct) pack_b(b, r0, kc, jb, nb, panels);
             const float *a_block = packed_a + padded * r0;
             int add = accumulate || block > 0;
             const ck_epilogue *e = block == blocks - 1 ? epilogue : 0;  // on the finished sums only
@@ -453,7 +533,8 @@ void ck_gemm(long m, long k, const float *packed_a, const ck_patches *b, const c
                 const float *ap = a_block + (i / MR) * kc * MR;
                 for (long j = 0; j < nb; j += NR) {
                     long columns = nb - j < NR ? nb - j : NR;
-                    store_tile(c, i, rows, jb + j, columns, kc, ap, panels + (j / NR) * kc * NR, add, e);
+                    store_tile(c, i, rows, jb + j, columns, kc, ap, panels + (j / NR) * kc * NR, add, e,
+                               b, r0, is_direct[j / NR] ? &direct[j / NR] : 0);
                 }
             }
         }
@@ -546,6 +627,8 @@ CK_AVX512 void ck_weight_gradient_3x3(const ck_patches *x, const float *dy, long
 int ck_gemm_supported(void) { return 0; }
 
 void ck_set_gather_packing(int on) { (void)on; }
+
+void ck_set_direct_max_rows(long rows) { (void)rows; }
 
 void ck_gemm(long m, long k, const float *packed_a, const ck_patches *b, const ck_planes *c,
              int accumulate, long row0, long row1, long column0, long column1, const ck_epilogue *epilogue) {

@@ -103,6 +103,7 @@ struct Tuning {
     var packedWeightGradientMaximumChannels = ConvolutionTuning.packedWeightGradientMaximumChannels
     var inferenceFusion = InferenceFusion.enabled
     var gatherPacking = ConvolutionTuning.gatherPacking
+    var directPanelMaximumRows = ConvolutionTuning.directPanelMaximumRows
 
     init(_ options: BenchmarkOptions) {
         if let plane = options.int("winograd-plane") { winogradMaximumPlane = plane }
@@ -112,6 +113,7 @@ struct Tuning {
         if let channels = options.int("weight-gradient-channels") { packedWeightGradientMaximumChannels = channels }
         if let on = options.int("fusion") { inferenceFusion = on != 0 }
         if let on = options.int("gather-packing") { gatherPacking = on != 0 }
+        if let rows = options.int("direct-rows") { directPanelMaximumRows = rows }
     }
 
     func apply() {
@@ -122,6 +124,7 @@ struct Tuning {
         ConvolutionTuning.packedWeightGradientMaximumChannels = packedWeightGradientMaximumChannels
         InferenceFusion.enabled = inferenceFusion
         ConvolutionTuning.gatherPacking = gatherPacking
+        ConvolutionTuning.directPanelMaximumRows = directPanelMaximumRows
     }
 }
 

@@ -23,6 +23,7 @@ func printUsage() {
           + "  --winograd-weight-gradient 0|1 (their weight gradients over the same tiles; default 1)\n"
           + "  --fusion 0|1 (eval-mode conv → batch-norm → ReLU as one pass; default 1)\n"
           + "  --gather-packing 0|1 (strided windows packed with AVX-512 gathers; default 1)\n"
+          + "  --direct-rows R (stride-1 windows read straight from the images for products of up to R rows; default 64)\n"
           + "  --weight-gradient-plane P, --weight-gradient-channels C (3×3 weight gradients skip im2col + OpenBLAS\n"
           + "    from planes of P pixels (default 100) up to C channels (default 32))\n"
           + "  models: --versus \"OPTIONS\" (e.g. \"--winograd-plane 0\"): every case timed with the tuning options\n"

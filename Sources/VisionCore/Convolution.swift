@@ -404,6 +404,12 @@ public enum ConvolutionTuning {
         didSet { ck_set_gather_packing(gatherPacking ? 1 : 0) }
     }
 
+    /// Up to how many output channels (rows of the product) the packed kernel reads stride-1 windows
+    /// straight from the images rather than packing them first (`ck_set_direct_max_rows`; 0 never).
+    nonisolated(unsafe) public static var directPanelMaximumRows = 64 {
+        didSet { ck_set_direct_max_rows(directPanelMaximumRows) }
+    }
+
     /// Where the packed kernel is on, 3×3 stride-1 weight gradients read the images directly
     /// (`ck_weight_gradient_3x3`) from this output plane (pixels) on: 100. Below it each image adds too few
     /// products per reduction (`vision-bench conv`: 256 channels at 8×8 and 512 at 4×4 slower).

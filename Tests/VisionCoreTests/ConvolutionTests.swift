@@ -151,7 +151,9 @@ final class ConvolutionTests: XCTestCase {
 
     /// Shapes that reach every branch of the packed kernel: several k-blocks (more than 256 column rows),
     /// partial 8-row and 48-column tiles, 16-lane vectors straddling two or more images (planes of 49, 9
-    /// and 1), strided and dilated windows, groups, and the split by rows when there are few columns.
+    /// and 1), strided and dilated windows, groups, and the split by rows when there are few columns —
+    /// each with stride-1 windows both packed and read straight from the images (direct panels: planes
+    /// of 16×16 and 8×8 are whole vectors; 64 channels split into k-blocks mid-channel; a 5×5 window).
     func testPackedKernelMatchesNaiveConvolutionOnLargerShapes() throws {
         guard forwardKernels.contains(true) else { throw XCTSkip("this CPU has no AVX-512") }
         var g = SeededGenerator(seed: 15)
@@ -164,15 +166,23 @@ final class ConvolutionTests: XCTestCase {
             ConvCase(batch: 1, channels: 64, height: 2, width: 2, outChannels: 72, kernel: (3, 3), padding: (1, 1)),
             ConvCase(batch: 3, channels: 33, height: 10, width: 10, outChannels: 9, kernel: (1, 1), bias: false),
             ConvCase(batch: 2, channels: 3, height: 15, width: 15, outChannels: 16, kernel: (7, 7), stride: (2, 2), padding: (3, 3)),
+            ConvCase(batch: 3, channels: 64, height: 16, width: 16, outChannels: 24, kernel: (3, 3), padding: (1, 1)),
+            ConvCase(batch: 5, channels: 7, height: 8, width: 8, outChannels: 11, kernel: (3, 3), padding: (2, 2), dilation: (2, 2)),
+            ConvCase(batch: 2, channels: 4, height: 12, width: 12, outChannels: 8, kernel: (5, 5), padding: (2, 2), groups: 2),
         ]
+        let saved = ConvolutionTuning.directPanelMaximumRows
+        defer { ConvolutionTuning.directPanelMaximumRows = saved }
         for c in cases {
             let x = Tensor.normal([c.batch, c.channels, c.height, c.width], generator: &g)
             let w = Tensor.normal([c.outChannels, c.channels / c.groups, c.kernel.0, c.kernel.1], generator: &g)
             let b = c.bias ? Tensor.normal([c.outChannels], generator: &g) : nil
-            let y = withPackedKernel(true) {
-                conv2d(x, weight: w, bias: b, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
+            for direct in [0, Int.max] {
+                ConvolutionTuning.directPanelMaximumRows = direct
+                let y = withPackedKernel(true) {
+                    conv2d(x, weight: w, bias: b, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
+                }
+                assertClose(y, naiveConv2d(x, w, b, c), rtol: 1e-4, atol: 1e-4, "\(c), direct panels up to \(direct) rows")
             }
-            assertClose(y, naiveConv2d(x, w, b, c), rtol: 1e-4, atol: 1e-4, "\(c)")
         }
     }
 

@@ -56,6 +56,11 @@ int ck_gemm_supported(void);
 /// default) or element by element (0); for measuring the difference.
 void ck_set_gather_packing(int on);
 
+/// Products with at most this many rows of A (output channels) read stride-1 "same-width" windows
+/// straight from the images for every panel that lies inside one image per vector, instead of packing
+/// them (0: always pack). Default 64.
+void ck_set_direct_max_rows(long rows);
+
 /// Floats `ck_pack_a` writes for an m×k matrix.
 long ck_packed_a_size(long m, long k);
 
