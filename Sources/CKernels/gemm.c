@@ -4,7 +4,9 @@
 // columns. For each pair, B's block is packed into panels of NR columns (kc × NR floats each, the
 // im2col done here), then every 8-row panel of the packed A (kept in L1) sweeps the B panels
 // (kept in L2) with an 8 × 48 register tile: 24 accumulators, 3 vector loads and 8 broadcasts per
-// step of r.
+// step of r. Products with few rows skip packing the panels of stride-1 windows that lie in one
+// image per vector: the kernel reads them from the images (`direct_panel`). The finished tile goes
+// through an optional epilogue (`ck_epilogue`) as it is stored.
 
 #include "ckernels.h"
 
@@ -345,14 +347,15 @@ CK_AVX512 static int pack_panel_gather(const ck_patches *b, long r0, long kc, lo
     return 1;
 }
 
-static void pack_b(const ck_patches *b, long r0, long kc, long column, long count, float *dst) {
+/// Packs the panels of columns [column, column + count) whose `skip` entry is 0 (`skip` may be NULL).
+static void pack_b(const ck_patches *b, long r0, long kc, long column, long count, float *dst, const int *skip) {
     int shift = is_shift(b);
-    for (long j = 0; j < count; j += NR) {
+    for (long j = 0; j < count; j += NR, dst += kc * NR) {
         long n = count - j < NR ? count - j : NR;
+        if (skip && skip[j / NR]) continue;
         if (shift) pack_panel_shift(b, r0, kc, column + j, n, dst);
         else if (!ck_gather_packing || !pack_panel_gather(b, r0, kc, column + j, n, dst))
             pack_panel_general(b, r0, kc, column + j, n, dst);
-        dst += kc * NR;
     }
 }
 
@@ -366,6 +369,8 @@ static void pack_b(const ck_patches *b, long r0, long kc, long column, long coun
         c##i##2 = _mm512_fmadd_ps(a, b2, c##i##2);                            \
     }
 
+// Stores row i of the tile after the epilogue; uses the enclosing kernel's d0–d2, ldc, accumulate,
+// e (epilogue or NULL), row (first output row of the tile) and r0–r2 (residual pointers or NULL).
 #define CK_STORE(i)                                                                              \
     if (accumulate) {                                                                            \
         c##i##0 = _mm512_add_ps(c##i##0, _mm512_loadu_ps(d0 + (i) * ldc));                      \
@@ -426,15 +431,14 @@ static float *plane_address(const ck_planes *c, long column, long row) {
 }
 
 /// `kernel_8x48` with B read straight from the images (`direct_panel`) instead of a packed panel:
-/// rows r0 … r0 + kc − 1 of the column matrix, r = c·taps + tap.
-CK_AVX512 static void kernel_8x48_direct(long kc, const float *restrict ap, const ck_patches *b, long r0,
+/// rows first_row … first_row + kc − 1 of the column matrix, r = c·taps + tap.
+CK_AVX512 static void kernel_8x48_direct(long kc, const float *restrict ap, const ck_patches *b, long first_row,
                                          const direct_panel *dp, float *d0, float *d1, float *d2, long ldc,
                                          int accumulate, const ck_epilogue *e, long row,
-                                         const float *r0p, const float *r1p, const float *r2p) {
-    const float *r0_ = r0p, *r1_ = r1p, *r2_ = r2p;
+                                         const float *r0, const float *r1, const float *r2) {
     const long taps = b->kernel_h * b->kernel_w;
-    long tap = r0 % taps;
-    const char *channel = (const char *)(b->data + (r0 / taps) * b->channel_stride);
+    long tap = first_row % taps;
+    const char *channel = (const char *)(b->data + (first_row / taps) * b->channel_stride);
     const long channel_bytes = (long)sizeof(float) * b->channel_stride;
     CK_ZERO(0) CK_ZERO(1) CK_ZERO(2) CK_ZERO(3) CK_ZERO(4) CK_ZERO(5) CK_ZERO(6) CK_ZERO(7)
     for (long r = 0; r < kc; ++r) {
@@ -446,10 +450,7 @@ CK_AVX512 static void kernel_8x48_direct(long kc, const float *restrict ap, cons
         ap += MR;
         if (++tap == taps) { tap = 0; channel += channel_bytes; }
     }
-    {
-        const float *r0 = r0_, *r1 = r1_, *r2 = r2_;
-        CK_STORE(0) CK_STORE(1) CK_STORE(2) CK_STORE(3) CK_STORE(4) CK_STORE(5) CK_STORE(6) CK_STORE(7)
-    }
+    CK_STORE(0) CK_STORE(1) CK_STORE(2) CK_STORE(3) CK_STORE(4) CK_STORE(5) CK_STORE(6) CK_STORE(7)
 }
 
 CK_AVX512 static void store_tile(const ck_planes *c, long row, long rows, long column, long columns,
@@ -524,7 +525,7 @@ void ck_gemm(long m, long k, const float *packed_a, const ck_patches *b, const c
         }
         for (long block = 0, blocks = k_blocks(k); block < blocks; ++block) {
             long r0 = k_block_start(k, block), kc = k_block_start(k, block + 1) - r0;
-            if (!all_direct) pack_b(b, r0, kc, jb, nb, panels);
+            if (!all_direct) pack_b(b, r0, kc, jb, nb, panels, is_direct);
             const float *a_block = packed_a + padded * r0;
             int add = accumulate || block > 0;
             const ck_epilogue *e = block == blocks - 1 ? epilogue : 0;  // on the finished sums only

@@ -105,12 +105,18 @@ enum Winograd {
                                             gradOutputImageStride, images, tilesH, tilesW, u, outChannels * columns,
                                             $0.lowerBound, $0.upperBound)
             }
-            // sums[ξ] (=|+=) u[ξ] · v[ξ]ᵀ; each thread takes whole products, OpenBLAS on one thread.
+            // sums[ξ] (=|+=) u[ξ] · v[ξ]ᵀ: each thread takes whole products with OpenBLAS on one thread
+            // (BLAS.splitsAcrossCores), or OpenBLAS threads each product itself (VISION_BLAS_SPLIT=0).
             let beta: Float = first == 0 ? 0 : 1
-            Parallel.forEachIndex(16) { xi in
+            func product(_ xi: Int) {
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(outChannels), Int32(channels), Int32(columns),
                             1, u + xi * outChannels * columns, Int32(columns), v + xi * channels * columns, Int32(columns),
                             beta, sums + xi * outChannels * channels, Int32(channels))
+            }
+            if BLAS.splitsAcrossCores {
+                Parallel.forEachIndex(16, product)
+            } else {
+                for xi in 0..<16 { product(xi) }
             }
             first += images
         }

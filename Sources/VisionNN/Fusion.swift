@@ -25,13 +25,17 @@ extension BatchNorm2d {
 }
 
 /// `relu?(bn(conv(x)) + residual)`: one fused pass where that cannot change the result beyond float
-/// rounding or anything observable (see above), the separate modules otherwise. `relu` is the module
+/// rounding or anything observable (see above) and the residual has the output's shape, the separate
+/// modules otherwise (where the residual may broadcast). `relu` is the module
 /// applied last (so that capturing its output works either way).
 public func convBatchNorm(_ x: Tensor, _ conv: Conv2d, _ bn: BatchNorm2d, residual: Tensor? = nil,
                           relu: ReLU? = nil) -> Tensor {
     let modules: [Module] = [conv, bn] + (relu.map { [$0] } ?? [])
-    let tensors = [x, conv.weight] + (residual.map { [$0] } ?? [])
-    let fusable = InferenceFusion.enabled && !bn.isTraining && bn.numFeatures == conv.outChannels && x.rank == 4 && x.shape[1] == conv.inChannels
+    // Everything a graph would start from: a frozen convolution under a trainable batch-norm still records.
+    let tensors = [x] + modules.flatMap { $0.parameters() } + (residual.map { [$0] } ?? [])
+    let fusable = InferenceFusion.enabled && !bn.isTraining && bn.numFeatures == conv.outChannels
+        && x.rank == 4 && x.shape[1] == conv.inChannels
+        && (residual.map { $0.shape == outputShape(of: conv, for: x) } ?? true)
         && !(Autograd.isEnabled && tensors.contains { $0.requiresGrad })
         && !modules.contains { $0.isCapturingOutput }
     guard fusable else {
@@ -45,4 +49,13 @@ public func convBatchNorm(_ x: Tensor, _ conv: Conv2d, _ bn: BatchNorm2d, residu
     }
     return fusedConv2d(x, weight: conv.weight, scale: scale, shift: shift, residual: residual, relu: relu != nil,
                        stride: conv.stride, padding: conv.padding, dilation: conv.dilation, groups: conv.groups)
+}
+
+/// The shape `conv(x)` has (x already checked to be `[N, inChannels, H, W]`).
+private func outputShape(of conv: Conv2d, for x: Tensor) -> [Int] {
+    let height = ConvolutionGeometry.outputExtent(input: x.shape[2], kernel: conv.kernelSize.0, stride: conv.stride.0,
+                                                  padding: conv.padding.0, dilation: conv.dilation.0)
+    let width = ConvolutionGeometry.outputExtent(input: x.shape[3], kernel: conv.kernelSize.1, stride: conv.stride.1,
+                                                 padding: conv.padding.1, dilation: conv.dilation.1)
+    return [x.shape[0], conv.outChannels, height, width]
 }

@@ -285,6 +285,21 @@ final class LayerTests: XCTestCase {
         recorded.sum().backward()
         XCTAssertNotNil(conv.weight.grad, "gradients reach the convolution")
 
+        // A frozen convolution under a trainable batch-norm still records (fine-tuning the norms only).
+        conv.weight.requiresGrad = false; conv.bias?.requiresGrad = false
+        let normsOnly = net(x)
+        XCTAssertTrue(normsOnly.requiresGrad, "the batch-norm's parameters start a graph")
+        bn.weight.zeroGrad()
+        normsOnly.sum().backward()
+        XCTAssertNotNil(bn.weight.grad, "gradients reach the batch-norm")
+        conv.weight.requiresGrad = true; conv.bias?.requiresGrad = true
+
+        // A residual that broadcasts runs the separate modules (the fused pass needs the full shape).
+        let perChannel = input([1, 5, 1, 1], seed: 3)
+        let broadcast = Autograd.noGrad { convBatchNorm(x, conv, bn, residual: perChannel, relu: relu) }
+        assertClose(broadcast, Autograd.noGrad { (bn.forward(conv.forward(x)) + perChannel).relu() },
+                    rtol: 1e-5, atol: 1e-5, "broadcast residual")
+
         // A capture inside the run sees the batch-norm's output (negative values before the ReLU).
         let captured = try net.captureOutputs(of: ["1"]) { _ = Autograd.noGrad { net(x) } }
         let bnOutput = try XCTUnwrap(captured["1"])

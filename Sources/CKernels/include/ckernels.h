@@ -42,8 +42,9 @@ typedef struct {
 
 /// What happens to each finished output value v of row (channel) k at position p, in this order:
 /// v·scale[k] (when `scale`), + shift[k] (when `shift`), + the value at p of `residual` (when set: a matrix
-/// laid out as the output, `residual` standing for its `data`), max(v, 0) (when `relu`). Rows index the
-/// whole output: callers offset `scale` and `shift` by the first row of a group.
+/// laid out as the output, `residual` standing for its `data`), max(v, 0) (when `relu`). `scale` and
+/// `shift` are indexed by the rows of this product (for one group of a grouped convolution, callers
+/// offset them by the group's first channel).
 typedef struct {
     const float *scale, *shift, *residual;
     int relu;
@@ -68,8 +69,8 @@ long ck_packed_a_size(long m, long k);
 void ck_pack_a(long m, long k, const float *a, long lda, int transpose, float *packed);
 
 /// C rows [row0, row1) (row0 a multiple of 8) and columns [column0, column1) of A·B; `accumulate`
-/// adds to C instead of overwriting it (not with an epilogue). `epilogue` (or NULL) applies to the
-/// finished values. Thread-safe: each calling thread uses its own buffers.
+/// adds to C instead of overwriting it. `epilogue` (or NULL) applies to the finished values (after
+/// any accumulation; callers do not combine the two). Thread-safe: each calling thread uses its own buffers.
 void ck_gemm(long m, long k, const float *packed_a, const ck_patches *b, const ck_planes *c,
              int accumulate, long row0, long row1, long column0, long column1, const ck_epilogue *epilogue);
 
