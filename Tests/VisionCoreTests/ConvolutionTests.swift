@@ -226,7 +226,7 @@ final class ConvolutionTests: XCTestCase {
 
     /// `fusedConv2d` (scale, shift, residual, ReLU in the convolution's store) against the separate
     /// operations, on both kernels: the direct packed path (edge tiles, several k-blocks, stride 2,
-    /// groups, dilation), Winograd (forced on, odd sizes, several image chunks), each epilogue part alone
+    /// groups, dilation), Winograd (forced on, odd sizes, groups, several image chunks), each epilogue part alone
     /// and all together, and NaN passing through the ReLU as it does through `relu()`.
     func testFusedConvolutionMatchesSeparateOperations() {
         var g = SeededGenerator(seed: 23)
@@ -236,6 +236,7 @@ final class ConvolutionTests: XCTestCase {
             ConvCase(batch: 2, channels: 6, height: 10, width: 8, outChannels: 9, kernel: (3, 3), stride: (2, 2), padding: (1, 1)),
             ConvCase(batch: 2, channels: 6, height: 8, width: 8, outChannels: 6, kernel: (3, 3), padding: (2, 2), dilation: (2, 2), groups: 3),
             ConvCase(batch: 2, channels: 8, height: 5, width: 5, outChannels: 16, kernel: (1, 1), stride: (2, 2)),
+            ConvCase(batch: 2, channels: 6, height: 6, width: 7, outChannels: 9, kernel: (3, 3), padding: (1, 1), groups: 3),
         ]
         let savedWinograd = (ConvolutionTuning.winogradMaximumPlane, ConvolutionTuning.winogradMinimumChannels)
         defer { (ConvolutionTuning.winogradMaximumPlane, ConvolutionTuning.winogradMinimumChannels) = savedWinograd }
