@@ -25,7 +25,7 @@ func printUsage() {
           + "  --gather-packing 0|1 (strided windows packed with AVX-512 gathers; default 1)\n"
           + "  --direct-rows R (stride-1 windows read straight from the images for products of up to R rows; default 64)\n"
           + "  --weight-gradient-plane P, --weight-gradient-channels C (3×3 weight gradients skip im2col + OpenBLAS\n"
-          + "    from planes of P pixels (default 100) up to C channels (default 32))\n"
+          + "    from planes of P pixels (default 100) up to C channels (default 64))\n"
           + "  models: --versus \"OPTIONS\" (e.g. \"--winograd-plane 0\"): every case timed with the tuning options\n"
           + "    above and with these instead, alternating call by call, then their ratio")
 }

@@ -415,11 +415,12 @@ public enum ConvolutionTuning {
     /// products per reduction (`vision-bench conv`: 256 channels at 8×8 and 512 at 4×4 slower).
     nonisolated(unsafe) public static var packedWeightGradientMinimumPlane = 100
 
-    /// The most input or output channels (per group) for which they do: 32 (0 never). `vision-bench models`,
-    /// alternating runs: ResNet-20 (16–64 channels) training 1.2–1.3× faster with them; ResNet-18
-    /// (64–512 channels) 0.85–0.9× when its 64- and 128-channel layers used them too — OpenBLAS's
-    /// products are efficient from 64 rows on.
-    nonisolated(unsafe) public static var packedWeightGradientMaximumChannels = 32
+    /// The most input or output channels (per group) for which they do: 64 (0 never). `vision-bench models`,
+    /// alternating runs: ResNet-20 (16–64 channels) training 1.2–1.3× faster with them. With 128 channels
+    /// and more OpenBLAS's products (or Winograd's, where it applies) are faster. 64 channels at 32²:
+    /// `vision-bench conv --channels 64 --weight-gradient-channels 32|64`, three alternating pairs,
+    /// forward + backward 148.5/143.0/157.6 → 152.9/156.7/162.3 GFLOP/s; ResNet-18 training (`--versus`) 1.02×.
+    nonisolated(unsafe) public static var packedWeightGradientMaximumChannels = 64
 
     /// The largest output plane (pixels) for which 3×3 stride-1 convolutions on the packed kernel run
     /// as Winograd F(2×2, 3×3) (see `Winograd`); 0 never. 256 (16×16), as measured with `vision-bench
