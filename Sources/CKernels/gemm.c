@@ -453,6 +453,16 @@ CK_AVX512 static void kernel_8x48_direct(long kc, const float *restrict ap, cons
     CK_STORE(0) CK_STORE(1) CK_STORE(2) CK_STORE(3) CK_STORE(4) CK_STORE(5) CK_STORE(6) CK_STORE(7)
 }
 
+/// The epilogue of one finished value v of output row `row`; `residual` points at its residual value
+/// (NULL when there is none).
+static inline float epilogue_value(const ck_epilogue *e, long row, float v, const float *residual) {
+    if (e->scale) v *= e->scale[row];
+    if (e->shift) v += e->shift[row];
+    if (residual) v += *residual;
+    if (e->relu && v <= 0) v = 0;  // NaN stays, as in ReLU
+    return v;
+}
+
 CK_AVX512 static void store_tile(const ck_planes *c, long row, long rows, long column, long columns,
                                  long kc, const float *ap, const float *bp, int accumulate, const ck_epilogue *e,
                                  const ck_patches *b, long r0, const direct_panel *dp) {
@@ -478,12 +488,8 @@ CK_AVX512 static void store_tile(const ck_planes *c, long row, long rows, long c
         for (long i = 0; i < rows; ++i) {
             float value = tile[i * NR + t];
             if (accumulate) value += out[i * c->row_stride];
-            if (e) {
-                if (e->scale) value *= e->scale[row + i];
-                if (e->shift) value += e->shift[row + i];
-                if (e->residual) value += e->residual[(out - c->data) + i * c->row_stride];
-                if (e->relu && value <= 0) value = 0;  // NaN stays, as in ReLU
-            }
+            if (e) value = epilogue_value(e, row + i, value,
+                                          e->residual ? e->residual + (out - c->data) + i * c->row_stride : 0);
             out[i * c->row_stride] = value;
         }
     }
@@ -499,10 +505,8 @@ void ck_gemm(long m, long k, const float *packed_a, const ck_patches *b, const c
             for (long i = 0; i < row1 - row0; ++i) {
                 float value = accumulate ? out[i * c->row_stride] : 0;
                 if (epilogue) {
-                    if (epilogue->scale) value *= epilogue->scale[row0 + i];
-                    if (epilogue->shift) value += epilogue->shift[row0 + i];
-                    if (epilogue->residual) value += epilogue->residual[(out - c->data) + i * c->row_stride];
-                    if (epilogue->relu && value <= 0) value = 0;
+                    value = epilogue_value(epilogue, row0 + i, value, epilogue->residual
+                                           ? epilogue->residual + (out - c->data) + i * c->row_stride : 0);
                 }
                 out[i * c->row_stride] = value;
             }

@@ -17,6 +17,22 @@ enum Winograd {
             && g.outputPlane <= ConvolutionTuning.winogradMaximumPlane
     }
 
+    /// Images per chunk so that one chunk's transformed tiles (inputs and products) stay within about 16 MiB.
+    static func imagesPerChunk(batch: Int, channels: Int, outChannels: Int, tilesPerImage: Int) -> Int {
+        max(1, min(batch, (4 << 20) / max(16 * (channels + outChannels) * tilesPerImage, 1)))
+    }
+
+    /// The input tiles Bᵀ d B of `images` images from `source`, in parallel over the channels, into `v`.
+    static func transformInput(_ source: UnsafePointer<Float>, images: Int, geometry g: ConvolutionGeometry,
+                               channels: Int, channelStride: Int, imageStride: Int, tilesH: Int, tilesW: Int,
+                               into v: UnsafeMutablePointer<Float>) {
+        let columns = images * tilesH * tilesW
+        Parallel.forEach(channels, grain: 1) {
+            ck_winograd_input(source, g.height, g.width, g.paddingHeight, channelStride, imageStride, images,
+                              tilesH, tilesW, v, channels * columns, $0.lowerBound, $0.upperBound)
+        }
+    }
+
     /// `y (=|+=) conv2d(x, w)` for one group: `x` has `channels` planes `channelStride` apart per image,
     /// `w` is `[outChannels, channels, 3, 3]`, `y` has `outChannels` planes `outputChannelStride` apart.
     static func forward(input x: UnsafePointer<Float>, batch: Int, geometry g: ConvolutionGeometry,
@@ -37,20 +53,16 @@ enum Winograd {
                                           $0.lowerBound * PackedGEMM.tileRows, $0.upperBound * PackedGEMM.tileRows)
             }
         }
-        // Images in chunks whose transformed tiles (inputs and products) stay within about 16 MiB.
-        let perImage = 16 * (channels + outChannels) * tilesPerImage
-        let chunk = max(1, min(batch, (4 << 20) / max(perImage, 1)))
+        let chunk = imagesPerChunk(batch: batch, channels: channels, outChannels: outChannels, tilesPerImage: tilesPerImage)
         let v = UnsafeMutablePointer<Float>.allocate(capacity: 16 * channels * chunk * tilesPerImage)
         let m = UnsafeMutablePointer<Float>.allocate(capacity: 16 * outChannels * chunk * tilesPerImage)
         defer { v.deallocate(); m.deallocate() }
         var first = 0
         while first < batch {
             let images = min(chunk, batch - first), columns = images * tilesPerImage
-            let source = x + first * imageStride, target = y + first * outputImageStride
-            Parallel.forEach(channels, grain: 1) {
-                ck_winograd_input(source, g.height, g.width, g.paddingHeight, channelStride, imageStride, images,
-                                  tilesH, tilesW, v, channels * columns, $0.lowerBound, $0.upperBound)
-            }
+            let target = y + first * outputImageStride
+            transformInput(x + first * imageStride, images: images, geometry: g, channels: channels,
+                           channelStride: channelStride, imageStride: imageStride, tilesH: tilesH, tilesW: tilesW, into: v)
             // The 16 products are independent: each thread takes whole products (no split of a product's
             // few column tiles between threads, one synchronisation instead of 16).
             Parallel.forEachIndex(16) { xi in
@@ -86,8 +98,7 @@ enum Winograd {
                                gradWeight dw: UnsafeMutablePointer<Float>) {
         let (tilesH, tilesW) = ((g.outputHeight + 1) / 2, (g.outputWidth + 1) / 2)
         let tilesPerImage = tilesH * tilesW
-        let perImage = 16 * (channels + outChannels) * tilesPerImage
-        let chunk = max(1, min(batch, (4 << 20) / max(perImage, 1)))
+        let chunk = imagesPerChunk(batch: batch, channels: channels, outChannels: outChannels, tilesPerImage: tilesPerImage)
         let v = UnsafeMutablePointer<Float>.allocate(capacity: 16 * channels * chunk * tilesPerImage)
         let u = UnsafeMutablePointer<Float>.allocate(capacity: 16 * outChannels * chunk * tilesPerImage)
         let sums = UnsafeMutablePointer<Float>.allocate(capacity: 16 * outChannels * channels)
@@ -95,11 +106,9 @@ enum Winograd {
         var first = 0
         while first < batch {
             let images = min(chunk, batch - first), columns = images * tilesPerImage
-            let source = x + first * imageStride, gradient = dy + first * gradOutputImageStride
-            Parallel.forEach(channels, grain: 1) {
-                ck_winograd_input(source, g.height, g.width, g.paddingHeight, channelStride, imageStride, images,
-                                  tilesH, tilesW, v, channels * columns, $0.lowerBound, $0.upperBound)
-            }
+            let gradient = dy + first * gradOutputImageStride
+            transformInput(x + first * imageStride, images: images, geometry: g, channels: channels,
+                           channelStride: channelStride, imageStride: imageStride, tilesH: tilesH, tilesW: tilesW, into: v)
             Parallel.forEach(outChannels, grain: 1) {
                 ck_winograd_output_gradient(gradient, g.outputHeight, g.outputWidth, gradOutputChannelStride,
                                             gradOutputImageStride, images, tilesH, tilesW, u, outChannels * columns,
