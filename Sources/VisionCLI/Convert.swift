@@ -39,14 +39,30 @@ struct Convert: ParsableCommand {
         return (parts[0], parts[1])
     }
 
+    /// Refuses, before any resizing, sizes the encoder cannot write (JPEG sides up to 65500, PNG sides up to 10⁶)
+    /// or that the library would not read back (more than `ImageDecodeLimits.default.maxPixelCount` pixels).
+    func checkOutputSize(width: Int, height: Int) throws {
+        let isPNG = URL(fileURLWithPath: output).pathExtension.lowercased() == "png"
+        let maxSide = isPNG ? 1_000_000 : 65_500
+        if width > maxSide || height > maxSide {
+            throw CLIError("\(output): \(width)×\(height) is too large for \(isPNG ? "PNG" : "JPEG"); each side is limited to \(maxSide)")
+        }
+        let maxPixels = ImageDecodeLimits.default.maxPixelCount
+        if width * height > maxPixels {
+            throw CLIError("\(output): \(width)×\(height) = \(width * height) pixels is more than the limit of \(maxPixels) pixels")
+        }
+    }
+
     func run() throws {
         try guarded {
             var image = try ImageIO.decode(contentsOf: URL(fileURLWithPath: input), applyEXIFOrientation: !noEXIF)
             let before = "\(image.width)×\(image.height)×\(image.channels)"
+            let (width, height) = resize.flatMap { parseSize($0) } ?? (image.width, image.height)
+            try checkOutputSize(width: width, height: height)
             if gray { image = image.converted(toChannels: 1) }
-            if let r = resize, let (w, h) = parseSize(r) {
-                let shrinking = w < image.width && h < image.height
-                image = image.resized(height: h, width: w, method: shrinking ? .area : .bilinear)
+            if resize != nil {
+                let shrinking = width < image.width && height < image.height
+                image = image.resized(height: height, width: width, method: shrinking ? .area : .bilinear)
             }
             let url = URL(fileURLWithPath: output)
             if url.pathExtension.lowercased() == "png" {

@@ -26,12 +26,19 @@ struct Evaluate: ParsableCommand {
     @Flag(name: .customLong("held-out"), help: "Score the images the training run held out for validation (same seed and split) instead of the test split / whole folder.")
     var heldOut = false
 
-    @Option(name: .customLong("confusion-png"), help: "Where to write the confusion matrix image (default: confusion.png beside the weights).")
+    @Option(name: .customLong("confusion-png"), help: "Where to write the confusion matrix image (default: confusion.png in the run directory, or beside a weights file if no such file exists there).")
     var confusionPNG: String?
+
+    func validate() throws {
+        if batchSize <= 0 { throw ValidationError("--batch-size must be positive") }
+        if workers < 0 { throw ValidationError("--workers must be ≥ 0") }
+        if let l = limit, l <= 0 { throw ValidationError("--limit must be positive") }
+    }
 
     func run() throws {
         try guarded {
             let (config, model) = try Checkpoint.loadModel(weights)
+            let png = try confusionOutput()
             var prepared = heldOut
                 ? try DataSetup.prepare(data: data, augmentation: "none", seed: config.seed, limit: config.limit,
                                         validationSplit: config.validationSplit, imageSize: config.imageSize,
@@ -44,9 +51,14 @@ struct Evaluate: ParsableCommand {
             if prepared.task == .classification && prepared.classNames != config.classNames {
                 throw CLIError("\(data) has classes \(prepared.classNames) but the model was trained on \(config.classNames)")
             }
+            if prepared.task == .segmentation && prepared.classNames.count > config.classNames.count {
+                throw CLIError("\(data): the masks hold class values up to \(prepared.classNames.count - 1), "
+                               + "but the model predicts \(config.classNames.count) classes (0–\(config.classNames.count - 1))")
+            }
             if let limit { dataset = Subset(dataset, indices: Array(0..<min(limit, dataset.count))) }
             prepared.validation = dataset
-            let loader = DataLoader(dataset, batchSize: config.task == .segmentation ? 2 : batchSize, workers: workers,
+            // Segmentation images are scored whole, one at a time: their sizes may differ.
+            let loader = DataLoader(dataset, batchSize: config.task == .segmentation ? 1 : batchSize, workers: workers,
                                     seed: config.seed, transform: prepared.evalTransform)
             print("evaluating \(config.model) from \(weights) on \(prepared.validationSource)")
             let result = try Evaluator.evaluate(model, loader: loader, task: config.task, classes: config.classNames.count)
@@ -68,7 +80,6 @@ struct Evaluate: ParsableCommand {
             }
             print("confusion matrix (rows: truth, columns: prediction):")
             print(confusionText(result.confusion, names: names))
-            let png = URL(fileURLWithPath: confusionPNG ?? defaultConfusionPath())
             try ImageIO.writePNG(Plot.confusionMatrix(result.confusion, classNames: names).image, to: png)
             print("confusion matrix image: \(png.path)")
         }
@@ -76,13 +87,21 @@ struct Evaluate: ParsableCommand {
 
     func format(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "  n/a " }
 
-    /// `confusion.png` inside a run directory, or beside a weights file.
-    func defaultConfusionPath() -> String {
+    /// --confusion-png, else `confusion.png` in the run directory (replaced: it is the run's own), or beside a
+    /// weights file outside a run directory, where an existing file of that name may be the user's and is refused.
+    func confusionOutput() throws -> URL {
+        if let confusionPNG { return URL(fileURLWithPath: confusionPNG) }
         var isDirectory: ObjCBool = false
         let url = URL(fileURLWithPath: weights)
         let folder = FileManager.default.fileExists(atPath: weights, isDirectory: &isDirectory) && isDirectory.boolValue
             ? url : url.deletingLastPathComponent()
-        return folder.appendingPathComponent("confusion.png").path
+        let png = folder.appendingPathComponent("confusion.png")
+        let inRun = FileManager.default.fileExists(atPath: folder.appendingPathComponent("run.json").path)
+        if !inRun && FileManager.default.fileExists(atPath: png.path) {
+            throw CLIError("\(png.path) already exists and \(folder.path) is not a run directory; "
+                           + "pass --confusion-png PATH to choose where the confusion matrix image goes")
+        }
+        return png
     }
 }
 

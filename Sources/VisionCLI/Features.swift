@@ -68,6 +68,9 @@ struct Features: ParsableCommand {
             }
             guard let image, !allLayers.isEmpty else { return }
             let (input, _) = try loadInput(image, preprocessing: preprocessing)
+            if weights == nil, let model {
+                try checkInputSize(try ModelRegistry.entry(model), height: input.shape[2], width: input.shape[3], source: image)
+            }
             let captured = try network.captureOutputs(of: allLayers) { _ = Autograd.noGrad { network(input) } }
             for name in allLayers {
                 guard let out = captured[name], out.rank == 4 else {

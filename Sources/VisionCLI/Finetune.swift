@@ -29,6 +29,9 @@ struct Finetune: ParsableCommand {
         if options.data == nil { throw ValidationError("--data is required") }
         if !["backbone", "none"].contains(freeze) { throw ValidationError("--freeze must be backbone or none") }
         if freeze == "backbone" && freezeUntil != nil { throw ValidationError("use either --freeze backbone or --freeze-until") }
+        if let scale = backboneLearningRateScale, !(scale > 0 && scale.isFinite) {
+            throw ValidationError("--backbone-lr-scale must be positive and finite (--freeze backbone keeps the backbone fixed)")
+        }
     }
 
     func run() throws {
@@ -56,7 +59,7 @@ struct Finetune: ParsableCommand {
             config.freeze = freeze == "backbone" ? "backbone" : freezeUntil
             config.backboneLearningRateScale = backboneLearningRateScale
             config.initialWeights = weightsURL.path
-            let directory = options.runDirectory(model: "\(sourceConfig.model)-finetune", data: dataName)
+            let directory = try options.runDirectory(model: "\(sourceConfig.model)-finetune", data: dataName)
             let trainer = try Trainer(config: config, data: data, directory: directory, model: model)
             print("fine-tuning \(sourceConfig.model) from \(source) on \(dataName): \(classes) classes"
                   + (config.freeze.map { ", frozen: \($0)" } ?? "")

@@ -40,21 +40,37 @@ struct LRFind: ParsableCommand {
     @Option(help: "Seed.")
     var seed: UInt64 = 0
 
-    @Option(name: .shortAndLong, help: "Plot PNG.")
-    var output: String = "lr-find.png"
+    @Option(name: .customLong("image-size"), help: "Input side for image folders or training crop for segmentation, as for `train`.")
+    var imageSize: Int?
+
+    @Option(name: .shortAndLong, help: "Plot PNG (default: lr-find.png, which must not exist yet).")
+    var output: String?
 
     func validate() throws {
-        if !(startLR > 0 && endLR > startLR) { throw ValidationError("need 0 < --start-lr < --end-lr") }
-        if steps < 5 { throw ValidationError("--steps must be at least 5") }
+        if !(startLR > 0 && startLR.isFinite && endLR.isFinite && endLR > startLR) {
+            throw ValidationError("--start-lr and --end-lr must be finite with 0 < --start-lr < --end-lr")
+        }
+        if !(5...10_000).contains(steps) { throw ValidationError("--steps must be between 5 and 10000") }
+        if !(1...100_000).contains(batchSize) { throw ValidationError("--batch-size must be between 1 and 100000") }
+        if workers < 0 { throw ValidationError("--workers must be ≥ 0") }
+        if let size = imageSize, !(1...4096).contains(size) { throw ValidationError("--image-size must be between 1 and 4096") }
     }
 
     func run() throws {
         try guarded {
+            let plot = output ?? "lr-find.png"
+            if output == nil && FileManager.default.fileExists(atPath: plot) {
+                throw CLIError("\(plot) already exists; pass -o PATH to choose where the plot goes (a file named there is replaced)")
+            }
             let entry = try ModelRegistry.entry(model)
-            let prepared = try DataSetup.prepare(data: data, augmentation: "standard", seed: seed, limit: steps * batchSize)
+            let prepared = try DataSetup.prepare(data: data, augmentation: "standard", seed: seed, limit: steps * batchSize,
+                                                 imageSize: imageSize)
             try checkTaskMatches(entry: entry, task: prepared.task, data: data)
+            if let size = prepared.preprocessing.size {
+                try checkInputSize(entry, height: size, width: size, source: data, hint: "; pass --image-size \(entry.minimumInputSize)")
+            }
             let network = entry.build(ModelOptions(numClasses: prepared.classNames.count, inChannels: prepared.preprocessing.channels,
-                                                   seed: seed, inputSize: prepared.preprocessing.size ?? 256))
+                                                   seed: seed, inputSize: prepared.preprocessing.size ?? imageSize ?? 256))
             let config = RunConfig(model: entry.name, modelOptions: ModelOptions(), data: data, task: prepared.task,
                                    classNames: prepared.classNames, preprocessing: prepared.preprocessing,
                                    batchSize: batchSize, optimizer: optimizer, learningRate: startLR, weightDecay: 0)
@@ -97,8 +113,8 @@ struct LRFind: ParsableCommand {
             }
             let chart = Plot.lineChart(title: "lr range test", series: [Plot.Series("smoothed loss", result.points.map { Double($0.smoothedLoss) })],
                                        xLabel: "learning rate (log)", xValues: result.points.map { Double($0.learningRate) }, logX: true)
-            try ImageIO.writePNG(chart.image, to: URL(fileURLWithPath: output))
-            print("plot → \(output)")
+            try ImageIO.writePNG(chart.image, to: URL(fileURLWithPath: plot))
+            print("plot → \(plot)")
         }
     }
 }

@@ -13,12 +13,21 @@ struct Models: ParsableCommand {
     @Option(help: "Number of classes.")
     var classes: Int?
 
+    func validate() throws {
+        if let size = inputSize, !(1...4096).contains(size) { throw ValidationError("--input-size must be between 1 and 4096") }
+        if let c = classes, !(1...100_000).contains(c) { throw ValidationError("--classes must be between 1 and 100000") }
+    }
+
     func run() throws {
         try guarded {
             print("model        params         GFLOPs  input        description")
             for entry in ModelRegistry.entries {
                 let side = inputSize ?? entry.defaultInput[1]
                 let channels = entry.defaultInput[0]
+                if side < entry.minimumInputSize {
+                    print("\(entry.name.padding(toLength: 12, withPad: " ", startingAt: 0)) \("-".leftPad(11))  \("-".leftPad(9))  \("\(channels)×\(side)×\(side)".padding(toLength: 11, withPad: " ", startingAt: 0))  needs inputs of at least \(entry.minimumInputSize)×\(entry.minimumInputSize)")
+                    continue
+                }
                 let options = ModelOptions(numClasses: classes ?? (entry.family == "unet" ? 2 : (entry.family == "cifar-resnet" ? 10 : 1000)),
                                            inChannels: channels, inputSize: side)
                 let model = entry.build(options)

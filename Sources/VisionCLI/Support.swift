@@ -100,6 +100,14 @@ func loadInput(_ path: String, preprocessing: Preprocessing, exif: Bool = true) 
     return (float.tensor.unsqueeze(0), image)
 }
 
+/// Refuses inputs smaller than `entry` takes (VGG's five 2×2 poolings need 32×32 pixels) before it is built.
+func checkInputSize(_ entry: ModelEntry, height: Int, width: Int, source: String, hint: String = "") throws {
+    let minimum = entry.minimumInputSize
+    if min(height, width) < minimum {
+        throw CLIError("\(entry.name) needs inputs of at least \(minimum)×\(minimum) pixels, but \(source) gives \(width)×\(height)\(hint)")
+    }
+}
+
 /// Options shared by `train` and `finetune`.
 struct TrainingOptions: ParsableArguments {
     @Option(help: "Dataset name (cifar, cifar100, fashion-mnist, mnist, isbi2012) or folder path.")
@@ -156,11 +164,19 @@ struct TrainingOptions: ParsableArguments {
     @Option(name: [.customShort("o"), .customLong("output")], help: "Run directory (default: runs/<model>-<data>-<timestamp>).")
     var output: String?
 
+    @Flag(help: "Start over in a run directory that already holds a run (its checkpoints are replaced).")
+    var force = false
+
     func validate() throws {
-        if epochs <= 0 { throw ValidationError("--epochs must be positive") }
+        if !(1...100_000).contains(epochs) { throw ValidationError("--epochs must be between 1 and 100000") }
         if batchSize <= 0 { throw ValidationError("--batch-size must be positive") }
-        if let lr = learningRate, !(lr > 0) { throw ValidationError("--lr must be positive") }
+        if let lr = learningRate, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be positive and finite") }
+        if !(momentum >= 0 && momentum.isFinite) { throw ValidationError("--momentum must be finite and ≥ 0") }
+        if optimizer.lowercased() == "nesterov" && !(momentum > 0) { throw ValidationError("--optimizer nesterov needs --momentum > 0") }
+        if !(weightDecay >= 0 && weightDecay.isFinite) { throw ValidationError("--weight-decay must be finite and ≥ 0") }
+        if !(0...100_000).contains(warmupEpochs) { throw ValidationError("--warmup-epochs must be between 0 and 100000") }
         if workers < 0 { throw ValidationError("--workers must be ≥ 0") }
+        if let size = imageSize, !(1...4096).contains(size) { throw ValidationError("--image-size must be between 1 and 4096") }
         if !["standard", "strong", "none", "off"].contains(augmentation) { throw ValidationError("--augment must be standard, strong or none") }
         if let l = limit, l <= 0 { throw ValidationError("--limit must be positive") }
         if let v = validationSplit, !(v >= 0 && v < 1) { throw ValidationError("--val-split must be in [0, 1)") }
@@ -185,12 +201,19 @@ struct TrainingOptions: ParsableArguments {
         return config
     }
 
-    func runDirectory(model: String, data: String) -> URL {
-        if let output { return URL(fileURLWithPath: output) }
-        let formatter = DateFormatter()
-        formatter.dateFormat = "yyyyMMdd-HHmmss"
-        let dataName = URL(fileURLWithPath: data).lastPathComponent
-        return URL(fileURLWithPath: "runs/\(model)-\(dataName)-\(formatter.string(from: Date()))")
+    /// The run directory for a new run, refused if it already holds one (unless --force).
+    func runDirectory(model: String, data: String) throws -> URL {
+        let directory: URL
+        if let output {
+            directory = URL(fileURLWithPath: output)
+        } else {
+            let formatter = DateFormatter()
+            formatter.dateFormat = "yyyyMMdd-HHmmss"
+            let dataName = URL(fileURLWithPath: data).lastPathComponent
+            directory = URL(fileURLWithPath: "runs/\(model)-\(dataName)-\(formatter.string(from: Date()))")
+        }
+        try Trainer.claimRunDirectory(directory, overwrite: force)
+        return directory
     }
 }
 

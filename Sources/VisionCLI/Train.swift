@@ -34,6 +34,10 @@ struct Train: ParsableCommand {
         if resume == nil && model == nil { throw ValidationError("name a model (e.g. resnet18) or pass --resume DIR") }
         if resume == nil && options.data == nil { throw ValidationError("--data is required (e.g. --data cifar)") }
         if !["auto", "small", "imagenet"].contains(stem) { throw ValidationError("--stem must be auto, small or imagenet") }
+        if !(1...8).contains(depth) { throw ValidationError("--depth must be between 1 and 8") }
+        if !(1...4096).contains(base) || base << depth > 4096 {
+            throw ValidationError("--base must be positive and --base × 2^depth (the widest U-Net layer) at most 4096, got \(base) × 2^\(depth)")
+        }
     }
 
     func run() throws {
@@ -54,12 +58,12 @@ struct Train: ParsableCommand {
                                             stem: stem == "auto" ? nil : Stem(rawValue: stem), base: base, depth: depth,
                                             zeroInitResidual: zeroInitResidual, seed: options.seed,
                                             inputSize: data.preprocessing.size ?? options.imageSize ?? 256)
-            if entry.family == "vgg", let size = data.preprocessing.size, size < 32 {
-                throw CLIError("\(model) needs inputs of at least 32×32 (five 2×2 poolings); pass --image-size 32 for \(dataName)")
+            if let size = data.preprocessing.size {
+                try checkInputSize(entry, height: size, width: size, source: dataName, hint: "; pass --image-size \(entry.minimumInputSize)")
             }
             let config = options.runConfig(model: entry.name, modelOptions: modelOptions, data: dataName, prepared: data,
                                            imageSize: options.imageSize)
-            let trainer = try Trainer(config: config, data: data, directory: options.runDirectory(model: entry.name, data: dataName))
+            let trainer = try Trainer(config: config, data: data, directory: try options.runDirectory(model: entry.name, data: dataName))
             print("\(entry.name) on \(dataName): \(data.classNames.count) classes, \(data.preprocessing.channels) channel(s)"
                   + (data.preprocessing.size.map { ", \($0)×\($0) inputs" } ?? ""))
             try runTrainer(trainer)

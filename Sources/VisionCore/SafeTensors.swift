@@ -364,13 +364,14 @@ private struct RawHeader: Decodable {
 
 // MARK: - Atomic file writing (shared with Npy)
 
-enum FileWriting {
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
+public enum FileWriting {
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
     }
 
-    /// Writes to `.<name>.<uuid>.tmp` beside `url`, flushes it to disk, then renames it over `url`.
-    static func writeAtomically(_ data: Data, to url: URL) throws {
+    /// Writes to `.<name>.<uuid>.tmp` beside `url`, flushes it to disk, renames it over `url` and
+    /// flushes the directory, so after a crash `url` holds either the old bytes or all the new ones.
+    public static func writeAtomically(_ data: Data, to url: URL) throws {
         let directory = url.deletingLastPathComponent()
         let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
         func failure(_ step: String) -> Failure {
@@ -396,5 +397,11 @@ enum FileWriting {
             throw Failure(description: "cannot rename into \(url.path): \(String(cString: strerror(errno)))")
         }
         succeeded = true
+        // The rename itself is durable once the directory is flushed (best effort: some file systems refuse).
+        let directoryDescriptor = open(directory.path, O_RDONLY | O_DIRECTORY)
+        if directoryDescriptor >= 0 {
+            _ = fsync(directoryDescriptor)
+            close(directoryDescriptor)
+        }
     }
 }

@@ -82,6 +82,9 @@ public struct FloatImage: Sendable, Equatable {
 
 /// A segmentation target: one class index per pixel, row-major `[H, W]`.
 public struct LabelMask: Sendable, Equatable {
+    /// The label of pixels that carry none (a crop reaching past the image): losses and metrics skip it.
+    public static let ignored = -1
+
     public var height: Int
     public var width: Int
     /// `labels[y·width + x]`.

@@ -84,34 +84,42 @@ public struct RandomRotation: Transform {
 }
 
 /// Pads by `padding` on every side, then crops a `size` window at a uniform position (torchvision's
-/// `RandomCrop(size, padding, padding_mode)`). Constant padding fills the mask with `maskFill`.
+/// `RandomCrop(size, padding, pad_if_needed, padding_mode)`). Constant padding fills the mask with
+/// `maskFill`. With `padIfNeeded`, an image smaller than the crop lands at a uniform position inside
+/// the window instead (padded as `paddingMode` says).
 public struct RandomCrop: Transform {
     public let size: (Int, Int)
     public let padding: Int
     public let paddingMode: PaddingMode
     public let maskFill: Int
+    public let padIfNeeded: Bool
 
-    public init(size: (Int, Int), padding: Int = 0, paddingMode: PaddingMode = .zero, maskFill: Int = 0) {
+    public init(size: (Int, Int), padding: Int = 0, padIfNeeded: Bool = false, paddingMode: PaddingMode = .zero, maskFill: Int = 0) {
         precondition(size.0 > 0 && size.1 > 0 && padding >= 0,
                      "RandomCrop: size must be positive and padding non-negative, got size \(size), padding \(padding)")
         self.size = size
         self.padding = padding
+        self.padIfNeeded = padIfNeeded
         self.paddingMode = paddingMode
         self.maskFill = maskFill
     }
 
     /// A square crop.
-    public init(size: Int, padding: Int = 0, paddingMode: PaddingMode = .zero, maskFill: Int = 0) {
-        self.init(size: (size, size), padding: padding, paddingMode: paddingMode, maskFill: maskFill)
+    public init(size: Int, padding: Int = 0, padIfNeeded: Bool = false, paddingMode: PaddingMode = .zero, maskFill: Int = 0) {
+        self.init(size: (size, size), padding: padding, padIfNeeded: padIfNeeded, paddingMode: paddingMode, maskFill: maskFill)
     }
 
     public func apply(_ image: inout FloatImage, mask: inout LabelMask?, generator: inout SeededGenerator) {
         checkMaskAligned(image, mask, "RandomCrop")
         let paddedH = image.height + 2 * padding, paddedW = image.width + 2 * padding
-        precondition(size.0 <= paddedH && size.1 <= paddedW,
+        precondition(padIfNeeded || (size.0 <= paddedH && size.1 <= paddedW),
                      "RandomCrop: crop \(size) larger than padded image (\(paddedH), \(paddedW))")
-        let top = generator.integer(0, paddedH - size.0 + 1) - padding
-        let left = generator.integer(0, paddedW - size.1 + 1) - padding
+        // Where the window starts in padded coordinates (negative: the image sits inside it).
+        func start(_ padded: Int, _ window: Int) -> Int {
+            padded >= window ? generator.integer(0, padded - window + 1) : -generator.integer(0, window - padded + 1)
+        }
+        let top = start(paddedH, size.0) - padding
+        let left = start(paddedW, size.1) - padding
         image = ImageOps.crop(image, top: top, left: left, height: size.0, width: size.1, padding: paddingMode)
         if let current = mask {
             mask = ImageOps.crop(current, top: top, left: left, height: size.0, width: size.1,

@@ -7,7 +7,7 @@ public struct ModelOptions: Codable, Equatable, Sendable {
     public var inChannels: Int
     /// ResNet stem; nil chooses `.small` when `inputSize` ≤ 64, else `.imagenet`.
     public var stem: Stem?
-    /// VGG head; nil chooses `.small` when `inputSize` ≤ 64, else `.imagenet`.
+    /// VGG head; nil chooses `.small` when `inputSize` < 64 (1×1 features), else `.imagenet`.
     public var head: VGG.Head?
     /// U-Net base width and depth.
     public var base: Int
@@ -25,7 +25,7 @@ public struct ModelOptions: Codable, Equatable, Sendable {
     }
 
     var resolvedStem: Stem { stem ?? ((inputSize ?? 224) <= 64 ? .small : .imagenet) }
-    var resolvedHead: VGG.Head { head ?? ((inputSize ?? 224) <= 64 ? .small : .imagenet) }
+    var resolvedHead: VGG.Head { head ?? ((inputSize ?? 224) < 64 ? .small : .imagenet) }
 }
 
 extension Stem: Codable {}
@@ -33,11 +33,14 @@ extension VGG.Head: Codable {}
 
 public enum ModelError: Error, CustomStringConvertible {
     case unknownModel(String, available: [String])
+    case inputTooSmall(model: String, size: Int, minimum: Int)
 
     public var description: String {
         switch self {
         case let .unknownModel(name, available):
             return "unknown model '\(name)'; available: \(available.joined(separator: ", "))"
+        case let .inputTooSmall(model, size, minimum):
+            return "\(model) needs inputs of at least \(minimum)×\(minimum) pixels, got \(size)×\(size)"
         }
     }
 }
@@ -52,6 +55,15 @@ public struct ModelEntry: Sendable {
     let make: @Sendable (ModelOptions) -> Module
 
     public func build(_ options: ModelOptions) -> Module { make(options) }
+
+    /// The smallest input side the network accepts: VGG's five 2×2 max-pools need 32 pixels; the
+    /// others pad (ResNet stems, U-Net) and take any size.
+    public var minimumInputSize: Int { family == "vgg" ? 32 : 1 }
+
+    /// Throws `ModelError.inputTooSmall` for a side below `minimumInputSize`.
+    public func checkInputSize(_ size: Int) throws {
+        if size < minimumInputSize { throw ModelError.inputTooSmall(model: name, size: size, minimum: minimumInputSize) }
+    }
 }
 
 /// Builds any zoo model by name.
@@ -104,8 +116,11 @@ public enum ModelRegistry {
         return e
     }
 
+    /// Builds `name`, refusing an `options.inputSize` the network cannot take.
     public static func build(_ name: String, options: ModelOptions = ModelOptions()) throws -> Module {
-        try entry(name).build(options)
+        let e = try entry(name)
+        if let size = options.inputSize { try e.checkInputSize(size) }
+        return e.build(options)
     }
 
     /// Forward FLOPs for one input of shape `[C, H, W]`: 2 × multiply-adds of every convolution,

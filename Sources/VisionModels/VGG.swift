@@ -13,8 +13,8 @@ public final class VGG: Module {
         19: [64, 64, nil, 128, 128, nil, 256, 256, 256, 256, nil, 512, 512, 512, 512, nil, 512, 512, 512, 512, nil],
     ]
 
-    /// `imagenet`: adaptive 7×7 pool + three Linear layers with dropout 0.5. `small`: flatten the
-    /// 512×1×1 features of a 32×32 input into one Linear(512, classes).
+    /// `imagenet`: adaptive 7×7 pool + three Linear layers with dropout 0.5 (any input of at least 32×32).
+    /// `small`: flatten the 512×1×1 features of a 32–63 pixel input into one Linear(512, classes).
     public enum Head: String, Sendable, CaseIterable { case imagenet, small }
 
     public let depth: Int, batchNorm: Bool, head: Head, numClasses: Int, inChannels: Int
@@ -69,7 +69,7 @@ public final class VGG: Module {
                      "VGG expects [N, \(inChannels), H, W], got \(input.shape)")
         let x = avgpool(features(input)).flatten(startAxis: 1)
         if head == .small {
-            precondition(x.shape[1] == 512, "VGG small head expects 512×1×1 features (32×32 input), got \(x.shape[1]) values")
+            precondition(x.shape[1] == 512, "VGG small head expects 512×1×1 features (32–63 pixel input), got \(x.shape[1]) values")
         }
         return classifier(x)
     }

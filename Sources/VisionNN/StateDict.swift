@@ -106,7 +106,11 @@ extension Module {
         }
         var tensors: [String: Tensor] = [:]
         for (key, tensor) in stored { tensors[String(key.dropFirst(prefix.count))] = tensor }
-        return try loadStateDict(tensors, strict: strict)
+        do {
+            return try loadStateDict(tensors, strict: strict)
+        } catch let error as StateDictError {
+            throw StateDictError.file(path: url.path, reason: "does not fit the model: \(error.description)")
+        }
     }
 
     /// Saves every parameter and buffer under its state-dict key as safetensors, atomically

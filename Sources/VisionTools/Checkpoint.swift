@@ -7,9 +7,53 @@ import VisionNN
 ///
 /// A run directory holds `run.json` (configuration and progress), `last.safetensors`,
 /// `best.safetensors` and `optimizer.safetensors`. Every weight file also carries the configuration
-/// in its safetensors metadata (`vision.config`), so a single file is enough to rebuild the model.
+/// in its safetensors metadata (`vision.config`), so a single file is enough to rebuild the model,
+/// and the epoch it was saved after (`vision.epoch`, also in the optimizer state).
 public enum Checkpoint {
     public static let configKey = "vision.config"
+    /// Metadata key of the epoch a run's weights and optimizer state were saved after.
+    public static let epochKey = "vision.epoch"
+
+    /// Where a checkpoint file is written before `run.json` commits its epoch: `last.next.safetensors`.
+    static func pendingName(_ name: String) -> String {
+        let url = URL(fileURLWithPath: name)
+        return url.deletingPathExtension().lastPathComponent + ".next." + (url.pathExtension.isEmpty ? "safetensors" : url.pathExtension)
+    }
+
+    /// Finishes what a save interrupted after `run.json` was written: a pending weights or optimizer
+    /// file stamped with the recorded epoch is renamed onto its place; one from an epoch `run.json`
+    /// never committed is deleted (the committed files are still in place).
+    public static func recover(_ directory: URL, record: RunRecord) throws {
+        for name in [record.lastWeights, record.optimizerState] {
+            let pending = directory.appendingPathComponent(pendingName(name))
+            guard FileManager.default.fileExists(atPath: pending.path) else { continue }
+            let epoch = (try? SafeTensors.readMetadata(contentsOf: pending))?[epochKey].flatMap(Int.init)
+            let target = directory.appendingPathComponent(name)
+            if epoch == record.state.epochsCompleted && epoch != nil {
+                guard rename(pending.path, target.path) == 0 else {
+                    throw ToolError.invalidRun(path: target.path, reason: "cannot move \(pending.lastPathComponent) into place: \(String(cString: strerror(errno)))")
+                }
+            } else {
+                unlink(pending.path)
+            }
+        }
+    }
+
+    /// Checks the epoch stamped into a checkpoint file against the one `run.json` records
+    /// (`required`: a file without a stamp is an error too).
+    static func checkEpoch(of url: URL, is expected: Int, required: Bool) throws {
+        let metadata: [String: String]
+        do {
+            metadata = try SafeTensors.readMetadata(contentsOf: url)
+        } catch let error as SafeTensorsError {
+            throw ToolError.invalidRun(path: url.path, reason: error.reason)
+        }
+        let stamped = metadata[epochKey].flatMap(Int.init)
+        if stamped == nil && !required { return }
+        guard stamped == expected else {
+            throw ToolError.invalidRun(path: url.path, reason: "holds epoch \(stamped.map(String.init) ?? "?") but run.json records \(expected); the run directory was changed by hand or by another program")
+        }
+    }
 
     public static func encode<T: Encodable>(_ value: T) throws -> Data {
         let encoder = JSONEncoder()

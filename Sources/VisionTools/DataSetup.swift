@@ -260,8 +260,12 @@ public enum DataSetup {
     /// Opens a segmentation folder, detecting 0/255 binary masks (thresholded) versus class-index masks.
     static func openSegmentation(_ root: URL) throws -> (SegmentationFolder, SegmentationFolder.LabelEncoding, [String]) {
         let raw = try SegmentationFolder(root: root, encoding: .classIndices)
+        // At least 8 masks, and on until one is not all 0 (else class-index masks whose first images
+        // show only background would pass for 0/255 ones and be thresholded to nothing).
         var values = Set<Int>()
-        for i in 0..<min(raw.count, 8) { values.formUnion(try raw.sample(at: i).mask?.labels ?? []) }
+        for i in 0..<raw.count where i < 8 || values.isSubset(of: [0]) {
+            values.formUnion(try raw.sample(at: i).mask?.labels ?? [])
+        }
         if values.isSubset(of: [0, 255]) {
             let names = ["background", "foreground"]
             return (try SegmentationFolder(root: root, encoding: .threshold(128), classNames: names), .threshold(128), names)
@@ -298,13 +302,15 @@ public enum DataSetup {
     }
 
     /// Augmentation presets for segmentation: joint random crop, flips and quarter turns (image and mask alike).
+    /// An image smaller than the crop is zero-padded, its padding labelled `LabelMask.ignored`.
     public static func segmentationTransform(_ preset: String, crop: Int, mean: [Float], std: [Float]) -> any Transform {
+        let cropping = RandomCrop(size: crop, padIfNeeded: true, maskFill: LabelMask.ignored)
         var steps: [any Transform] = []
         if preset != "none" && preset != "off" {
-            steps += [RandomCrop(size: crop), RandomHorizontalFlip(), RandomVerticalFlip(), RandomRotation90()] as [any Transform]
+            steps += [cropping, RandomHorizontalFlip(), RandomVerticalFlip(), RandomRotation90()] as [any Transform]
             if preset == "strong" { steps.append(RandomRotation(degrees: -15...15)) }
         } else {
-            steps.append(RandomCrop(size: crop))
+            steps.append(cropping)
         }
         steps.append(Normalize(mean: mean, std: std))
         return Compose(steps)

@@ -1,4 +1,5 @@
 import Foundation
+import VisionCore
 
 /// Errors from the tools layer; each names the file or value at fault.
 public enum ToolError: Error, CustomStringConvertible, LocalizedError {
@@ -25,8 +26,8 @@ public enum ToolError: Error, CustomStringConvertible, LocalizedError {
 /// Writes `data` to `url` atomically (temporary file, then rename).
 func writeAtomically(_ data: Data, to url: URL) throws {
     do {
-        try data.write(to: url, options: .atomic)
+        try FileWriting.writeAtomically(data, to: url)
     } catch {
-        throw ToolError.invalidRun(path: url.path, reason: "cannot write: \(error.localizedDescription)")
+        throw ToolError.invalidRun(path: url.path, reason: "cannot write: \(error)")
     }
 }

@@ -19,7 +19,8 @@ public enum TrainingEvent {
 ///
 /// Every epoch ends with `last.safetensors`, `optimizer.safetensors`, `run.json`, `metrics.csv`,
 /// `loss.png` and `accuracy.png` (and `best.safetensors` when validation improved), each written
-/// atomically. Data order, augmentation and dropout are functions of (seed, epoch), and the learning
+/// atomically, in an order that leaves the run resumable wherever a crash stops it (`saveCheckpoint`).
+/// Data order, augmentation and dropout are functions of (seed, epoch), and the learning
 /// rate a function of the global step, so a resumed run continues exactly as an uninterrupted one.
 public final class Trainer {
     public let config: RunConfig
@@ -53,7 +54,8 @@ public final class Trainer {
         trainLoader = DataLoader(data.train, batchSize: config.batchSize, shuffle: true, dropLast: data.train.count > config.batchSize,
                                  workers: config.workers, seed: config.seed, transform: data.trainTransform)
         validationLoader = data.validation.map {
-            DataLoader($0, batchSize: data.task == .segmentation ? max(1, min(config.batchSize, 4)) : max(config.batchSize, 128),
+            // Segmentation images are validated whole, one at a time: their sizes may differ.
+            DataLoader($0, batchSize: data.task == .segmentation ? 1 : max(config.batchSize, 128),
                        workers: config.workers, seed: config.seed, transform: data.evalTransform)
         }
         optimizer = try Trainer.makeOptimizer(config, model: self.model)
@@ -63,6 +65,7 @@ public final class Trainer {
     /// Reopens a run directory to continue from its last completed epoch.
     public static func resume(_ directory: URL, workers: Int? = nil) throws -> Trainer {
         let record = try Checkpoint.readRecord(directory)
+        try Checkpoint.recover(directory, record: record)
         var config = record.config
         if let workers { config.workers = workers }
         // The recorded statistics (a fine-tuning run uses its source model's) rebuild the same pipeline.
@@ -70,14 +73,14 @@ public final class Trainer {
                                          limit: config.limit, validationSplit: config.validationSplit, imageSize: config.imageSize,
                                          normalization: (config.preprocessing.mean, config.preprocessing.std),
                                          erasing: config.erasing)
+        guard data.classNames == config.classNames else {
+            throw ToolError.invalidRun(path: directory.path, reason: "was trained on the classes \(Trainer.listed(config.classNames)), but \(config.data) now holds \(Trainer.listed(data.classNames)); resuming would train on shifted labels — start a new run instead")
+        }
         let model = try config.buildModel()
         let weights = directory.appendingPathComponent(record.lastWeights)
         if record.state.epochsCompleted > 0 {
             try model.loadStateDict(contentsOf: weights, strict: true)
-            let epochInWeights = try SafeTensors.readMetadata(contentsOf: weights)["vision.epoch"].flatMap(Int.init)
-            guard epochInWeights == record.state.epochsCompleted else {
-                throw ToolError.invalidRun(path: weights.path, reason: "holds epoch \(epochInWeights.map(String.init) ?? "?") but run.json records \(record.state.epochsCompleted); the run was interrupted while saving")
-            }
+            try Checkpoint.checkEpoch(of: weights, is: record.state.epochsCompleted, required: true)
         } else if let initial = config.initialWeights {
             _ = try model.loadStateDict(contentsOf: URL(fileURLWithPath: initial), strict: false)
         }
@@ -85,9 +88,32 @@ public final class Trainer {
         trainer.state = record.state
         if record.state.epochsCompleted > 0 {
             let url = directory.appendingPathComponent(record.optimizerState)
-            try trainer.optimizer.loadStateDict(try SafeTensors.read(contentsOf: url))
+            // Optimizer files written before epochs were stamped into them carry no epoch.
+            try Checkpoint.checkEpoch(of: url, is: record.state.epochsCompleted, required: false)
+            do {
+                try trainer.optimizer.loadStateDict(try SafeTensors.read(contentsOf: url))
+            } catch let error as SafeTensorsError {
+                throw ToolError.invalidRun(path: url.path, reason: error.reason)
+            } catch {
+                throw ToolError.invalidRun(path: url.path, reason: "does not fit the run's optimizer: \(error)")
+            }
         }
         return trainer
+    }
+
+    static func listed(_ names: [String]) -> String {
+        names.count <= 12 ? names.joined(separator: ", ") : names.prefix(12).joined(separator: ", ") + ", … (\(names.count) in all)"
+    }
+
+    /// Refuses to start a new run in a directory that already holds one (its checkpoints would be
+    /// replaced after the first epoch) unless `overwrite` is set; `vision train --resume` continues one.
+    public static func claimRunDirectory(_ directory: URL, overwrite: Bool) throws {
+        guard !overwrite else { return }
+        let names = ["run.json", "last.safetensors", "best.safetensors", "optimizer.safetensors"]
+        let present = names.filter { FileManager.default.fileExists(atPath: directory.appendingPathComponent($0).path) }
+        guard present.isEmpty else {
+            throw ToolError.invalidRun(path: directory.path, reason: "already holds a run (\(present.joined(separator: ", "))); continue it with `vision train --resume \(directory.path)`, choose another -o, or pass --force to replace it")
+        }
     }
 
     // MARK: Training
@@ -124,7 +150,8 @@ public final class Trainer {
             optimizer.zeroGrad()
             let logits = model(batch.images)
             let targets = data.task == .segmentation ? (batch.masks ?? []) : batch.labels
-            let loss = crossEntropy(logits, targets: targets, labelSmoothing: config.labelSmoothing)
+            let loss = crossEntropy(logits, targets: targets, labelSmoothing: config.labelSmoothing,
+                                    ignoreIndex: data.task == .segmentation ? LabelMask.ignored : nil)
             let value = loss.item
             guard value.isFinite else {
                 let kept = directory.appendingPathComponent("last.safetensors")
@@ -134,8 +161,10 @@ public final class Trainer {
             loss.backward()
             optimizer.step()
             let predictions = Metrics.predictions(logits)
-            correct += zip(predictions, targets).reduce(0) { $0 + ($1.0 == $1.1 ? 1 : 0) }
-            pixelsSeen += targets.count
+            for (p, t) in zip(predictions, targets) where t != LabelMask.ignored {
+                correct += p == t ? 1 : 0
+                pixelsSeen += 1
+            }
             lossSum += Double(value) * Double(batch.count)
             seen += batch.count
             index += 1
@@ -179,12 +208,24 @@ public final class Trainer {
         }
     }
 
+    /// Saves the epoch so that a crash at any point leaves a resumable run: the new weights and
+    /// optimizer state go to `*.next.safetensors` first, `run.json` then commits the epoch, and the
+    /// renames onto `last.safetensors` / `optimizer.safetensors` follow. `Checkpoint.recover` (run by
+    /// `resume`) finishes or discards the renames a crash interrupted.
     func saveCheckpoint(isBest: Bool) throws {
-        let epoch = ["vision.epoch": String(state.epochsCompleted)]
-        try Checkpoint.saveWeights(model, config: config, to: directory.appendingPathComponent("last.safetensors"), extra: epoch)
-        if isBest { try Checkpoint.saveWeights(model, config: config, to: directory.appendingPathComponent("best.safetensors"), extra: epoch) }
-        try SafeTensors.write(optimizer.stateDict(), to: directory.appendingPathComponent("optimizer.safetensors"))
-        try Checkpoint.writeRecord(RunRecord(config: config, state: state), to: directory)
+        let epoch = [Checkpoint.epochKey: String(state.epochsCompleted)]
+        let record = RunRecord(config: config, state: state)
+        let pendingWeights = directory.appendingPathComponent(Checkpoint.pendingName(record.lastWeights))
+        let pendingOptimizer = directory.appendingPathComponent(Checkpoint.pendingName(record.optimizerState))
+        try Checkpoint.saveWeights(model, config: config, to: pendingWeights, extra: epoch)
+        do {
+            try SafeTensors.write(optimizer.stateDict(), to: pendingOptimizer, metadata: epoch)
+        } catch let error as SafeTensorsError {
+            throw ToolError.invalidRun(path: pendingOptimizer.path, reason: error.reason)
+        }
+        if isBest { try Checkpoint.saveWeights(model, config: config, to: directory.appendingPathComponent(record.bestWeights), extra: epoch) }
+        try Checkpoint.writeRecord(record, to: directory)
+        try Checkpoint.recover(directory, record: record)
         let csv = ([EpochRecord.csvHeader] + state.history.map(\.csvLine)).joined(separator: "\n") + "\n"
         try writeAtomically(Data(csv.utf8), to: directory.appendingPathComponent("metrics.csv"))
         try writePlots()

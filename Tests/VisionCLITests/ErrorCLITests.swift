@@ -70,6 +70,99 @@ final class ErrorCLITests: XCTestCase {
         try VisionCLI.fail(base + ["--epochs", "1", "--schedule", "zigzag", "--workers", "0"], mentioning: ["zigzag"])
     }
 
+    func testOptimizerAndScheduleValuesAreRejectedBeforeAnyWork() throws {
+        let data = directory.appendingPathComponent("folder")
+        try TestData.writeClassFolder(data, classes: TestData.rgbClasses, perClass: 2, side: 8, seed: 1)
+        let run = directory.appendingPathComponent("run")
+        let base = ["train", "resnet20", "--data", data.path, "-o", run.path]
+        for value in ["-1", "nan", "inf"] {
+            try VisionCLI.fail(base + ["--weight-decay=\(value)"], mentioningValidation: ["--weight-decay"])
+            try VisionCLI.fail(base + ["--momentum=\(value)"], mentioningValidation: ["--momentum"])
+        }
+        try VisionCLI.fail(base + ["--optimizer", "nesterov", "--momentum", "0"], mentioningValidation: ["nesterov", "--momentum"])
+        try VisionCLI.fail(base + ["--lr", "inf"], mentioningValidation: ["--lr", "finite"])
+        try VisionCLI.fail(base + ["--lr", "nan"], mentioningValidation: ["--lr"])
+        try VisionCLI.fail(base + ["--warmup-epochs=-1"], mentioningValidation: ["--warmup-epochs"])
+        try VisionCLI.fail(base + ["--warmup-epochs", "1000000000000"], mentioningValidation: ["--warmup-epochs", "100000"])
+        try VisionCLI.fail(base + ["--epochs", "1000000000000"], mentioningValidation: ["--epochs", "100000"])
+        try VisionCLI.fail(base + ["--erasing", "nan"], mentioningValidation: ["--erasing"])
+        try VisionCLI.fail(base + ["--label-smoothing", "nan"], mentioningValidation: ["--label-smoothing"])
+        for value in ["-1", "nan", "0"] {
+            try VisionCLI.fail(["finetune", "--from", run.path, "--data", data.path, "--backbone-lr-scale=\(value)"],
+                               mentioningValidation: ["--backbone-lr-scale"])
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: run.path))
+    }
+
+    func testSizesAndCountsOutsideTheirRangeAreRejected() throws {
+        let data = directory.appendingPathComponent("folder")
+        try TestData.writeClassFolder(data, classes: TestData.rgbClasses, perClass: 2, side: 8, seed: 1)
+        let run = directory.appendingPathComponent("run")
+        for value in ["0", "-3", "100000"] {
+            try VisionCLI.fail(["train", "resnet20", "--data", data.path, "-o", run.path, "--image-size=\(value)"],
+                               mentioningValidation: ["--image-size"])
+            try VisionCLI.fail(["lr-find", "resnet20", "--data", data.path, "--image-size=\(value)"], mentioningValidation: ["--image-size"])
+            try VisionCLI.fail(["models", "--input-size=\(value)"], mentioningValidation: ["--input-size"])
+        }
+        try VisionCLI.fail(["models", "--classes=-1"], mentioningValidation: ["--classes"])
+        // U-Net shape: base and depth at least 1, the widest layer (base × 2^depth) at most 4096 channels.
+        let unet = ["train", "unet", "--data", data.path, "-o", run.path]
+        try VisionCLI.fail(unet + ["--base", "0"], mentioningValidation: ["--base"])
+        try VisionCLI.fail(unet + ["--depth", "0"], mentioningValidation: ["--depth"])
+        try VisionCLI.fail(unet + ["--depth", "64"], mentioningValidation: ["--depth"])
+        try VisionCLI.fail(unet + ["--base", "512", "--depth", "4"], mentioningValidation: ["--base", "4096"])
+        // evaluate and lr-find check their loader options too.
+        let evaluate = ["evaluate", "--weights", run.path, "--data", data.path]
+        try VisionCLI.fail(evaluate + ["--batch-size", "0"], mentioningValidation: ["--batch-size"])
+        try VisionCLI.fail(evaluate + ["--workers=-1"], mentioningValidation: ["--workers"])
+        try VisionCLI.fail(evaluate + ["--limit=-1"], mentioningValidation: ["--limit"])
+        let lrFind = ["lr-find", "resnet20", "--data", data.path]
+        try VisionCLI.fail(lrFind + ["--batch-size", "0"], mentioningValidation: ["--batch-size"])
+        try VisionCLI.fail(lrFind + ["--workers=-1"], mentioningValidation: ["--workers"])
+        try VisionCLI.fail(lrFind + ["--steps", "4611686018427387904", "--batch-size", "4"], mentioningValidation: ["--steps"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: run.path))
+    }
+
+    func testLRFindRatesMustBeFiniteAndIncreasing() throws {
+        let data = directory.appendingPathComponent("folder")
+        try TestData.writeClassFolder(data, classes: TestData.rgbClasses, perClass: 2, side: 8, seed: 1)
+        let lrFind = ["lr-find", "resnet20", "--data", data.path, "-o", directory.appendingPathComponent("plot.png").path]
+        try VisionCLI.fail(lrFind + ["--end-lr", "inf"], mentioningValidation: ["--end-lr", "finite"])
+        try VisionCLI.fail(lrFind + ["--start-lr", "nan"], mentioningValidation: ["--start-lr"])
+        try VisionCLI.fail(lrFind + ["--start-lr", "0"], mentioningValidation: ["--start-lr"])
+        try VisionCLI.fail(lrFind + ["--start-lr", "1", "--end-lr", "0.1"], mentioningValidation: ["--start-lr", "--end-lr"])
+    }
+
+    func testLRFindDoesNotReplaceAnExistingPlotByDefault() throws {
+        let data = directory.appendingPathComponent("folder")
+        try TestData.writeClassFolder(data, classes: TestData.rgbClasses, perClass: 2, side: 8, seed: 1)
+        let workingDirectory = directory.appendingPathComponent("cwd")
+        try FileManager.default.createDirectory(at: workingDirectory, withIntermediateDirectories: true)
+        let mine = workingDirectory.appendingPathComponent("lr-find.png")
+        try Data("my own file".utf8).write(to: mine)
+        try VisionCLI.fail(["lr-find", "resnet20", "--data", data.path, "--steps", "5", "--batch-size", "2", "--workers", "0"],
+                           mentioning: ["lr-find.png", "-o"], in: workingDirectory)
+        XCTAssertEqual(try Data(contentsOf: mine), Data("my own file".utf8))
+    }
+
+    func testInputsTooSmallForVGGAreRefusedByEveryCommand() throws {
+        let data = directory.appendingPathComponent("tiny")
+        try TestData.writeClassFolder(data, classes: TestData.rgbClasses, perClass: 2, side: 16, seed: 1)
+        try VisionCLI.fail(["train", "vgg11", "--data", data.path, "--workers", "0", "-o", directory.appendingPathComponent("run").path],
+                           mentioning: ["vgg11", "32×32", "16×16", "--image-size 32"])
+        try VisionCLI.fail(["lr-find", "vgg11", "--data", data.path, "--workers", "0", "-o", directory.appendingPathComponent("p.png").path],
+                           mentioning: ["vgg11", "32×32", "16×16", "--image-size 32"])
+        try VisionCLI.fail(["features", data.appendingPathComponent("red/00.png").path, "--model", "vgg11", "--layer", "features.0",
+                            "-o", directory.appendingPathComponent("features").path],
+                           mentioning: ["vgg11", "32×32", "00.png"])
+        // The zoo listing still lists every model, with a note for those that cannot take the size.
+        let models = try VisionCLI.succeed(["models", "--input-size", "16"])
+        let vgg = try XCTUnwrap(models.stdout.split(separator: "\n").first { $0.hasPrefix("vgg11 ") }, models.stdout)
+        XCTAssertTrue(vgg.contains("needs inputs of at least 32×32"), String(vgg))
+        let resnet = try XCTUnwrap(models.stdout.split(separator: "\n").first { $0.hasPrefix("resnet20 ") }, models.stdout)
+        XCTAssertNotNil(Int(resnet.split(separator: " ")[1]), "resnet20 is counted at 16 px: \(resnet)")
+    }
+
     func testMissingNamedDatasetSaysWhereItLooked() throws {
         let empty = directory.appendingPathComponent("empty-data-root")
         let workingDirectory = directory.appendingPathComponent("cwd")

@@ -65,6 +65,21 @@ final class ImageCLITests: XCTestCase {
         try VisionCLI.fail(["convert", input.path, directory.appendingPathComponent("x.bmp").path], mentioningValidation: [".png"])
     }
 
+    func testConvertRefusesSizesTheOutputFormatCannotHold() throws {
+        let input = directory.appendingPathComponent("small.png")
+        try TestData.writeRGB(input, height: 4, width: 6) { _, _ in (10, 20, 30) }
+        let jpeg = directory.appendingPathComponent("out.jpg"), png = directory.appendingPathComponent("out.png")
+        try VisionCLI.fail(["convert", input.path, jpeg.path, "--resize", "70000x10"], mentioning: ["out.jpg", "70000×10", "65500"])
+        try VisionCLI.fail(["convert", input.path, png.path, "--resize", "2000000x1"], mentioning: ["out.png", "2000000×1", "1000000"])
+        try VisionCLI.fail(["convert", input.path, png.path, "--resize", "20000x20000"], mentioning: ["out.png", "20000×20000", "pixels"])
+        // A legitimate 65535-pixel-wide PNG is too wide for JPEG.
+        let wide = directory.appendingPathComponent("wide.png")
+        try TestData.writeRGB(wide, height: 1, width: 65_535) { _, x in (UInt8(x % 256), 0, 0) }
+        try VisionCLI.fail(["convert", wide.path, jpeg.path], mentioning: ["out.jpg", "65535×1", "65500"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: jpeg.path))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: png.path))
+    }
+
     func testModelsListsEveryRegistryName() throws {
         let result = try VisionCLI.succeed(["models", "--input-size", "32"])
         let names = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnet20", "resnet32", "resnet44",

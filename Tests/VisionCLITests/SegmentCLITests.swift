@@ -155,6 +155,23 @@ final class SegmentCLITests: XCTestCase {
         }
     }
 
+    func testEvaluateRefusesMasksWithMoreClassesThanTheModel() throws {
+        let (_, run) = try trainedRun()
+        // Class-index masks 0…4 against the two-class run.
+        let root = workspace().appendingPathComponent("five-classes")
+        let images = root.appendingPathComponent("image"), labels = root.appendingPathComponent("label")
+        try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: labels, withIntermediateDirectories: true)
+        for k in 0..<2 {
+            let mask = (0..<(16 * 16)).map { UInt8($0 % 5) }
+            try ImageIO.writePNG(Image(height: 16, width: 16, channels: 1, pixels: mask.map { 40 * $0 + UInt8(k) }),
+                                 to: images.appendingPathComponent("\(k).png"))
+            try ImageIO.writePNG(Image(height: 16, width: 16, channels: 1, pixels: mask), to: labels.appendingPathComponent("\(k).png"))
+        }
+        try VisionCLI.fail(["evaluate", "--weights", run.path, "--data", root.path, "--workers", "0"],
+                           mentioning: ["five-classes", "up to 4", "2 classes"])
+    }
+
     func testClassifierAndSegmenterMismatchesAreExplained() throws {
         let (data, run) = try trainedRun()
         try VisionCLI.fail(["train", "resnet20", "--data", data.path, "--epochs", "1", "--workers", "0",

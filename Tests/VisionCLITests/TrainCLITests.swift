@@ -51,6 +51,24 @@ final class TrainCLITests: XCTestCase {
 
     // MARK: train
 
+    /// A second `train` into the same directory must not replace the first run's checkpoints.
+    func testTrainRefusesADirectoryHoldingARunUnlessForced() throws {
+        let (data, run, _) = try trainedRun()
+        let before = try Data(contentsOf: run.appendingPathComponent("last.safetensors"))
+        let again = try VisionCLI.run(["train", "resnet20", "--data", data.path, "--epochs", "1", "--batch-size", "8",
+                                       "--workers", "0", "--limit", "8", "-o", run.path])
+        XCTAssertNotEqual(again.status, 0)
+        XCTAssertTrue(again.stderr.contains(run.path) && again.stderr.contains("--resume") && again.stderr.contains("--force"), again.stderr)
+        XCTAssertEqual(try Data(contentsOf: run.appendingPathComponent("last.safetensors")), before, "the run is untouched")
+
+        let copy = workspace().appendingPathComponent("forced")
+        try FileManager.default.copyItem(at: run, to: copy)
+        let forced = try VisionCLI.run(["train", "resnet20", "--data", data.path, "--epochs", "1", "--batch-size", "8",
+                                        "--workers", "0", "--limit", "8", "--force", "-o", copy.path])
+        XCTAssertEqual(forced.status, 0, forced.stderr)
+        XCTAssertEqual(try Checkpoint.readRecord(copy).config.epochs, 1, "--force starts a new run there")
+    }
+
     func testTrainWritesCheckpointsRunRecordMetricsAndPlots() throws {
         let (_, run, output) = try trainedRun()
         for name in ["last.safetensors", "best.safetensors", "optimizer.safetensors", "run.json", "metrics.csv",
@@ -132,7 +150,7 @@ final class TrainCLITests: XCTestCase {
         let (data, run, _) = try trainedRun()
         let out = temporaryDirectory("vision-cli-eval")
         defer { try? FileManager.default.removeItem(at: out) }
-        let png = out.appendingPathComponent("confusion.png")
+        let png = out.appendingPathComponent("matrix.png")
         let result = try VisionCLI.succeed(["evaluate", "--weights", run.path, "--data", data.path, "--workers", "0",
                                             "--confusion-png", png.path])
         XCTAssertTrue(result.stdout.contains("images: 36"), "a plain folder is scored whole:\n\(result.stdout)")
@@ -149,6 +167,24 @@ final class TrainCLITests: XCTestCase {
         try FileManager.default.copyItem(at: run.appendingPathComponent("last.safetensors"), to: weights)
         try VisionCLI.succeed(["evaluate", "--weights", weights.path, "--data", data.path, "--workers", "0", "--limit", "5"])
         XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent("confusion.png").path))
+    }
+
+    func testEvaluateReplacesADefaultConfusionImageOnlyInARunDirectory() throws {
+        let (data, run, _) = try trainedRun()
+        // In a run directory confusion.png is the run's own artefact: a stale one is replaced.
+        let inRun = run.appendingPathComponent("confusion.png")
+        try Data("stale".utf8).write(to: inRun)
+        try VisionCLI.succeed(["evaluate", "--weights", run.path, "--data", data.path, "--workers", "0", "--limit", "5"])
+        XCTAssertEqual(try TestData.decode(inRun).channels, 3)
+        // Beside a bare weights file an existing confusion.png may be the user's: refused before any work.
+        let folder = workspace().appendingPathComponent("bare-weights")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let weights = folder.appendingPathComponent("model.safetensors"), mine = folder.appendingPathComponent("confusion.png")
+        try FileManager.default.copyItem(at: run.appendingPathComponent("last.safetensors"), to: weights)
+        try Data("my own file".utf8).write(to: mine)
+        try VisionCLI.fail(["evaluate", "--weights", weights.path, "--data", data.path, "--workers", "0", "--limit", "5"],
+                           mentioning: ["confusion.png", "--confusion-png"])
+        XCTAssertEqual(try Data(contentsOf: mine), Data("my own file".utf8))
     }
 
     func testEvaluateRejectsDataWithOtherClasses() throws {

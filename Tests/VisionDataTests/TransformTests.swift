@@ -66,6 +66,34 @@ final class TransformTests: XCTestCase {
         }
     }
 
+    /// torchvision's `pad_if_needed`: an image smaller than the crop lands somewhere inside the window,
+    /// the rest is padding (the mask's padding is `maskFill`); an image that fits crops as before.
+    func testRandomCropPadsAnImageSmallerThanTheCropIfAsked() {
+        let image = randomImage(channels: 2, height: 3, width: 5, seed: 6)
+        let mask = LabelMask(height: 3, width: 5, labels: Array(0..<15))
+        var generator = SeededGenerator(seed: 7)
+        var placements = Set<[Int]>()
+        for _ in 0..<40 {
+            var out = image
+            var outMask: LabelMask? = mask
+            RandomCrop(size: (6, 4), padIfNeeded: true, maskFill: LabelMask.ignored).apply(&out, mask: &outMask, generator: &generator)
+            XCTAssertEqual([out.height, out.width], [6, 4])
+            let matches = (-3...0).flatMap { top in (0...1).map { [top, $0] } }.filter { p in
+                ImageOps.crop(image, top: p[0], left: p[1], height: 6, width: 4) == out
+                    && ImageOps.crop(mask, top: p[0], left: p[1], height: 6, width: 4, fill: LabelMask.ignored) == outMask
+            }
+            XCTAssertEqual(matches.count, 1, "one window: rows 3 short (image inside), columns 1 too many (window inside)")
+            placements.formUnion(matches)
+            XCTAssertEqual(outMask?.labels.filter { $0 == LabelMask.ignored }.count, 3 * 4, "the padded rows carry no label")
+        }
+        XCTAssertEqual(placements.count, 8, "every placement occurs: \(placements.sorted { $0.lexicographicallyPrecedes($1) })")
+        // An image that fits draws the same windows with or without the option.
+        var a = SeededGenerator(seed: 8), b = SeededGenerator(seed: 8)
+        for _ in 0..<5 {
+            XCTAssertEqual(RandomCrop(size: 2)(image, generator: &a), RandomCrop(size: 2, padIfNeeded: true)(image, generator: &b))
+        }
+    }
+
     func testRotationBy90EqualsQuarterTurns() {
         let square = FloatImage(channels: 1, height: 2, width: 2, pixels: [1, 2, 3, 4])
         XCTAssertEqual(ImageOps.rotate90(square, quarterTurns: 1).pixels, [2, 4, 1, 3])  // torch.rot90

@@ -70,6 +70,26 @@ final class ModelZooTests: XCTestCase {
         XCTAssertTrue(Set(small.stateDict().map(\.name)).isSuperset(of: ["classifier.weight", "classifier.bias", "features.28.weight"]))
     }
 
+    /// The small head needs 1×1 features (32–63 pixels); from 64 pixels the ImageNet head's adaptive pool
+    /// takes any size; below 32 pixels the fifth pooling has nothing to pool, so the registry refuses.
+    func testVGGHeadFollowsTheInputSizeAndTooSmallInputsAreRefused() throws {
+        let cases: [(side: Int, head: VGG.Head)] = [(32, .small), (63, .small), (64, .imagenet)]
+        for (side, head) in cases {
+            let model = try ModelRegistry.build("vgg11", options: ModelOptions(numClasses: 5, inputSize: side))
+            let vgg = try XCTUnwrap(model as? VGG)
+            XCTAssertEqual(vgg.head, head, "\(side) px")
+            vgg.eval()
+            XCTAssertEqual(Autograd.noGrad { vgg(Tensor.zeros([1, 3, side, side])) }.shape, [1, 5], "\(side) px")
+        }
+        let entry = try ModelRegistry.entry("vgg16_bn")
+        XCTAssertEqual(entry.minimumInputSize, 32)
+        XCTAssertThrowsError(try entry.checkInputSize(31))
+        XCTAssertThrowsError(try ModelRegistry.build("vgg11", options: ModelOptions(numClasses: 5, inputSize: 16))) { error in
+            XCTAssertEqual("\(error)", "vgg11 needs inputs of at least 32×32 pixels, got 16×16")
+        }
+        XCTAssertNoThrow(try ModelRegistry.build("resnet20", options: ModelOptions(numClasses: 5, inputSize: 8)))
+    }
+
     func testUNetKeysMatchTheReferenceDefinition() throws {
         let unet = UNet(inChannels: 1, numClasses: 2, base: 8, depth: 3)
         let keys = Set(unet.stateDict().map(\.name))

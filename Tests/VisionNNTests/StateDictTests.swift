@@ -193,6 +193,23 @@ final class StateDictTests: XCTestCase {
         XCTAssertThrowsError(try TinyNet(seed: 3).loadStateDict(contentsOf: url), "without the prefix every key is unexpected")
     }
 
+    func testWrongShapedWeightsFileIsAnErrorNamingTheFileAndTheKey() throws {
+        let url = directory.appendingPathComponent("wrong-shape.safetensors")
+        var entries = TinyNet(seed: 1).stateDict()
+        let index = try XCTUnwrap(entries.firstIndex { $0.name == "stem.weight" })
+        entries[index].tensor = Tensor.zeros([3, 4])
+        try SafeTensors.write(entries, to: url)
+        let target = TinyNet(seed: 2)
+        let before = values(of: target)
+        XCTAssertThrowsError(try target.loadStateDict(contentsOf: url)) { error in
+            guard case StateDictError.file(let path, let reason) = error else { return XCTFail("unexpected \(error)") }
+            XCTAssertEqual(path, url.path)
+            XCTAssertTrue(reason.contains("stem.weight") && reason.contains("[3, 4]") && reason.contains("[4, 3]"), reason)
+            XCTAssertTrue(error.localizedDescription.contains("wrong-shape.safetensors"), error.localizedDescription)
+        }
+        XCTAssertEqual(values(of: target), before, "a failed strict load changes nothing")
+    }
+
     func testCorruptOrMissingFileIsAnErrorNamingTheFile() throws {
         let corrupt = directory.appendingPathComponent("corrupt.safetensors")
         var bytes = [UInt8](SafeTensors.encode(TinyNet(seed: 1).stateDict()))

@@ -2,6 +2,7 @@ import Foundation
 import TestSupport
 import VisionCore
 import VisionData
+import VisionImage
 import VisionModels
 import VisionTools
 import XCTest
@@ -172,6 +173,31 @@ final class DataSetupTests: XCTestCase {
         XCTAssertEqual(prepared.task, .segmentation)
         XCTAssertEqual(prepared.classNames, ["class0", "class1", "class2"])
         XCTAssertEqual(Set(try XCTUnwrap(try prepared.train.sample(at: 0).mask).labels), [0, 1, 2])
+    }
+
+    /// Masks whose first images show only background are still read as class indices when later
+    /// ones hold 1 and 2 (thresholding at 128 would turn them all into background).
+    func testClassIndexMasksAreRecognisedPastEmptyFirstMasks() throws {
+        let root = directory.appendingPathComponent("sparse-parts")
+        try ToolsTestData.writeSegmentationFolder(root, count: 12, side: 8, labelValues: [0, 1, 2])
+        for k in 0..<10 {
+            try ImageIO.writePNG(Image(height: 8, width: 8, channels: 1, pixels: [UInt8](repeating: 0, count: 64)),
+                                 to: root.appendingPathComponent("label").appendingPathComponent(String(format: "%02d.png", k)))
+        }
+        let prepared = try DataSetup.prepare(data: root.path, augmentation: "none", seed: 0, validationSplit: 0, imageSize: 8)
+        XCTAssertEqual(prepared.classNames, ["class0", "class1", "class2"])
+    }
+
+    /// A training crop larger than the images pads them (the padding labelled ignored) instead of failing.
+    func testSegmentationCropLargerThanTheImagesPads() throws {
+        let root = directory.appendingPathComponent("small-cells")
+        try ToolsTestData.writeSegmentationFolder(root, count: 5, side: 8)
+        let prepared = try DataSetup.prepare(data: root.path, augmentation: "standard", seed: 0, imageSize: 12)
+        let sample = transformed(try prepared.train.sample(at: 0), prepared.trainTransform)
+        XCTAssertEqual([sample.image.height, sample.image.width], [12, 12])
+        let labels = try XCTUnwrap(sample.mask).labels
+        XCTAssertEqual(labels.filter { $0 == LabelMask.ignored }.count, 144 - 64, "everything outside the 8×8 image")
+        XCTAssertEqual(labels.filter { $0 == 1 }.count, 16, "the 4×4 square")
     }
 
     func testSegmentationTrainAndTestTrees() throws {

@@ -144,6 +144,95 @@ final class TrainerTests: XCTestCase {
         }
     }
 
+    /// What the directory holds when a save of epoch 2 stops after each of its steps; resume must
+    /// continue from the committed epoch and end exactly where an uninterrupted run ends.
+    func testACrashAnywhereInASaveLeavesAResumableRun() throws {
+        let prepared = try prepare()
+        let straight = directory.appendingPathComponent("straight")
+        try Trainer(config: config(prepared), data: prepared, directory: straight).run()
+        let run = directory.appendingPathComponent("run")
+        let trainer = try Trainer(config: config(prepared), data: prepared, directory: run)
+        try trainer.run(stopAfter: 1)
+        let names = ["last.safetensors", "optimizer.safetensors", "run.json"]
+        let one = try files(run, names)
+        try trainer.run(stopAfter: 1)
+        let two = try files(run, names)
+        let left = try FileManager.default.contentsOfDirectory(atPath: run.path)
+        XCTAssertFalse(left.contains { $0.contains(".next.") || $0.hasPrefix(".") }, "a finished save leaves nothing pending: \(left)")
+
+        let (last, optimizer, record) = ("last.safetensors", "optimizer.safetensors", "run.json")
+        let (pendingLast, pendingOptimizer) = ("last.next.safetensors", "optimizer.next.safetensors")
+        let crashes: [(step: String, files: [String: Data], committed: Int)] = [
+            ("the weights' pending file written", [record: one[2], last: one[0], optimizer: one[1], pendingLast: two[0]], 1),
+            ("both pending files written", [record: one[2], last: one[0], optimizer: one[1], pendingLast: two[0], pendingOptimizer: two[1]], 1),
+            ("run.json committed, nothing renamed", [record: two[2], last: one[0], optimizer: one[1], pendingLast: two[0], pendingOptimizer: two[1]], 2),
+            ("the weights renamed, the optimizer state not", [record: two[2], last: two[0], optimizer: one[1], pendingOptimizer: two[1]], 2),
+        ]
+        for crash in crashes {
+            let crashed = directory.appendingPathComponent("crashed-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: crashed, withIntermediateDirectories: true)
+            for (name, bytes) in crash.files { try bytes.write(to: crashed.appendingPathComponent(name)) }
+            let resumed = try Trainer.resume(crashed)
+            XCTAssertEqual(resumed.state.epochsCompleted, crash.committed, crash.step)
+            let remaining = try FileManager.default.contentsOfDirectory(atPath: crashed.path)
+            XCTAssertFalse(remaining.contains { $0.contains(".next.") }, "\(crash.step): \(remaining)")
+            XCTAssertEqual(try resumed.run().epochsCompleted, 2, crash.step)
+            for name in [last, optimizer] {
+                let a = try SafeTensors.read(contentsOf: straight.appendingPathComponent(name))
+                let b = try SafeTensors.read(contentsOf: crashed.appendingPathComponent(name))
+                XCTAssertEqual(a.keys.sorted(), b.keys.sorted(), "\(crash.step): \(name)")
+                let differing = a.keys.filter { a[$0]?.storage.map(\.bitPattern) != b[$0]?.storage.map(\.bitPattern) }
+                XCTAssertEqual(differing, [], "\(crash.step): \(name) differs from the uninterrupted run")
+            }
+        }
+    }
+
+    func testANewRunRefusesADirectoryHoldingARun() throws {
+        let prepared = try prepare()
+        let run = directory.appendingPathComponent("taken")
+        try Trainer(config: config(prepared), data: prepared, directory: run).run(stopAfter: 1)
+        XCTAssertThrowsError(try Trainer.claimRunDirectory(run, overwrite: false)) { error in
+            XCTAssertTrue("\(error)".contains(run.path) && "\(error)".contains("--resume") && "\(error)".contains("--force"), "\(error)")
+        }
+        XCTAssertNoThrow(try Trainer.claimRunDirectory(run, overwrite: true))
+        XCTAssertNoThrow(try Trainer.claimRunDirectory(directory.appendingPathComponent("not-yet"), overwrite: false))
+        XCTAssertNoThrow(try Trainer.claimRunDirectory(data, overwrite: false), "a directory holding other files is not a run")
+    }
+
+    func testResumeRefusesDataWhoseClassesChanged() throws {
+        let prepared = try prepare()
+        let run = directory.appendingPathComponent("run")
+        try Trainer(config: config(prepared, epochs: 3), data: prepared, directory: run).run(stopAfter: 1)
+        try ToolsTestData.writeClassFolder(data, classes: [("amber", (230, 160, 20))], perClass: 10, side: 8, seed: 5)
+        XCTAssertThrowsError(try Trainer.resume(run)) { error in
+            XCTAssertTrue("\(error)".contains("amber") && "\(error)".contains("blue, green, red"), "\(error)")
+        }
+    }
+
+    /// Training crops larger than the images: the padding is ignored by the loss and the accuracy,
+    /// and the whole images of mixed sizes are validated one at a time.
+    func testSegmentationWithCropsLargerThanTheImagesAndMixedSizes() throws {
+        let root = directory.appendingPathComponent("cells")
+        try ToolsTestData.writeSegmentationFolder(root.appendingPathComponent("train"), count: 4, side: 8)
+        try ToolsTestData.writeSegmentationFolder(root.appendingPathComponent("test"), count: 1, side: 8)
+        try ToolsTestData.writeSegmentationFolder(directory.appendingPathComponent("wide"), count: 1, side: 12)
+        for folder in ["image", "label"] {
+            try FileManager.default.moveItem(at: directory.appendingPathComponent("wide/\(folder)/00.png"),
+                                             to: root.appendingPathComponent("test/\(folder)/01.png"))
+        }
+        let prepared = try DataSetup.prepare(data: root.path, augmentation: "standard", seed: 1, imageSize: 16)
+        XCTAssertEqual(prepared.validation?.count, 2)
+        let config = RunConfig(model: "unet", modelOptions: ModelOptions(numClasses: 2, inChannels: 1, base: 4, depth: 2, seed: 1, inputSize: 16),
+                               data: root.path, task: .segmentation, classNames: prepared.classNames, preprocessing: prepared.preprocessing,
+                               epochs: 1, batchSize: 2, optimizer: "adam", learningRate: 0.01, workers: 0, seed: 1, imageSize: 16)
+        let state = try Trainer(config: config, data: prepared, directory: directory.appendingPathComponent("seg-run")).run()
+        let record = try XCTUnwrap(state.history.first)
+        XCTAssertTrue(record.trainLoss.isFinite)
+        XCTAssertGreaterThan(record.trainAccuracy, 0)
+        XCTAssertLessThanOrEqual(record.trainAccuracy, 1)
+        XCTAssertNotNil(record.validationAccuracy)
+    }
+
     // MARK: Non-finite loss
 
     func testNonFiniteLossStopsTrainingAndKeepsTheLastGoodCheckpoint() throws {
