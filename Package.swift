@@ -29,18 +29,22 @@ let cTargets: [Target] = [
 
 // MARK: - Swift libraries (each imports only those below it)
 
-let swiftSettings: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+/// The numeric core drops bounds and precondition checks in release builds; the targets that parse
+/// files, options and datasets keep them (`-O`), so bad input that slips past a check traps instead of
+/// reading out of bounds.
+let uncheckedSettings: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+let checkedSettings: [SwiftSetting] = []
 
 let libraryTargets: [Target] = [
-    .target(name: "VisionCore", dependencies: ["CBLAS", "CKernels"], swiftSettings: swiftSettings),
-    .target(name: "VisionNN", dependencies: ["VisionCore"], swiftSettings: swiftSettings),
-    .target(name: "VisionOptim", dependencies: ["VisionCore", "VisionNN"], swiftSettings: swiftSettings),
-    .target(name: "VisionImage", dependencies: ["VisionCore", "CJPEG", "CPNG"], swiftSettings: swiftSettings),
-    .target(name: "VisionData", dependencies: ["VisionCore", "VisionImage", "CZlib"], swiftSettings: swiftSettings),
-    .target(name: "VisionModels", dependencies: ["VisionCore", "VisionNN"], swiftSettings: swiftSettings),
+    .target(name: "VisionCore", dependencies: ["CBLAS", "CKernels"], swiftSettings: uncheckedSettings),
+    .target(name: "VisionNN", dependencies: ["VisionCore"], swiftSettings: uncheckedSettings),
+    .target(name: "VisionOptim", dependencies: ["VisionCore", "VisionNN"], swiftSettings: uncheckedSettings),
+    .target(name: "VisionImage", dependencies: ["VisionCore", "CJPEG", "CPNG"], swiftSettings: checkedSettings),
+    .target(name: "VisionData", dependencies: ["VisionCore", "VisionImage", "CZlib"], swiftSettings: checkedSettings),
+    .target(name: "VisionModels", dependencies: ["VisionCore", "VisionNN"], swiftSettings: uncheckedSettings),
     .target(name: "VisionTools", dependencies: [
         "VisionCore", "VisionNN", "VisionOptim", "VisionImage", "VisionData", "VisionModels",
-    ], swiftSettings: swiftSettings),
+    ], swiftSettings: checkedSettings),
 ]
 
 // MARK: - Executables
@@ -49,10 +53,10 @@ let executableTargets: [Target] = [
     .executableTarget(name: "VisionCLI", dependencies: [
         "VisionTools", "VisionCore", "VisionNN", "VisionOptim", "VisionImage", "VisionData", "VisionModels",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
-    ], swiftSettings: swiftSettings),
+    ], swiftSettings: checkedSettings),
     .executableTarget(name: "VisionBench", dependencies: [
         "VisionCore", "VisionNN", "VisionOptim", "VisionImage", "VisionData", "VisionModels", "VisionTools",
-    ], swiftSettings: swiftSettings),
+    ], swiftSettings: uncheckedSettings),
 ]
 
 // MARK: - Tests
