@@ -44,7 +44,7 @@ struct Finetune: ParsableCommand {
                                              limit: options.limit, validationSplit: options.validationSplit,
                                              imageSize: sourceConfig.preprocessing.size ?? options.imageSize,
                                              normalization: (sourceConfig.preprocessing.mean, sourceConfig.preprocessing.std),
-                                             erasing: options.erasing)
+                                             erasing: options.erasing, cropPadding: options.cropPadding)
             guard data.task == sourceConfig.task else {
                 throw CLIError("\(source) was trained for \(sourceConfig.task.rawValue) but \(dataName) is \(data.task.rawValue) data")
             }

@@ -52,7 +52,7 @@ struct Train: ParsableCommand {
             let entry = try ModelRegistry.entry(model)
             let data = try DataSetup.prepare(data: dataName, augmentation: options.augmentation, seed: options.seed,
                                              limit: options.limit, validationSplit: options.validationSplit, imageSize: options.imageSize,
-                                             erasing: options.erasing)
+                                             erasing: options.erasing, cropPadding: options.cropPadding)
             try checkTaskMatches(entry: entry, task: data.task, data: dataName)
             let modelOptions = ModelOptions(numClasses: data.classNames.count, inChannels: data.preprocessing.channels,
                                             stem: stem == "auto" ? nil : Stem(rawValue: stem), base: base, depth: depth,

@@ -80,11 +80,17 @@ public enum DataSetup {
     ///     dataset has one, else 0.1 of the training set.
     ///   - imageSize: classification input side for folders / segmentation training crop; nil picks a default.
     ///   - erasing: random-erasing probability for classification training (nil: the preset's).
+    ///   - cropPadding: zero padding on each side before the random crop of classification training
+    ///     (nil: an eighth of the side, 2 pixels for images under 32).
     public static func prepare(data: String, augmentation: String, seed: UInt64, limit: Int? = nil,
                                validationSplit: Double? = nil, imageSize: Int? = nil,
-                               normalization: (mean: [Float], std: [Float])? = nil, erasing: Float? = nil) throws -> PreparedData {
+                               normalization: (mean: [Float], std: [Float])? = nil, erasing: Float? = nil,
+                               cropPadding: Int? = nil) throws -> PreparedData {
         if let erasing, !(erasing >= 0 && erasing <= 1) {
             throw ToolError.invalidOption("--erasing must be in [0, 1], got \(erasing)")
+        }
+        if let cropPadding, !(0...1024).contains(cropPadding) {
+            throw ToolError.invalidOption("--crop-padding must be between 0 and 1024, got \(cropPadding)")
         }
         let url = URL(fileURLWithPath: data)
         var isDirectory: ObjCBool = false
@@ -92,15 +98,18 @@ public enum DataSetup {
         var prepared: PreparedData
         if isFolder {
             prepared = try prepareFolder(url, augmentation: augmentation, imageSize: imageSize, validationSplit: validationSplit,
-                                         seed: seed, normalization: normalization, erasing: erasing)
+                                         seed: seed, normalization: normalization, erasing: erasing, cropPadding: cropPadding)
         } else {
             prepared = try prepareNamed(data, augmentation: augmentation, imageSize: imageSize, validationSplit: validationSplit,
-                                        seed: seed, normalization: normalization, erasing: erasing)
+                                        seed: seed, normalization: normalization, erasing: erasing, cropPadding: cropPadding)
         }
         if let limit {
             guard limit > 0 else { throw ToolError.invalidOption("--limit must be positive, got \(limit)") }
             prepared.train = head(prepared.train, limit, seed: seed)
-            if let v = prepared.validation { prepared.validation = head(v, limit, seed: seed &+ 1) }
+            if let v = prepared.validation, v.count > limit {
+                prepared.validation = head(v, limit, seed: seed &+ 1)
+                prepared.validationSource += ", a seeded \(limit) of them (--limit)"
+            }
         }
         guard prepared.train.count > 0 else { throw ToolError.incompatibleData("\(data): the training set is empty") }
         return prepared
@@ -131,7 +140,8 @@ public enum DataSetup {
     }
 
     static func prepareNamed(_ name: String, augmentation: String, imageSize: Int?, validationSplit: Double?,
-                             seed: UInt64, normalization: (mean: [Float], std: [Float])?, erasing: Float?) throws -> PreparedData {
+                             seed: UInt64, normalization: (mean: [Float], std: [Float])?, erasing: Float?,
+                             cropPadding: Int?) throws -> PreparedData {
         let lower = name.lowercased()
         guard DatasetCatalog.names.contains(lower) || ["cifar-10", "cifar-100", "fashionmnist", "fashion_mnist", "isbi", "isbi2012-membrane"].contains(lower) else {
             throw ToolError.invalidOption("unknown dataset '\(name)': not a folder, and not one of \(DatasetCatalog.names.joined(separator: ", "))")
@@ -161,7 +171,7 @@ public enum DataSetup {
             validation = try DatasetCatalog.load(name, split: .test)
             source = "the test split (\(validation?.count ?? 0) images)"
         }
-        let padding = side >= 32 ? side / 8 : max(2, side / 14)
+        let padding = cropPadding ?? (side >= 32 ? side / 8 : max(2, side / 14))
         return PreparedData(train: trainSet, validation: validation, validationSource: source, task: .classification,
                             classNames: train.classNames,
                             preprocessing: Preprocessing(channels: channels, size: side, mean: mean, std: std),
@@ -171,7 +181,8 @@ public enum DataSetup {
     }
 
     static func prepareFolder(_ root: URL, augmentation: String, imageSize: Int?, validationSplit: Double?,
-                              seed: UInt64, normalization: (mean: [Float], std: [Float])?, erasing: Float?) throws -> PreparedData {
+                              seed: UInt64, normalization: (mean: [Float], std: [Float])?, erasing: Float?,
+                              cropPadding: Int?) throws -> PreparedData {
         let fm = FileManager.default
         func isDir(_ u: URL) -> Bool {
             var d: ObjCBool = false
@@ -232,7 +243,7 @@ public enum DataSetup {
         let (mean, std) = try statistics(normalization, default: "", channels: 3)
         return PreparedData(train: trainSet, validation: validation, validationSource: source, task: .classification,
                             classNames: train.classNames, preprocessing: Preprocessing(channels: 3, size: side, mean: mean, std: std),
-                            trainTransform: classificationTransform(augmentation, size: side, padding: max(2, side / 8), channels: 3,
+                            trainTransform: classificationTransform(augmentation, size: side, padding: cropPadding ?? max(2, side / 8), channels: 3,
                                                                     largeImages: side > 64, mean: mean, std: std, erasing: erasing),
                             evalTransform: Compose([MatchChannels(channels: 3), FitSize(size: side), Normalize(mean: mean, std: std)]))
     }

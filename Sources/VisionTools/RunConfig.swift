@@ -44,6 +44,8 @@ public struct RunConfig: Codable, Equatable, Sendable {
     public var augmentation: String
     /// Random-erasing probability for classification training; nil keeps the preset's (0.25 with `strong`, else none).
     public var erasing: Float?
+    /// Padding on each side before the random crop of classification training; nil keeps the default (an eighth of the side).
+    public var cropPadding: Int?
     public var workers: Int
     public var seed: UInt64
     public var limit: Int?

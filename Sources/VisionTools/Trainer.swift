@@ -72,7 +72,7 @@ public final class Trainer {
         let data = try DataSetup.prepare(data: config.data, augmentation: config.augmentation, seed: config.seed,
                                          limit: config.limit, validationSplit: config.validationSplit, imageSize: config.imageSize,
                                          normalization: (config.preprocessing.mean, config.preprocessing.std),
-                                         erasing: config.erasing)
+                                         erasing: config.erasing, cropPadding: config.cropPadding)
         guard data.classNames == config.classNames else {
             throw ToolError.invalidRun(path: directory.path, reason: "was trained on the classes \(Trainer.listed(config.classNames)), but \(config.data) now holds \(Trainer.listed(data.classNames)); resuming would train on shifted labels — start a new run instead")
         }

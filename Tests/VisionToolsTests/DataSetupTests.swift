@@ -56,6 +56,32 @@ final class DataSetupTests: XCTestCase {
         XCTAssertTrue((1..<20).contains(strongErased), "strong preset erased \(strongErased) of 20 (p = 0.25)")
     }
 
+    /// `cropPadding` sets how far the training crop may shift: 0 keeps every image whole (only
+    /// flipped), 3 moves some windows past the border, where the zero padding shows after normalisation.
+    func testCropPaddingSetsHowFarTheTrainingCropShifts() throws {
+        let root = directory.appendingPathComponent("bright")
+        try ToolsTestData.writeClassFolder(root, classes: [("a", (200, 200, 200)), ("b", (230, 230, 230))], perClass: 4, side: 8, seed: 2)
+        func paddedPixels(_ padding: Int?) throws -> Int {
+            let prepared = try DataSetup.prepare(data: root.path, augmentation: "standard", seed: 0, validationSplit: 0,
+                                                 normalization: ([0, 0, 0], [1, 1, 1]), cropPadding: padding)
+            var total = 0
+            for index in 0..<prepared.train.count {
+                for seed in 0..<8 {
+                    var sample = try prepared.train.sample(at: index)
+                    var generator = SeededGenerator(seed: UInt64(seed))
+                    prepared.trainTransform.apply(to: &sample, generator: &generator)
+                    total += sample.image.pixels.filter { $0 == 0 }.count
+                }
+            }
+            return total
+        }
+        XCTAssertEqual(try paddedPixels(0), 0)
+        XCTAssertGreaterThan(try paddedPixels(3), 0)
+        XCTAssertThrowsError(try DataSetup.prepare(data: root.path, augmentation: "standard", seed: 0, cropPadding: -1)) { error in
+            XCTAssertTrue("\(error)".contains("--crop-padding"), "\(error)")
+        }
+    }
+
     // MARK: Classification folders
 
     func testClassFolderIsClassificationAtItsNativeSizeWithImageNetStatistics() throws {
@@ -131,6 +157,8 @@ final class DataSetupTests: XCTestCase {
         let prepared = try DataSetup.prepare(data: root.path, augmentation: "standard", seed: 0, limit: 5, validationSplit: 0.5)
         XCTAssertEqual(prepared.train.count, 5)
         XCTAssertEqual(prepared.validation?.count, 5)
+        XCTAssertTrue(prepared.validationSource.contains("15 held-out") && prepared.validationSource.contains("5 of them"),
+                      "the capped count is reported: \(prepared.validationSource)")
         XCTAssertThrowsError(try DataSetup.prepare(data: root.path, augmentation: "standard", seed: 0, limit: 0))
         XCTAssertThrowsError(try DataSetup.prepare(data: root.path, augmentation: "standard", seed: 0, validationSplit: 1))
     }

@@ -51,10 +51,13 @@ final class TrainerTests: XCTestCase {
         try DataSetup.prepare(data: data.path, augmentation: "standard", seed: 3)
     }
 
-    func config(_ prepared: PreparedData, epochs: Int = 2, optimizer: String = "sgd", schedule: String = "cosine") -> RunConfig {
-        RunConfig(model: "resnet20", modelOptions: ModelOptions(numClasses: 3, inChannels: 3, seed: 3, inputSize: 8),
-                  data: data.path, task: .classification, classNames: prepared.classNames, preprocessing: prepared.preprocessing,
-                  epochs: epochs, batchSize: 8, optimizer: optimizer, learningRate: 0.05, schedule: schedule, workers: 0, seed: 3)
+    func config(_ prepared: PreparedData, epochs: Int = 2, optimizer: String = "sgd", schedule: String = "cosine",
+                cropPadding: Int? = nil) -> RunConfig {
+        var config = RunConfig(model: "resnet20", modelOptions: ModelOptions(numClasses: 3, inChannels: 3, seed: 3, inputSize: 8),
+                               data: data.path, task: .classification, classNames: prepared.classNames, preprocessing: prepared.preprocessing,
+                               epochs: epochs, batchSize: 8, optimizer: optimizer, learningRate: 0.05, schedule: schedule, workers: 0, seed: 3)
+        config.cropPadding = cropPadding
+        return config
     }
 
     func files(_ run: URL, _ names: [String]) throws -> [Data] {
@@ -76,17 +79,25 @@ final class TrainerTests: XCTestCase {
         }
     }
 
+    /// A run with its own crop padding (5, not the default 2 for 8-pixel images) resumes with it.
+    func testResumeKeepsTheRunsCropPadding() throws {
+        try assertResumeIsExact(cropPadding: 5) {
+            try DataSetup.prepare(data: self.data.path, augmentation: "standard", seed: 3, cropPadding: 5)
+        }
+    }
+
     /// Trains 2 epochs straight, and 1 epoch + a resume from disk (with another number of loader
     /// threads); checkpoints, optimizer state and metrics must agree bit for bit.
-    func assertResumeIsExact(_ prepare: () throws -> PreparedData, file: StaticString = #filePath, line: UInt = #line) throws {
+    func assertResumeIsExact(cropPadding: Int? = nil, _ prepare: () throws -> PreparedData,
+                             file: StaticString = #filePath, line: UInt = #line) throws {
         let straight = directory.appendingPathComponent("straight-\(UUID().uuidString)")
         let interrupted = directory.appendingPathComponent("interrupted-\(UUID().uuidString)")
         let prepared = try prepare()
-        let full = try Trainer(config: config(prepared), data: prepared, directory: straight).run()
+        let full = try Trainer(config: config(prepared, cropPadding: cropPadding), data: prepared, directory: straight).run()
         XCTAssertEqual(full.epochsCompleted, 2, file: file, line: line)
 
         let again = try prepare()
-        let first = try Trainer(config: config(again), data: again, directory: interrupted).run(stopAfter: 1)
+        let first = try Trainer(config: config(again, cropPadding: cropPadding), data: again, directory: interrupted).run(stopAfter: 1)
         XCTAssertEqual(first.epochsCompleted, 1, file: file, line: line)
         XCTAssertEqual(try Checkpoint.readRecord(interrupted).state.epochsCompleted, 1, file: file, line: line)
         // Reopened from disk alone, with a different number of loader threads.
