@@ -42,6 +42,30 @@ final class ActivationTests: XCTestCase {
         checkGradients([x]) { $0[0].tanh() }
     }
 
+    func testClampValues() {
+        let x = Tensor([-3, -1.5, -0.2, 0, 0.7, 2, 5], shape: [7])
+        // Below the bounds → low, inside → unchanged, at a bound → the bound, above → high.
+        XCTAssertEqual(x.clamp(min: -1.5, max: 2).storage, [-1.5, -1.5, -0.2, 0, 0.7, 2, 2])
+        // One-sided: the other bound defaults to ∓∞.
+        XCTAssertEqual(x.clamp(min: 0).storage, [0, 0, 0, 0, 0.7, 2, 5])
+        XCTAssertEqual(x.clamp(max: 0.5).storage, [-3, -1.5, -0.2, 0, 0.5, 0.5, 0.5])
+        XCTAssertEqual(x.clamp().storage, x.storage)
+        // A degenerate interval maps everything to its single point.
+        XCTAssertEqual(x.clamp(min: 1, max: 1).storage, [1, 1, 1, 1, 1, 1, 1])
+    }
+
+    func testClampGradientIsOneInsideAndZeroOutside() {
+        // Values kept at least 0.05 from the bounds −1 and 1.
+        let values: [Float] = [-2.3, -1.4, -0.9, -0.3, 0, 0.45, 0.8, 1.2, 1.7, 3.1, -0.6, 0.95]
+        let x = Tensor(values, shape: [3, 4], requiresGrad: true)
+        x.clamp(min: -1, max: 1).sum().backward()
+        XCTAssertEqual(x.grad!.storage, values.map { (v: Float) -> Float in v > -1 && v < 1 ? 1 : 0 })
+        XCTAssertEqual(x.grad!.storage, [0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1])
+        checkGradients([Tensor(values, shape: [3, 4])]) { $0[0].clamp(min: -1, max: 1) }
+        checkGradients([Tensor(values, shape: [3, 4])]) { $0[0].clamp(min: 0.2) }
+        checkGradients([Tensor(values, shape: [3, 4])]) { $0[0].clamp(max: -0.5) }
+    }
+
     func testSigmoidAndTanhSaturateWithoutOverflow() {
         let x = Tensor([-100, 100, -1000, 1000], shape: [4])
         let s = x.sigmoid().storage

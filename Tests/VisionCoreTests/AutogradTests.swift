@@ -106,9 +106,29 @@ final class AutogradTests: XCTestCase {
         let x = Tensor.normal([3, 4], generator: &g)
         let w = Tensor.normal([5, 4], generator: &g)
         let v = Tensor.normal([3, 5], generator: &g)
-        checkGradients([x, w]) { $0[0].matmul($0[1], transposeOther: true) }
-        checkGradients([x, v]) { $0[0].matmul($0[1], transposeSelf: true) }
-        checkGradients([v, x]) { $0[1].matmul($0[0], transposeSelf: true, transposeOther: false) }
+        let u = Tensor.normal([4, 2], generator: &g)
+        let r = Tensor.normal([2, 3], generator: &g)
+        // All four transpose combinations of the backward pass (Tensor.matmul's two branches per operand).
+        checkGradients([x, u]) { $0[0].matmul($0[1]) }                                           // [3,4]·[4,2]
+        checkGradients([x, w]) { $0[0].matmul($0[1], transposeOther: true) }                     // [3,4]·[5,4]ᵀ
+        checkGradients([x, v]) { $0[0].matmul($0[1], transposeSelf: true) }                      // [3,4]ᵀ·[3,5]
+        checkGradients([x, r]) { $0[0].matmul($0[1], transposeSelf: true, transposeOther: true) } // [3,4]ᵀ·[2,3]ᵀ
+    }
+
+    func testMatmulBothTransposedMatchesHandComputation() {
+        // Aᵀ·Bᵀ = (B·A)ᵀ. A = [[1,2],[3,4],[5,6]] (3×2), B = [[1,0,2],[−1,3,1]] (2×3).
+        // Aᵀ = [[1,3,5],[2,4,6]], Bᵀ = [[1,−1],[0,3],[2,1]]:
+        // row 0: [1·1 + 3·0 + 5·2, 1·(−1) + 3·3 + 5·1] = [11, 13]; row 1: [2 + 0 + 12, −2 + 12 + 6] = [14, 16].
+        let a = Tensor([1, 2, 3, 4, 5, 6], shape: [3, 2], requiresGrad: true)
+        let b = Tensor([1, 0, 2, -1, 3, 1], shape: [2, 3], requiresGrad: true)
+        let c = a.matmul(b, transposeSelf: true, transposeOther: true)
+        XCTAssertEqual(c.shape, [2, 2])
+        XCTAssertEqual(c.storage, [11, 13, 14, 16])
+        // d(ΣC)/dA[i][j] = Σ_m B[m][i] (row i of Bᵀ summed): B's column sums are [0, 3, 3].
+        // d(ΣC)/dB[m][i] = Σ_j A[i][j] (row sums of A): [3, 7, 11] for each m.
+        c.sum().backward()
+        XCTAssertEqual(a.grad!.storage, [0, 0, 3, 3, 3, 3])
+        XCTAssertEqual(b.grad!.storage, [3, 7, 11, 3, 7, 11])
     }
 
     func testSeededGeneratorIsDeterministicAndRoughlyNormal() {

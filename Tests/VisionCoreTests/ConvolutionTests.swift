@@ -39,6 +39,45 @@ private func naiveConv2d(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ c: ConvCase) 
     return y
 }
 
+/// The definition of `convTranspose2d` (PyTorch's `conv_transpose2d`): every input pixel scatters
+/// `x[n, c, ih, iw] · w[c, k, i, j]` to `y[n, group·K/G + k, ih·S − P + i·D, iw·S − P + j·D]`, in Double.
+private func naiveConvTranspose2d(_ x: Tensor, _ w: Tensor, _ b: Tensor?, stride: (Int, Int), padding: (Int, Int),
+                                  outputPadding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1),
+                                  groups: Int = 1) -> Tensor {
+    let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let outPerGroup = w.shape[1], outChannels = outPerGroup * groups, inPerGroup = channels / groups
+    let (kh, kw) = (w.shape[2], w.shape[3])
+    let outHeight = (height - 1) * stride.0 - 2 * padding.0 + dilation.0 * (kh - 1) + outputPadding.0 + 1
+    let outWidth = (width - 1) * stride.1 - 2 * padding.1 + dilation.1 * (kw - 1) + outputPadding.1 + 1
+    var total = [Double](repeating: 0, count: batch * outChannels * outHeight * outWidth)
+    for n in 0..<batch {
+        for c in 0..<channels {
+            for k in 0..<outPerGroup {
+                let o = (c / inPerGroup) * outPerGroup + k
+                for ih in 0..<height {
+                    for iw in 0..<width {
+                        for i in 0..<kh {
+                            for j in 0..<kw {
+                                let oy = ih * stride.0 - padding.0 + i * dilation.0
+                                let ox = iw * stride.1 - padding.1 + j * dilation.1
+                                guard oy >= 0 && oy < outHeight && ox >= 0 && ox < outWidth else { continue }
+                                total[((n * outChannels + o) * outHeight + oy) * outWidth + ox] +=
+                                    Double(x[n, c, ih, iw]) * Double(w[c, k, i, j])
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let plane = outHeight * outWidth
+    var values = [Float](repeating: 0, count: total.count)
+    for index in 0..<total.count {
+        values[index] = Float(total[index] + Double(b?.storage[(index / plane) % outChannels] ?? 0))
+    }
+    return Tensor(values, shape: [batch, outChannels, outHeight, outWidth])
+}
+
 /// Column buffer limits forcing one-row bands, exactly one image per chunk, and the whole batch.
 private func columnLimits(_ c: ConvCase) -> [Int] {
     let outHeight = (c.height + 2 * c.padding.0 - c.dilation.0 * (c.kernel.0 - 1) - 1) / c.stride.0 + 1
@@ -170,18 +209,24 @@ final class ConvolutionTests: XCTestCase {
             ConvCase(batch: 5, channels: 7, height: 8, width: 8, outChannels: 11, kernel: (3, 3), padding: (2, 2), dilation: (2, 2)),
             ConvCase(batch: 2, channels: 4, height: 12, width: 12, outChannels: 8, kernel: (5, 5), padding: (2, 2), groups: 2),
         ]
-        let saved = ConvolutionTuning.directPanelMaximumRows
-        defer { ConvolutionTuning.directPanelMaximumRows = saved }
+        let saved = (ConvolutionTuning.directPanelMaximumRows, ConvolutionTuning.gatherPacking)
+        defer { (ConvolutionTuning.directPanelMaximumRows, ConvolutionTuning.gatherPacking) = saved }
         for c in cases {
             let x = Tensor.normal([c.batch, c.channels, c.height, c.width], generator: &g)
             let w = Tensor.normal([c.outChannels, c.channels / c.groups, c.kernel.0, c.kernel.1], generator: &g)
             let b = c.bias ? Tensor.normal([c.outChannels], generator: &g) : nil
-            for direct in [0, Int.max] {
-                ConvolutionTuning.directPanelMaximumRows = direct
-                let y = withPackedKernel(true) {
-                    conv2d(x, weight: w, bias: b, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
+            let expected = naiveConv2d(x, w, b, c)
+            // Strided windows (and rows narrower than the input) packed with AVX-512 gathers, then element by element.
+            for gather in [true, false] {
+                ConvolutionTuning.gatherPacking = gather
+                for direct in [0, Int.max] {
+                    ConvolutionTuning.directPanelMaximumRows = direct
+                    let y = withPackedKernel(true) {
+                        conv2d(x, weight: w, bias: b, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
+                    }
+                    assertClose(y, expected, rtol: 1e-4, atol: 1e-4,
+                                "\(c), direct panels up to \(direct) rows, gather packing \(gather)")
                 }
-                assertClose(y, naiveConv2d(x, w, b, c), rtol: 1e-4, atol: 1e-4, "\(c), direct panels up to \(direct) rows")
             }
         }
     }
@@ -292,17 +337,23 @@ final class ConvolutionTests: XCTestCase {
         for c in [sweep[1], sweep[2], sweep[3], sweep[7], sweep[11], sweep[12], sweep[13], sweep[14]] {
             let x = Tensor.normal([c.batch, c.channels, c.height, c.width], generator: &g, requiresGrad: true)
             let w = Tensor.normal([c.outChannels, c.channels / c.groups, c.kernel.0, c.kernel.1], generator: &g, requiresGrad: true)
-            var gradients: [[Float]] = []
-            for limit in columnLimits(c).reversed() {
-                x.zeroGrad(); w.zeroGrad()
-                withColumnLimit(limit) {
-                    let y = conv2d(x, weight: w, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
-                    y.backward(Tensor.full(y.shape, 0.5) + y)
+            // With the packed kernel on, stride-1 input gradients bypass the chunked col2im path; with it
+            // off every case runs the chunked im2col/col2im products.
+            for packed in forwardKernels {
+                var gradients: [[Float]] = []
+                for limit in columnLimits(c).reversed() {
+                    x.zeroGrad(); w.zeroGrad()
+                    withPackedKernel(packed) {
+                        withColumnLimit(limit) {
+                            let y = conv2d(x, weight: w, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
+                            y.backward(Tensor.full(y.shape, 0.5) + y)
+                        }
+                    }
+                    gradients.append(x.grad!.storage + w.grad!.storage)
                 }
-                gradients.append(x.grad!.storage + w.grad!.storage)
+                assertClose(gradients[1], gradients[0], rtol: 1e-4, atol: 1e-4, "\(c) one image per chunk, packed \(packed)")
+                assertClose(gradients[2], gradients[0], rtol: 1e-4, atol: 1e-4, "\(c) row bands, packed \(packed)")
             }
-            assertClose(gradients[1], gradients[0], rtol: 1e-4, atol: 1e-4, "\(c) one image per chunk")
-            assertClose(gradients[2], gradients[0], rtol: 1e-4, atol: 1e-4, "\(c) row bands")
         }
     }
 
@@ -445,6 +496,92 @@ final class ConvolutionTests: XCTestCase {
                 convTranspose2d(t[0], weight: t[1], bias: t[2], stride: stride, padding: padding,
                                 outputPadding: outputPadding, dilation: dilation, groups: groups)
             }
+        }
+    }
+
+    /// Stride 1 is where the transposed convolution's forward (a convolution with the flipped kernel),
+    /// its input gradient (a packed convolution) and its weight gradient (`ck_weight_gradient_3x3` for
+    /// 3×3 windows with padding 1 on planes of at least `packedWeightGradientMinimumPlane`) take the fast paths.
+    func testConvTransposeStrideOneGradientsMatchFiniteDifferences() {
+        let saved = (ConvolutionTuning.packedWeightGradientMinimumPlane, ConvolutionTuning.packedWeightGradientMaximumChannels)
+        defer { (ConvolutionTuning.packedWeightGradientMinimumPlane, ConvolutionTuning.packedWeightGradientMaximumChannels) = saved }
+        var g = SeededGenerator(seed: 18)
+        // (input shape, output channels per group, kernel, padding, dilation, groups)
+        let cases: [([Int], Int, (Int, Int), (Int, Int), (Int, Int), Int)] = [
+            ([1, 3, 10, 10], 2, (3, 3), (1, 1), (1, 1), 1),  // 10×10 = 100 pixels: the default minimum plane
+            ([2, 2, 3, 4], 3, (1, 1), (0, 0), (1, 1), 1),
+            ([2, 2, 4, 3], 2, (2, 2), (0, 0), (1, 1), 1),
+            ([1, 4, 5, 5], 1, (3, 3), (2, 2), (2, 2), 2),
+        ]
+        for (shape, outPerGroup, kernel, padding, dilation, groups) in cases {
+            let x = Tensor.normal(shape, generator: &g)
+            let w = Tensor.normal([shape[1], outPerGroup, kernel.0, kernel.1], generator: &g)
+            let b = Tensor.normal([outPerGroup * groups], generator: &g)
+            for packed in forwardKernels {
+                // Defaults, then the direct 3×3 weight gradient on every plane size.
+                for thresholds in [saved, (1, Int.max)] {
+                    (ConvolutionTuning.packedWeightGradientMinimumPlane, ConvolutionTuning.packedWeightGradientMaximumChannels) = thresholds
+                    withPackedKernel(packed) {
+                        checkGradients([x, w, b]) { t in
+                            convTranspose2d(t[0], weight: t[1], bias: t[2], padding: padding, dilation: dilation, groups: groups)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    func testConvTransposeStrideOneMatchesNaiveFormulation() {
+        var g = SeededGenerator(seed: 19)
+        let cases: [([Int], Int, (Int, Int), (Int, Int), (Int, Int), Int)] = [
+            ([1, 3, 10, 10], 4, (3, 3), (1, 1), (1, 1), 1),
+            ([2, 2, 3, 4], 3, (1, 1), (0, 0), (1, 1), 1),
+            ([2, 5, 6, 7], 2, (3, 2), (0, 1), (1, 1), 1),
+            ([1, 4, 5, 5], 1, (3, 3), (2, 2), (2, 2), 2),
+        ]
+        for (shape, outPerGroup, kernel, padding, dilation, groups) in cases {
+            let x = Tensor.normal(shape, generator: &g)
+            let w = Tensor.normal([shape[1], outPerGroup, kernel.0, kernel.1], generator: &g)
+            let b = Tensor.normal([outPerGroup * groups], generator: &g)
+            let expected = naiveConvTranspose2d(x, w, b, stride: (1, 1), padding: padding, dilation: dilation, groups: groups)
+            for packed in forwardKernels {
+                let y = withPackedKernel(packed) {
+                    convTranspose2d(x, weight: w, bias: b, padding: padding, dilation: dilation, groups: groups)
+                }
+                assertClose(y, expected, rtol: 1e-4, atol: 1e-4, "\(shape) kernel \(kernel) padding \(padding) packed \(packed)")
+            }
+        }
+    }
+
+    func testConvTransposeStrideOneMatchesPyTorch() {
+        let x = Tensor([1, -2, 0.5, 3, 0, -1, 2, 1.5, -0.5,
+                        -1, 0.25, 2, 0, 1, -3, 0.5, -1.5, 1], shape: [1, 2, 3, 3])
+        let w = Tensor([0.2, -0.5, 1.0, 0.3, 0.0, -0.7, 0.4, 0.6, -0.1,
+                        -0.3, 0.8, 0.1, 0.5, -0.2, 0.9, -0.6, 0.7, 0.25,
+                        0.15, -0.4, 0.35, 1.2, 0.05, -0.8, 0.45, -0.25, 0.55,
+                        -0.9, 0.3, 0.6, -0.15, 0.75, 0.2, 0.1, -0.35, 0.65], shape: [2, 2, 3, 3])
+        let b = Tensor([0.1, -0.2], shape: [2])
+        // torch 2.x: F.conv_transpose2d(x, w, b, stride=1, padding=1).flatten()
+        let padded: [Float] = [-1.6, 4.7124996, 3.4499998, 0.33750007, -4.5875006, 0.11250008, 1.025, -3.0249999, 1.0000001,
+                               -0.68749988, 4.6374998, -1.6500001, 3.9749997, 1.7125, -3.5875001, 2.95, 0.57500011, 2.7]
+        // torch 2.x: F.conv_transpose2d(x, w, None, stride=1, padding=0).flatten()  (shape [1, 2, 5, 5])
+        let unpadded: [Float] = [0.049999997, -0.46250001, 1.9499999, -2.9625001, 1.2,
+                                 -0.30000001, -1.7, 4.6124997, 3.3499999, -4.0,
+                                 1.325, 0.23750007, -4.6875005, 0.012500077, 4.0,
+                                 2.4000001, 0.92500001, -3.1249998, 0.9000001, -2.0,
+                                 1.025, 1.0000001, 1.6000001, -1.5250001, 0.60000002,
+                                 0.59999996, 0.875, -3.9749999, 0.94999999, 1.25,
+                                 -0.25000006, -0.48749989, 4.8374996, -1.45, -1.0500001,
+                                 -0.25, 4.1749997, 1.9125, -3.3875, 0.47499996,
+                                 -0.87500006, 3.1500001, 0.7750001, 2.9000001, -2.4499998,
+                                 -1.1500001, 0.17499995, 2.8, -1.3, 0.52499998]
+        for packed in forwardKernels {
+            let y = withPackedKernel(packed) { convTranspose2d(x, weight: w, bias: b, padding: (1, 1)) }
+            XCTAssertEqual(y.shape, [1, 2, 3, 3])
+            assertClose(y.storage, padded, rtol: 1e-5, atol: 1e-5, "padding 1, packed \(packed)")
+            let z = withPackedKernel(packed) { convTranspose2d(x, weight: w) }
+            XCTAssertEqual(z.shape, [1, 2, 5, 5])
+            assertClose(z.storage, unpadded, rtol: 1e-5, atol: 1e-5, "padding 0, packed \(packed)")
         }
     }
 

@@ -57,6 +57,41 @@ final class LossTests: XCTestCase {
                        crossEntropy(rows, targets: targets, labelSmoothing: 0.1).item, accuracy: 1e-6)
     }
 
+    func testCrossEntropyWithClassWeightsAndLabelSmoothingMatchesPyTorch() {
+        let logits = Tensor([0.5, -1.2, 2.0, 0.3, 1.1, 0.0, -0.7, 0.9, -0.4, 1.6, 0.2, -1.5], shape: [3, 4], requiresGrad: true)
+        let weights: [Float] = [0.5, 2.0, 1.0, 1.5]
+        // torch 2.x: F.cross_entropy(logits, tensor([2, 0, 3]), weight=w, label_smoothing=0.1)
+        let loss = crossEntropy(logits, targets: [2, 0, 3], labelSmoothing: 0.1, classWeights: weights)
+        XCTAssertEqual(loss.item, 2.0324214, accuracy: 1e-5)
+        loss.backward()
+        // ... .backward(); logits.grad.flatten()
+        assertClose(logits.grad!.storage, [0.048534427, -0.0070390459, -0.072143383, 0.030648002,
+                                           -0.071441203, 0.010870246, 0.0053410917, 0.055229865,
+                                           0.042463124, 0.32788348, 0.07663168, -0.44697827], rtol: 1e-4, atol: 1e-6)
+        logits.zeroGrad()
+        // torch 2.x: F.cross_entropy(logits, tensor([2, -100, 3]), weight=w, label_smoothing=0.1)  (ignore_index=-100)
+        let ignored = crossEntropy(logits, targets: [2, -100, 3], labelSmoothing: 0.1, ignoreIndex: -100, classWeights: weights)
+        XCTAssertEqual(ignored.item, 2.2026527, accuracy: 1e-5)
+        ignored.backward()
+        assertClose(logits.grad!.storage, [0.058241315, -0.0084468536, -0.086572066, 0.036777604,
+                                           0, 0, 0, 0,
+                                           0.050955743, 0.39346012, 0.091958009, -0.53637391], rtol: 1e-4, atol: 1e-6)
+    }
+
+    func testSpatialCrossEntropyWithClassWeightsAndLabelSmoothingMatchesPyTorch() {
+        let logits = Tensor([0.3, -0.8, 1.2, 0.1, -1.1, 0.6, 0.0, 2.1, 0.9, -0.2, -1.4, 0.7,
+                             1.5, 0.4, -0.6, -0.9, 0.2, 1.8, -0.3, 0.5, -1.0, 0.8, 1.1, -0.5], shape: [2, 3, 2, 2])
+        let weights: [Float] = [1.0, 0.5, 2.0]
+        // torch 2.x: F.cross_entropy(logits, tensor([0, 2, 1, 1, 2, 0, 0, 1]).reshape(2, 2, 2),
+        //                            weight=tensor([1.0, 0.5, 2.0]), label_smoothing=0.1)
+        let loss = crossEntropy(logits, targets: [0, 2, 1, 1, 2, 0, 0, 1], labelSmoothing: 0.1, classWeights: weights)
+        XCTAssertEqual(loss.item, 1.6966249, accuracy: 1e-5)
+        // Same with target 255 at (n 0, h 1, w 0) and ignore_index=255.
+        let ignored = crossEntropy(logits, targets: [0, 2, 255, 1, 2, 0, 0, 1], labelSmoothing: 0.1, ignoreIndex: 255,
+                                   classWeights: weights)
+        XCTAssertEqual(ignored.item, 1.6884159, accuracy: 1e-5)
+    }
+
     func testCrossEntropyGradients() {
         var g = SeededGenerator(seed: 33)
         let logits = Tensor.normal([5, 4], generator: &g)

@@ -134,6 +134,33 @@ final class UpsampleTests: XCTestCase {
         assertClose(upsample(square, size: (1, 1), mode: .bilinear).storage, [2.5])
     }
 
+    /// Non-integer ratios (align_corners=False is the only mode `upsample` has). Source coordinates
+    /// max(0, (o + 0.5)·I/O − 0.5): 2→3 gives 0, 0.5, 1.1667 (→ 1); 3→5 gives 0, 0.4, 1.0, 1.6, 2.2 (→ 2).
+    /// So row [1, 2, 4] → [1, 1 + 0.4·1, 2, 2 + 0.6·2, 4] = [1, 1.4, 2, 3.2, 4].
+    func testBilinearUpsamplingAtNonIntegerRatiosMatchesPyTorch() {
+        let x = Tensor([1, 2, 4, 3, -1, 0.5, 0, 5, -2, 1.5, 2.5, -0.5], shape: [1, 2, 2, 3])
+        // torch 2.x: F.interpolate(x, size=(3, 5), mode='bilinear', align_corners=False).flatten()
+        let wide: [Float] = [1.0, 1.4000001, 2.0, 3.2000003, 4.0,
+                             2.0, 1.4, 0.5, 1.5500002, 2.25,
+                             3.0, 1.3999997, -1.0, -0.099999808, 0.5,
+                             0.0, 2.0000002, 5.0, 0.799999, -2.0,
+                             0.75, 1.95, 3.75, 0.74999928, -1.25,
+                             1.5, 1.9000001, 2.5, 0.69999963, -0.5]
+        let y = upsample(x, size: (3, 5), mode: .bilinear)
+        XCTAssertEqual(y.shape, [1, 2, 3, 5])
+        assertClose(y.storage, wide, rtol: 1e-5, atol: 1e-5, "2×3 → 3×5")
+        let tall = Tensor([1, 2, 4, 3, -1, 0.5], shape: [1, 1, 3, 2])
+        // torch 2.x: F.interpolate(tall, size=(5, 3), mode='bilinear', align_corners=False).flatten()
+        let expected: [Float] = [1.0, 1.5, 2.0,
+                                 2.2, 2.3000002, 2.4000001,
+                                 4.0, 3.5, 3.0,
+                                 0.99999928, 1.2499995, 1.4999996,
+                                 -1.0, -0.25, 0.5]
+        let z = upsample(tall, size: (5, 3), mode: .bilinear)
+        XCTAssertEqual(z.shape, [1, 1, 5, 3])
+        assertClose(z.storage, expected, rtol: 1e-5, atol: 1e-5, "3×2 → 5×3")
+    }
+
     func testUpsampleGradients() {
         var g = SeededGenerator(seed: 4)
         let x = Tensor.normal([2, 2, 3, 4], generator: &g)

@@ -286,4 +286,214 @@ final class TransformTests: XCTestCase {
             XCTAssertLessThanOrEqual(disagreements, decided / 50, "seed \(seed)")
         }
     }
+
+    // MARK: Golden values from torchvision
+
+    /// `((i·7) mod 11) / 10` at flat index i. The golden scripts build the same image with
+    /// `img = torch.tensor([((i*7)%11)/10 for i in range(c*h*w)]).reshape(c, h, w)` (float32), and use
+    /// `F = torchvision.transforms.v2.functional`, `IM = torchvision.transforms.InterpolationMode` (torchvision 0.29).
+    private func patternImage(channels: Int, height: Int, width: Int) -> FloatImage {
+        FloatImage(channels: channels, height: height, width: width,
+                   pixels: (0..<(channels * height * width)).map { Float(($0 * 7) % 11) / 10 })
+    }
+
+    /// Every pixel of 30° and 45° bilinear rotations. torchvision's zero-padded sampling (`fill=None`) is
+    /// exactly the documented "each outside neighbour contributes fill × its weight" with fill 0, and with a
+    /// fill f it is f + (rotation of img − f with zero padding). (torchvision's explicit-`fill` path instead
+    /// returns mask·sample + (1 − mask)·fill, which differs at the border by up to 0.23 here.)
+    func testRotateAtNonRightAnglesMatchesTorchvision() {
+        let square = patternImage(channels: 1, height: 5, width: 5)
+        // F.rotate(img, 30, interpolation=IM.BILINEAR, fill=None) for img of shape (1, 5, 5)
+        assertClose(ImageOps.rotate(square, degrees: 30).pixels, [
+            0.15884578, 0.30240473, 0.7588457, 0.6940054, 0.22871904,
+            0.56435937, 0.5732051, 0.32679492, 0.48301256, 0.675352,
+            0.38756445, 0.47009617, 0.7, 0.45358983, 0.20717964,
+            0.28660256, 0.21961518, 0.5232051, 0.5715391, 0.58038485,
+            0.14641021, 0.5928203, 0.34641019, 0.041154254, 0.13730691,
+        ], rtol: 0, atol: 2e-6, "5×5 at 30°, fill 0")
+        // F.rotate(img - 1, 30, interpolation=IM.BILINEAR, fill=None) + 1
+        assertClose(ImageOps.rotate(square, degrees: 30, fill: [1]).pixels, [
+            0.8908965, 0.53445554, 0.7588457, 0.6940055, 0.9607695,
+            0.5643594, 0.5732051, 0.32679492, 0.48301256, 0.90740293,
+            0.38756448, 0.47009617, 0.7, 0.4535898, 0.20717967,
+            0.51865333, 0.21961516, 0.52320504, 0.5715391, 0.58038485,
+            0.87846094, 0.5928203, 0.34641016, 0.27320516, 0.86935735,
+        ], rtol: 0, atol: 2e-6, "5×5 at 30°, fill 1")
+
+        let wide = patternImage(channels: 2, height: 4, width: 6)
+        // F.rotate(img, 45, interpolation=IM.BILINEAR, fill=None) for img of shape (2, 4, 6)
+        assertClose(ImageOps.rotate(wide, degrees: 45).pixels, [
+            0.0, 0.24614184, 0.9, 0.47573587, 0.3931981, 0.57659835,
+            0.25208157, 0.36568543, 0.49142137, 0.6171573, 0.19289322, 0.45208174,
+            0.30654943, 0.50710684, 0.51893395, 0.7585786, 0.33431455, 0.012994221,
+            0.47923708, 0.64852816, 0.31862915, 0.6721825, 0.22720785, 0.0,
+            0.0, 0.1514719, 0.32781747, 0.6813709, 0.3514717, 0.19233598,
+            0.3656855, 0.6656854, 0.24142137, 0.48106602, 0.49289322, 0.6934508,
+            0.54791844, 0.80710685, 0.38284275, 0.50857866, 0.63431454, 0.12659815,
+            0.09497478, 0.6068019, 0.52426416, 0.1, 0.13253792, 0.0,
+        ], rtol: 0, atol: 2e-6, "2×4×6 at 45°, fill 0")
+        // fv = torch.tensor([1.0, 0.25]).view(2, 1, 1); F.rotate(img - fv, 45, interpolation=IM.BILINEAR, fill=None) + fv
+        assertClose(ImageOps.rotate(wide, degrees: 45, fill: [1, 0.25]).pixels, [
+            1.0, 0.8674621, 0.9, 0.47573584, 0.39319807, 0.9050252,
+            0.8734018, 0.36568546, 0.4914214, 0.6171573, 0.19289327, 0.4520818,
+            0.30654943, 0.5071068, 0.518934, 0.75857866, 0.33431453, 0.6343144,
+            0.80766404, 0.6485281, 0.31862915, 0.6721825, 0.8485281, 1.0,
+            0.25, 0.30680197, 0.3278175, 0.6813709, 0.35147172, 0.27444267,
+            0.5210155, 0.6656854, 0.24142137, 0.48106602, 0.49289322, 0.6934508,
+            0.5479185, 0.8071068, 0.38284272, 0.50857866, 0.63431454, 0.2819282,
+            0.17708153, 0.606802, 0.5242641, 0.099999994, 0.28786796, 0.25,
+        ], rtol: 0, atol: 2e-6, "2×4×6 at 45°, per-channel fill")
+    }
+
+    /// Antialiased bilinear downscaling at non-integer ratios 7 → 3 and 5 → 3.
+    func testAntialiasedResizeAtNonIntegerRatiosMatchesTorchvision() {
+        // By hand, 7 → 3 along a column 0…6 (scale s = 7/3, triangle weights 1 − |j + ½ − centre|/s, normalised):
+        // row 0: centre 7/6, taps j = 0, 1, 2 weigh 5/7, 6/7, 3/7 → (0·5 + 1·6 + 2·3)/14 = 6/7;
+        // row 1: centre 7/2, taps j = 1…5 weigh (1, 4, 7, 4, 1)/7 → (1 + 8 + 21 + 16 + 5)/17 = 3;
+        // row 2: the mirror of row 0, 6 − 6/7.
+        let column = FloatImage(channels: 1, height: 7, width: 1, pixels: [0, 1, 2, 3, 4, 5, 6])
+        assertClose(ImageOps.resize(column, to: (3, 1)).pixels, [6.0 / 7, 3, 6 - 6.0 / 7], rtol: 1e-6, atol: 1e-6,
+                    "7 → 3 by hand")
+        // F.resize(img, [3, 3], interpolation=IM.BILINEAR, antialias=True) for img of shape (1, 7, 5)
+        assertClose(ImageOps.resize(patternImage(channels: 1, height: 7, width: 5), to: (3, 3)).pixels, [
+            0.37040812, 0.5063492, 0.63979584,
+            0.45630258, 0.4901961, 0.45630255,
+            0.63265306, 0.3857143, 0.53163266,
+        ], rtol: 0, atol: 1e-6, "(1, 7, 5) → (3, 3)")
+        // F.resize(img, [3, 3], interpolation=IM.BILINEAR, antialias=True) for img of shape (2, 5, 7)
+        assertClose(ImageOps.resize(patternImage(channels: 2, height: 5, width: 7), to: (3, 3)).pixels, [
+            0.37653062, 0.5579832, 0.48061225,
+            0.51746035, 0.53333336, 0.45317462,
+            0.44387752, 0.5117647, 0.42448983,
+            0.5755102, 0.48823532, 0.5561225,
+            0.54682535, 0.4666667, 0.48253968,
+            0.5193877, 0.44201687, 0.62346935,
+        ], rtol: 0, atol: 1e-6, "(2, 5, 7) → (3, 3)")
+    }
+
+    /// One pixel in each hue sector (R ≥ G ≥ B, G ≥ R ≥ B, G ≥ B ≥ R, B ≥ G ≥ R, B ≥ R ≥ G, R ≥ B ≥ G) plus a
+    /// gray pixel, against `F.adjust_hue(img, shift)` for
+    /// `img = torch.tensor([(0.9, 0.5, 0.2), (0.6, 0.8, 0.1), (0.2, 0.7, 0.4), (0.1, 0.5, 0.9), (0.5, 0.3, 0.8),
+    /// (0.7, 0.1, 0.4), (0.5, 0.5, 0.5)]).T.reshape(3, 1, 7)`. The shifts wrap hue past 1 and below 0.
+    func testAdjustHueInEverySectorMatchesTorchvision() {
+        let image = FloatImage(channels: 3, height: 1, width: 7, pixels: [
+            0.9, 0.6, 0.2, 0.1, 0.5, 0.7, 0.5,  // R
+            0.5, 0.8, 0.7, 0.5, 0.3, 0.1, 0.5,  // G
+            0.2, 0.1, 0.4, 0.9, 0.8, 0.4, 0.5,  // B
+        ])
+        let cases: [(Float, [Float])] = [
+            // F.adjust_hue(img, 0.1)
+            (0.1, [0.8800002, 0.18000002, 0.19999999, 0.18000035, 0.8, 0.7, 0.5,
+                   0.9, 0.8, 0.69999963, 0.100000046, 0.3, 0.15999997, 0.5,
+                   0.19999999, 0.1, 0.7, 0.9, 0.8, 0.10000003, 0.5]),
+            // F.adjust_hue(img, -0.2)
+            (-0.2, [0.9, 0.8, 0.5999997, 0.100000046, 0.3, 0.28000012, 0.5,
+                    0.19999999, 0.16000007, 0.7, 0.9, 0.69999987, 0.10000003, 0.5,
+                    0.74, 0.1, 0.19999999, 0.34000018, 0.8, 0.7, 0.5]),
+            // F.adjust_hue(img, 0.5)
+            (0.5, [0.19999999, 0.29999992, 0.7, 0.9, 0.59999996, 0.10000003, 0.5,
+                   0.6000001, 0.1, 0.19999999, 0.50000024, 0.8, 0.7, 0.5,
+                   0.9, 0.8, 0.49999967, 0.100000046, 0.3, 0.4000003, 0.5]),
+        ]
+        for (shift, expected) in cases {
+            var shifted = image
+            ColorOps.adjustHue(&shifted, shift: shift)
+            assertClose(shifted.pixels, expected, rtol: 0, atol: 3e-6, "hue shift \(shift)")
+        }
+    }
+
+    /// With no clipping the added noise is N(0, σ²): over n = 65 536 values the sample mean has standard
+    /// error σ/256 and the sample std ≈ σ/√(2n) ≈ 0.28 % of σ; a normal puts 68.27 % of its mass within 1σ
+    /// (standard error √(0.6827·0.3173/n) ≈ 0.0018).
+    func testGaussianNoiseHasTheRequestedMeanAndStd() {
+        let image = FloatImage(channels: 1, height: 256, width: 256, value: 0.5)
+        var generator = SeededGenerator(seed: 21)
+        for sigma in [0.1, 0.5] {
+            let noisy = GaussianNoise(std: Float(sigma), clip: false)(image, generator: &generator)
+            let noise = noisy.pixels.map { Double($0) - 0.5 }
+            let n = Double(noise.count)
+            let mean = noise.reduce(0, +) / n
+            let variance = noise.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / (n - 1)
+            XCTAssertEqual(mean, 0, accuracy: 5 * sigma / 256, "σ = \(sigma)")
+            XCTAssertEqual(variance.squareRoot(), sigma, accuracy: 0.02 * sigma, "σ = \(sigma)")
+            let withinOneSigma = Double(noise.filter { abs($0) <= sigma }.count) / n
+            XCTAssertEqual(withinOneSigma, 0.6827, accuracy: 0.01, "σ = \(sigma)")
+        }
+    }
+
+    // MARK: Random wrappers
+
+    func testRandomGrayscaleAlwaysNeverAndAtRateP() {
+        // Pixels (0.2, 0.4, 0.6) and (1, 0, 0.5); torchvision's rgb_to_grayscale weights (0.2989, 0.587, 0.114):
+        // 0.2989·0.2 + 0.587·0.4 + 0.114·0.6 = 0.05978 + 0.2348 + 0.0684 = 0.36298,
+        // 0.2989·1 + 0 + 0.114·0.5 = 0.3559 (F.rgb_to_grayscale(img, 3) gives 0.36298, 0.3559 too).
+        let image = FloatImage(channels: 3, height: 1, width: 2, pixels: [0.2, 1, 0.4, 0, 0.6, 0.5])
+        var generator = SeededGenerator(seed: 13)
+        let gray = RandomGrayscale(p: 1)(image, generator: &generator)
+        XCTAssertEqual([gray.channels, gray.height, gray.width], [3, 1, 2], "keeps three channels")
+        assertClose(gray.pixels, [0.36298, 0.3559, 0.36298, 0.3559, 0.36298, 0.3559], rtol: 1e-6, atol: 1e-6)
+        XCTAssertEqual(RandomGrayscale(p: 0)(image, generator: &generator), image)
+        let single = randomImage(channels: 1, height: 3, width: 3, seed: 14)
+        XCTAssertEqual(RandomGrayscale(p: 1)(single, generator: &generator), single, "one channel is already gray")
+        // p = 0.3 over 2000 draws: 600 expected, standard deviation √(2000·0.3·0.7) ≈ 20.5.
+        let draws = (0..<2000).filter { _ in RandomGrayscale(p: 0.3)(image, generator: &generator) != image }.count
+        XCTAssertLessThanOrEqual(abs(draws - 600), 100, "\(draws) of 2000")
+    }
+
+    func testRandomApplyAppliesTheTransformWithProbabilityP() {
+        let image = randomImage(channels: 3, height: 4, width: 5, seed: 15)
+        let mask = LabelMask(height: 4, width: 5, labels: Array(0..<20))
+        // The mirrored image by hand: column x of each row moves to column 4 − x.
+        func mirrored(_ i: Int) -> Int { (i / 5) * 5 + 4 - i % 5 }
+        let flippedPixels: [Float] = (0..<60).map { (i: Int) -> Float in image.pixels[mirrored(i)] }
+        let flippedLabels: [Int] = (0..<20).map(mirrored)
+        var generator = SeededGenerator(seed: 16)
+        let always = RandomApply(RandomHorizontalFlip(p: 1), p: 1)(image, mask: mask, generator: &generator)
+        XCTAssertEqual(always.image.pixels, flippedPixels)
+        XCTAssertEqual(always.mask.labels, flippedLabels)
+        let never = RandomApply(RandomHorizontalFlip(p: 1), p: 0)(image, mask: mask, generator: &generator)
+        XCTAssertEqual(never.image, image)
+        XCTAssertEqual(never.mask, mask)
+        // p = 0.25 over 4000 draws: 1000 expected, standard deviation √(4000·0.25·0.75) ≈ 27.4.
+        var applied = 0
+        for _ in 0..<4000 {
+            let out = RandomApply(RandomHorizontalFlip(p: 1), p: 0.25)(image, mask: mask, generator: &generator)
+            if out.image.pixels == flippedPixels && out.mask.labels == flippedLabels {
+                applied += 1
+            } else {
+                XCTAssertEqual(out.image, image)
+                XCTAssertEqual(out.mask, mask)
+            }
+        }
+        XCTAssertLessThanOrEqual(abs(applied - 1000), 140, "\(applied) of 4000")
+    }
+
+    func testRandomChoiceAppliesExactlyOneUniformlyChosenTransform() {
+        let image = randomImage(channels: 2, height: 3, width: 4, seed: 17)
+        let mask = LabelMask(height: 3, width: 4, labels: Array(0..<12))
+        // Candidates by hand: mirror left–right (x → 3 − x), mirror top–bottom (y → 2 − y), and
+        // Normalize(mean 0.5, std 0.25) = (x − 0.5)/0.25, which leaves the mask alone.
+        func mirrored(_ i: Int) -> Int { (i / 4) * 4 + 3 - i % 4 }
+        func flipped(_ i: Int) -> Int { (i / 12) * 12 + (2 - (i % 12) / 4) * 4 + i % 4 }
+        let candidates: [([Float], [Int])] = [
+            ((0..<24).map { image.pixels[mirrored($0)] }, (0..<12).map(mirrored)),
+            ((0..<24).map { image.pixels[flipped($0)] }, (0..<12).map(flipped)),
+            (image.pixels.map { ($0 - 0.5) / 0.25 }, Array(0..<12)),
+        ]
+        let choice = RandomChoice([RandomHorizontalFlip(p: 1), RandomVerticalFlip(p: 1),
+                                   Normalize(mean: [0.5], std: [0.25])])
+        var generator = SeededGenerator(seed: 18)
+        var counts = [0, 0, 0]
+        for _ in 0..<3000 {
+            let out = choice(image, mask: mask, generator: &generator)
+            let matches = candidates.indices.filter { k in
+                out.mask.labels == candidates[k].1
+                    && zip(out.image.pixels, candidates[k].0).allSatisfy { abs($0 - $1) <= 1e-6 }
+            }
+            XCTAssertEqual(matches.count, 1, "the output is exactly one candidate")
+            if let k = matches.first { counts[k] += 1 }
+        }
+        // 1000 expected each, standard deviation √(3000·⅓·⅔) ≈ 25.8.
+        for k in 0..<3 { XCTAssertLessThanOrEqual(abs(counts[k] - 1000), 130, "option \(k): \(counts)") }
+    }
 }
