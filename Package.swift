@@ -69,7 +69,8 @@ let testTargets: [Target] = [
     .testTarget(name: "VisionOptimTests", dependencies: ["VisionOptim", "VisionNN", "VisionCore", "TestSupport"]),
     .testTarget(name: "VisionImageTests", dependencies: ["VisionImage", "VisionCore", "TestSupport"]),
     .testTarget(name: "VisionDataTests", dependencies: ["VisionData", "VisionImage", "VisionCore", "TestSupport"]),
-    .testTarget(name: "VisionModelsTests", dependencies: ["VisionModels", "VisionNN", "VisionCore", "TestSupport"]),
+    .testTarget(name: "VisionModelsTests", dependencies: ["VisionModels", "VisionNN", "VisionCore", "TestSupport"],
+                exclude: ["Fixtures"]),  // read from the source tree (packageRoot())
     .testTarget(name: "VisionToolsTests", dependencies: [
         "VisionTools", "VisionModels", "VisionData", "VisionImage", "VisionOptim", "VisionNN", "VisionCore", "TestSupport",
     ]),
