@@ -20,8 +20,8 @@ if [ ! -d "$data/cifar10" ] && [ ! -d "$data/cifar-10-batches-bin" ]; then
     tar -xzf "$here/../shared/datasets/cifar10-jpeg.tar.gz" -C "$data"
 fi
 
-"$vision" train resnet18 --data fashion-mnist --epochs 1 --batch-size 64 -o "$out/real-resnet18-fashion-mnist"
-"$vision" train resnet20 --data cifar --epochs "$epochs" --batch-size 64 -o "$out/real-resnet20-cifar"
+"$vision" train resnet18 --data fashion-mnist --epochs 1 --batch-size 64 --lr 0.1 --force -o "$out/real-resnet18-fashion-mnist"
+"$vision" train resnet20 --data cifar --epochs "$epochs" --batch-size 64 --lr 0.1 --force -o "$out/real-resnet20-cifar"
 
 if [ -x "$python" ]; then
     echo "PyTorch, same models and batch size, this machine:"

@@ -4,7 +4,7 @@ import VisionImage
 
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Decode and re-encode an image through the library (what the loader sees, EXIF orientation included).",
+        abstract: "Decode and re-encode an image through the library's decoders (EXIF orientation included), optionally resized or grayed.",
         discussion: "The output format follows the extension: .png or .jpg/.jpeg.")
 
     @Argument(help: "Input image (PNG or JPEG).")
@@ -13,7 +13,7 @@ struct Convert: ParsableCommand {
     @Argument(help: "Output image (.png, .jpg or .jpeg).")
     var output: String
 
-    @Option(help: "Resize to WIDTHxHEIGHT (bilinear; area when shrinking).")
+    @Option(help: "Resize to WIDTHxHEIGHT (area averaging when both sides shrink, else bilinear).")
     var resize: String?
 
     @Flag(help: "Convert to gray (0.299R + 0.587G + 0.114B).")

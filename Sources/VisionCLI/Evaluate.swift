@@ -55,7 +55,7 @@ struct Evaluate: ParsableCommand {
                 throw CLIError("\(data): the masks hold class values up to \(prepared.classNames.count - 1), "
                                + "but the model predicts \(config.classNames.count) classes (0–\(config.classNames.count - 1))")
             }
-            if let limit { dataset = Subset(dataset, indices: Array(0..<min(limit, dataset.count))) }
+            if let limit { dataset = DataSetup.head(dataset, limit, seed: config.seed) }
             prepared.validation = dataset
             // Segmentation images are scored whole, one at a time: their sizes may differ.
             let loader = DataLoader(dataset, batchSize: config.task == .segmentation ? 1 : batchSize, workers: workers,

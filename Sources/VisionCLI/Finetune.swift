@@ -48,10 +48,10 @@ struct Finetune: ParsableCommand {
             guard data.task == sourceConfig.task else {
                 throw CLIError("\(source) was trained for \(sourceConfig.task.rawValue) but \(dataName) is \(data.task.rawValue) data")
             }
+            // A new head unless the data has exactly the source's classes (then training simply continues).
             let classes = data.classNames.count
-            if classes != sourceConfig.modelOptions.numClasses {
-                try replaceHead(model, numClasses: classes, seed: options.seed)
-            }
+            let newHead = data.classNames != sourceConfig.classNames
+            if newHead { try replaceHead(model, numClasses: classes, seed: options.seed) }
             var modelOptions = sourceConfig.modelOptions
             modelOptions.numClasses = classes
             var config = options.runConfig(model: sourceConfig.model, modelOptions: modelOptions, data: dataName, prepared: data,
@@ -62,6 +62,7 @@ struct Finetune: ParsableCommand {
             let directory = try options.runDirectory(model: "\(sourceConfig.model)-finetune", data: dataName)
             let trainer = try Trainer(config: config, data: data, directory: directory, model: model)
             print("fine-tuning \(sourceConfig.model) from \(source) on \(dataName): \(classes) classes"
+                  + (newHead ? ", new head" : ", the source's classes: its head is kept")
                   + (config.freeze.map { ", frozen: \($0)" } ?? "")
                   + (backboneLearningRateScale.map { ", backbone lr × \($0)" } ?? ""))
             try runTrainer(trainer)

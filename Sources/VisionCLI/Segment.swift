@@ -8,7 +8,7 @@ struct Segment: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Segment an image with a U-Net and write the class mask as a PNG.",
         discussion: """
-        Uses the U-Net shipped in pretrained/ (unet-isbi2012.safetensors) unless --weights is given. Any image size works (the network pads and crops). The mask stores class c as the gray level c·255/(classes−1) (0 and 255 for two classes) unless --class-indices is given.
+        Uses the U-Net shipped in pretrained/ (unet-isbi2012.safetensors; looked up in $VISION_PRETRAINED, ./pretrained, then the package the executable was built in) unless --weights is given. Any image size works (the network pads and crops). The mask stores class c as the gray level c·255/(classes−1) (0 and 255 for two classes) unless --class-indices is given.
         """)
 
     @Argument(help: "The image to segment (PNG or JPEG).")
@@ -78,7 +78,9 @@ func defaultUNet() throws -> String {
     var candidates: [URL] = []
     if let dir = ProcessInfo.processInfo.environment["VISION_PRETRAINED"] { candidates.append(URL(fileURLWithPath: dir)) }
     candidates.append(URL(fileURLWithPath: "pretrained"))
-    var executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+    // The running binary itself (argv[0] is only `vision` when it was found through $PATH).
+    let running = FileManager.default.fileExists(atPath: "/proc/self/exe") ? "/proc/self/exe" : CommandLine.arguments[0]
+    var executable = URL(fileURLWithPath: running).resolvingSymlinksInPath()
     for _ in 0..<4 {
         executable.deleteLastPathComponent()
         candidates.append(executable.appendingPathComponent("pretrained"))

@@ -140,13 +140,13 @@ struct TrainingOptions: ParsableArguments {
     @Option(name: .customLong("label-smoothing"), help: "Label smoothing for the cross-entropy loss.")
     var labelSmoothing: Float = 0
 
-    @Option(name: .customLong("augment"), help: "Augmentation preset: standard (crop + flip; segmentation: crop, flips, quarter turns), strong (+ colour jitter, erasing / rotation), none.")
+    @Option(name: .customLong("augment"), help: "Augmentation preset: standard (crop + flip; segmentation: crop, flips, quarter turns), strong (classification: + colour jitter on RGB images and random erasing p = 0.25; segmentation: + rotation up to ±15°), none (no augmentation; segmentation still takes random crops).")
     var augmentation: String = "standard"
 
     @Option(help: "Random-erasing probability for classification training (default: 0.25 with --augment strong, else 0).")
     var erasing: Float?
 
-    @Option(name: .customLong("crop-padding"), help: "Zero padding on each side before the random training crop of classification (default: an eighth of the side; 2 pixels below 32, e.g. Fashion-MNIST).")
+    @Option(name: .customLong("crop-padding"), help: "Zero padding on each side before the random training crop of classification (default: about an eighth of the side, at least 2 pixels — 2 for Fashion-MNIST's 28; images above 64 px take a random resized crop instead, without padding).")
     var cropPadding: Int?
 
     @Option(help: "Data loader worker threads.")

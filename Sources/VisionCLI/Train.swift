@@ -7,7 +7,7 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a model from the zoo on a dataset.",
         discussion: """
-        Example: vision train resnet18 --data cifar. Every epoch writes last.safetensors, best.safetensors, optimizer.safetensors, run.json, metrics.csv, loss.png and accuracy.png to the run directory; `vision train --resume DIR` continues a stopped run exactly.
+        Example: vision train resnet18 --data cifar. Every epoch writes last.safetensors, optimizer.safetensors, run.json, metrics.csv, loss.png and accuracy.png to the run directory, and best.safetensors when validation improved; `vision train --resume DIR` continues a stopped run exactly.
         """)
 
     @Argument(help: "Model name (see `vision models`); not needed with --resume.")
@@ -21,7 +21,7 @@ struct Train: ParsableCommand {
     @Option(help: "ResNet stem: auto (small 3×3 stem for inputs ≤ 64 px), small, imagenet.")
     var stem: String = "auto"
 
-    @Option(name: .customLong("zero-init-residual"), help: "Zero the last batch-norm of each residual block (ResNet).")
+    @Flag(name: .customLong("zero-init-residual"), help: "Zero the last batch-norm of each residual block (ResNet).")
     var zeroInitResidual = false
 
     @Option(help: "U-Net base width.")

@@ -3,7 +3,7 @@ import Foundation
 /// Resolves dataset names to files in the standard places.
 ///
 /// Search order: `$VISION_DATA`, then `./datasets` (relative to `workingDirectory`), then, for
-/// Fashion-MNIST, `/usr/share/datasets` where Debian's `dataset-fashion-mnist` installs it.
+/// Fashion-MNIST and MNIST, `/usr/share/datasets` (where Debian's `dataset-fashion-mnist` installs the former).
 /// - `cifar` / `cifar10`: `cifar-10-batches-bin/` (official binary), or a `cifar10/{train,test}/<class>/`
 ///   image-folder tree.
 /// - `cifar100`: `cifar-100-binary/`, or `cifar100/{train,test}/<class>/`.

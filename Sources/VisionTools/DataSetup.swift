@@ -81,7 +81,8 @@ public enum DataSetup {
     ///   - imageSize: classification input side for folders / segmentation training crop; nil picks a default.
     ///   - erasing: random-erasing probability for classification training (nil: the preset's).
     ///   - cropPadding: zero padding on each side before the random crop of classification training
-    ///     (nil: an eighth of the side, 2 pixels for images under 32).
+    ///     (nil: about an eighth of the side, at least 2 pixels; unused above 64 px, where a random
+    ///     resized crop is taken).
     public static func prepare(data: String, augmentation: String, seed: UInt64, limit: Int? = nil,
                                validationSplit: Double? = nil, imageSize: Int? = nil,
                                normalization: (mean: [Float], std: [Float])? = nil, erasing: Float? = nil,
@@ -115,7 +116,6 @@ public enum DataSetup {
         return prepared
     }
 
-    /// The first `count` samples of a seeded permutation (all when the set is smaller).
     /// The given normalisation (e.g. a pretrained backbone's), checked against the channel count, or the dataset default.
     static func statistics(_ given: (mean: [Float], std: [Float])?, default name: String, channels: Int) throws -> (mean: [Float], std: [Float]) {
         guard let given else { return DatasetDefaults.normalization(for: name, channels: channels) }
@@ -125,7 +125,8 @@ public enum DataSetup {
         return given
     }
 
-    static func head(_ dataset: any Dataset, _ count: Int, seed: UInt64) -> any Dataset {
+    /// The first `count` samples of a seeded permutation (all when the set is smaller).
+    public static func head(_ dataset: any Dataset, _ count: Int, seed: UInt64) -> any Dataset {
         if dataset.count <= count { return dataset }
         var g = SeededGenerator(seed: seed ^ 0x5EED)
         return Subset(dataset, indices: Array(shuffledIndices(dataset.count, generator: &g).prefix(count)))
@@ -257,7 +258,8 @@ public enum DataSetup {
         let hasTestTree = ["test", "val", "validation"].contains {
             FileManager.default.fileExists(atPath: url.appendingPathComponent($0).path)
         }
-        let fraction: Double? = isFolder && !hasTestTree ? 0 : (config.task == .segmentation ? (config.validationSplit ?? 0.2) : nil)
+        // A folder: its test tree, else all of it. A named dataset: its test split (ISBI: the run's held-out part).
+        let fraction: Double? = isFolder ? (hasTestTree ? nil : 0) : (config.task == .segmentation ? (config.validationSplit ?? 0.2) : nil)
         var prepared = try prepare(data: data, augmentation: "none", seed: config.seed, validationSplit: fraction,
                                    imageSize: config.preprocessing.size ?? config.imageSize,
                                    normalization: (config.preprocessing.mean, config.preprocessing.std))

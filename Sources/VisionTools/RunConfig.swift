@@ -12,7 +12,7 @@ public struct Preprocessing: Codable, Equatable, Sendable {
     /// Channels the network expects (images are converted: gray ↔ RGB, alpha dropped).
     public var channels: Int
     /// Side of the square input for classification (images are resized so the shorter side equals
-    /// it, then centre-cropped); nil keeps the image as it is (segmentation, fixed-size datasets).
+    /// it, then centre-cropped); nil for segmentation, which keeps every image at its own size.
     public var size: Int?
     /// Per-channel normalisation applied to values in [0, 1].
     public var mean: [Float]
@@ -44,7 +44,8 @@ public struct RunConfig: Codable, Equatable, Sendable {
     public var augmentation: String
     /// Random-erasing probability for classification training; nil keeps the preset's (0.25 with `strong`, else none).
     public var erasing: Float?
-    /// Padding on each side before the random crop of classification training; nil keeps the default (an eighth of the side).
+    /// Padding on each side before the random crop of classification training; nil keeps the default
+    /// (about an eighth of the side, at least 2 pixels; unused above 64 px, where a random resized crop is taken).
     public var cropPadding: Int?
     public var workers: Int
     public var seed: UInt64

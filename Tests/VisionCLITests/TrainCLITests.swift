@@ -301,6 +301,7 @@ final class TrainCLITests: XCTestCase {
         let result = try VisionCLI.succeed(["finetune", "--from", run.path, "--data", other.path, "--freeze", "backbone",
                                             "--epochs", "1", "--batch-size", "8", "--workers", "0", "-o", out.path])
         XCTAssertTrue(result.stdout.contains("frozen: backbone"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("new head"), result.stdout)
         XCTAssertTrue(result.stdout.contains("(130 trainable)"), "only fc (64·2 + 2) trains:\n\(result.stdout)")
 
         let config = try XCTUnwrap(try TestData.json(out.appendingPathComponent("run.json"))["config"] as? [String: Any])
@@ -325,6 +326,28 @@ final class TrainCLITests: XCTestCase {
         let optimizer = try SafeTensors.read(contentsOf: out.appendingPathComponent("optimizer.safetensors"))
         let momentum = optimizer.filter { $0.key.hasSuffix("momentum_buffer") }.map(\.value.count).sorted()
         XCTAssertEqual(momentum, [2, 128])
+    }
+
+    /// Three classes again, but other ones: the head is replaced all the same (a head keyed to blue,
+    /// green and red knows nothing of amber, cyan and white); on the source's own classes it is kept.
+    func testFinetuneReplacesTheHeadForOtherClassesOfTheSameCount() throws {
+        let (data, run, _) = try trainedRun()
+        let other = workspace().appendingPathComponent("three-others")
+        try TestData.writeClassFolder(other, classes: [("amber", (230, 160, 20)), ("cyan", (40, 200, 210)), ("white", (240, 240, 240))],
+                                      perClass: 4, side: 12, seed: 12)
+        let source = try SafeTensors.read(contentsOf: run.appendingPathComponent("best.safetensors"))
+        for (folder, replaced) in [(other, true), (data, false)] {
+            let out = workspace().appendingPathComponent("finetune-\(replaced ? "new" : "kept")-head")
+            let result = try VisionCLI.succeed(["finetune", "--from", run.path, "--data", folder.path, "--freeze", "backbone",
+                                                "--epochs", "1", "--batch-size", "8", "--lr", "1e-9", "--workers", "0", "-o", out.path])
+            XCTAssertEqual(result.stdout.contains("new head"), replaced, result.stdout)
+            XCTAssertEqual(result.stdout.contains("its head is kept"), !replaced, result.stdout)
+            // At a learning rate of 1e-9 one epoch leaves the head where it started: the source's, or a new one.
+            let tuned = try SafeTensors.read(contentsOf: out.appendingPathComponent("last.safetensors"))
+            let weight = try XCTUnwrap(tuned["fc.weight"]), before = try XCTUnwrap(source["fc.weight"])
+            let moved = zip(weight.storage, before.storage).map { abs($0 - $1) }.max() ?? 0
+            if replaced { XCTAssertGreaterThan(moved, 1e-3, "a new head") } else { XCTAssertLessThan(moved, 1e-6, "the source's head") }
+        }
     }
 
     func testFinetuneWithBackboneLearningRateScaleTrainsEverything() throws {

@@ -228,6 +228,23 @@ final class DataSetupTests: XCTestCase {
         XCTAssertEqual(labels.filter { $0 == 1 }.count, 16, "the 4×4 square")
     }
 
+    /// `evaluate` scores a segmentation folder's test tree, as training validated on it — not a
+    /// split of train/ (whatever split the run recorded).
+    func testEvaluationOfASegmentationFolderUsesItsTestTree() throws {
+        let root = directory.appendingPathComponent("seg-eval")
+        try ToolsTestData.writeSegmentationFolder(root.appendingPathComponent("train"), count: 5, side: 8)
+        try ToolsTestData.writeSegmentationFolder(root.appendingPathComponent("test"), count: 2, side: 8)
+        var config = RunConfig(model: "unet", modelOptions: ModelOptions(numClasses: 2, inChannels: 1), data: root.path,
+                               task: .segmentation, classNames: ["background", "foreground"],
+                               preprocessing: Preprocessing(channels: 1, size: nil, mean: [0.5], std: [0.5]))
+        for split in [nil, 0.2] as [Double?] {
+            config.validationSplit = split
+            let prepared = try DataSetup.evaluationSet(data: root.path, config: config)
+            XCTAssertEqual(prepared.validation?.count, 2, "split \(String(describing: split))")
+            XCTAssertTrue(prepared.validationSource.contains("test"), prepared.validationSource)
+        }
+    }
+
     func testSegmentationTrainAndTestTrees() throws {
         let root = directory.appendingPathComponent("seg-split")
         try ToolsTestData.writeSegmentationFolder(root.appendingPathComponent("train"), count: 4, side: 8)
