@@ -56,9 +56,9 @@ if [ ! -f "$runs/animals/run.json" ] || ! grep -q "\"epochsCompleted\" : $pretra
         "$vision" train resnet20 --data "$views/animals" --epochs "$pretrain_epochs" --batch-size 128 --lr 0.1 -o "$runs/animals"
     fi
 fi
-"$vision" train resnet20 --data "$views/vehicles-50" $common --lr 0.05 -o "$runs/a-scratch"
-"$vision" finetune --from "$runs/animals" --data "$views/vehicles-50" $common --lr 0.05 --freeze backbone -o "$runs/b-frozen"
-"$vision" finetune --from "$runs/animals" --data "$views/vehicles-50" $common --lr 0.05 --backbone-lr-scale 0.1 -o "$runs/c-finetune"
+"$vision" train resnet20 --data "$views/vehicles-50" $common --lr 0.05 --force -o "$runs/a-scratch"
+"$vision" finetune --from "$runs/animals" --data "$views/vehicles-50" $common --lr 0.05 --freeze backbone --force -o "$runs/b-frozen"
+"$vision" finetune --from "$runs/animals" --data "$views/vehicles-50" $common --lr 0.05 --backbone-lr-scale 0.1 --force -o "$runs/c-finetune"
 
 echo
 echo "| variant | vehicle test accuracy (4,000 images) |"
