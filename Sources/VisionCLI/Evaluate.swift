@@ -26,7 +26,7 @@ struct Evaluate: ParsableCommand {
     @Flag(name: .customLong("held-out"), help: "Score the images the training run held out for validation (same seed and split) instead of the test split / whole folder.")
     var heldOut = false
 
-    @Option(name: .customLong("confusion-png"), help: "Where to write the confusion matrix image (default: confusion.png in the run directory, or beside a weights file if no such file exists there).")
+    @Option(name: .customLong("confusion-png"), help: "Where to write the confusion matrix image (default: confusion.png in a run directory; beside a weights file, <weights name>.confusion.png).")
     var confusionPNG: String?
 
     func validate() throws {
@@ -87,21 +87,19 @@ struct Evaluate: ParsableCommand {
 
     func format(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "  n/a " }
 
-    /// --confusion-png, else `confusion.png` in the run directory (replaced: it is the run's own), or beside a
-    /// weights file outside a run directory, where an existing file of that name may be the user's and is refused.
+    /// --confusion-png, else `confusion.png` in a run directory (the run's own), or `<weights>.confusion.png`
+    /// beside a weights file (named after it, so a user's own `confusion.png` there is never replaced).
     func confusionOutput() throws -> URL {
         if let confusionPNG { return URL(fileURLWithPath: confusionPNG) }
         var isDirectory: ObjCBool = false
         let url = URL(fileURLWithPath: weights)
-        let folder = FileManager.default.fileExists(atPath: weights, isDirectory: &isDirectory) && isDirectory.boolValue
-            ? url : url.deletingLastPathComponent()
-        let png = folder.appendingPathComponent("confusion.png")
-        let inRun = FileManager.default.fileExists(atPath: folder.appendingPathComponent("run.json").path)
-        if !inRun && FileManager.default.fileExists(atPath: png.path) {
-            throw CLIError("\(png.path) already exists and \(folder.path) is not a run directory; "
-                           + "pass --confusion-png PATH to choose where the confusion matrix image goes")
+        if FileManager.default.fileExists(atPath: weights, isDirectory: &isDirectory) && isDirectory.boolValue {
+            return url.appendingPathComponent("confusion.png")
         }
-        return png
+        if FileManager.default.fileExists(atPath: url.deletingLastPathComponent().appendingPathComponent("run.json").path) {
+            return url.deletingLastPathComponent().appendingPathComponent("confusion.png")
+        }
+        return url.deletingLastPathComponent().appendingPathComponent(url.deletingPathExtension().lastPathComponent + ".confusion.png")
     }
 }
 

@@ -25,8 +25,12 @@ struct Finetune: ParsableCommand {
     @Option(name: .customLong("backbone-lr-scale"), help: "Learning-rate multiplier for the pretrained backbone (the head uses --lr).")
     var backboneLearningRateScale: Float?
 
+    @Option(help: "auto (a new head unless the data has exactly the source's class names), new, or keep (the trained head; the class count must match).")
+    var head: String = "auto"
+
     func validate() throws {
         if options.data == nil { throw ValidationError("--data is required") }
+        if !["auto", "new", "keep"].contains(head) { throw ValidationError("--head must be auto, new or keep") }
         if !["backbone", "none"].contains(freeze) { throw ValidationError("--freeze must be backbone or none") }
         if freeze == "backbone" && freezeUntil != nil { throw ValidationError("use either --freeze backbone or --freeze-until") }
         if let scale = backboneLearningRateScale, !(scale > 0 && scale.isFinite) {
@@ -50,7 +54,10 @@ struct Finetune: ParsableCommand {
             }
             // A new head unless the data has exactly the source's classes (then training simply continues).
             let classes = data.classNames.count
-            let newHead = data.classNames != sourceConfig.classNames
+            if head == "keep" && classes != sourceConfig.modelOptions.numClasses {
+                throw CLIError("--head keep: \(source) predicts \(sourceConfig.modelOptions.numClasses) classes but \(dataName) has \(classes)")
+            }
+            let newHead = head == "new" || (head == "auto" && data.classNames != sourceConfig.classNames)
             if newHead { try replaceHead(model, numClasses: classes, seed: options.seed) }
             var modelOptions = sourceConfig.modelOptions
             modelOptions.numClasses = classes
@@ -62,7 +69,7 @@ struct Finetune: ParsableCommand {
             let directory = try options.runDirectory(model: "\(sourceConfig.model)-finetune", data: dataName)
             let trainer = try Trainer(config: config, data: data, directory: directory, model: model)
             print("fine-tuning \(sourceConfig.model) from \(source) on \(dataName): \(classes) classes"
-                  + (newHead ? ", new head" : ", the source's classes: its head is kept")
+                  + (newHead ? ", new head" : ", the source's head kept")
                   + (config.freeze.map { ", frozen: \($0)" } ?? "")
                   + (backboneLearningRateScale.map { ", backbone lr × \($0)" } ?? ""))
             try runTrainer(trainer)

@@ -43,7 +43,7 @@ struct LRFind: ParsableCommand {
     @Option(name: .customLong("image-size"), help: "Input side for image folders or training crop for segmentation, as for `train`.")
     var imageSize: Int?
 
-    @Option(name: .shortAndLong, help: "Plot PNG (default: lr-find.png, which must not exist yet).")
+    @Option(name: .shortAndLong, help: "Plot PNG (default: lr-find-<model>-<data>.png in the current directory).")
     var output: String?
 
     func validate() throws {
@@ -58,10 +58,7 @@ struct LRFind: ParsableCommand {
 
     func run() throws {
         try guarded {
-            let plot = output ?? "lr-find.png"
-            if output == nil && FileManager.default.fileExists(atPath: plot) {
-                throw CLIError("\(plot) already exists; pass -o PATH to choose where the plot goes (a file named there is replaced)")
-            }
+            let plot = output ?? "lr-find-\(model)-\(URL(fileURLWithPath: data).lastPathComponent).png"
             let entry = try ModelRegistry.entry(model)
             let prepared = try DataSetup.prepare(data: data, augmentation: "standard", seed: seed, limit: steps * batchSize,
                                                  imageSize: imageSize)
@@ -91,7 +88,8 @@ struct LRFind: ParsableCommand {
                 opt.learningRate = lr
                 opt.zeroGrad()
                 let targets = prepared.task == .segmentation ? (batch.masks ?? []) : batch.labels
-                let loss = crossEntropy(network(batch.images), targets: targets)
+                let loss = crossEntropy(network(batch.images), targets: targets,
+                                        ignoreIndex: prepared.task == .segmentation ? LabelMask.ignored : nil)
                 let value = loss.item
                 if value.isFinite {
                     loss.backward()

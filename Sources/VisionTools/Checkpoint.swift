@@ -20,16 +20,18 @@ public enum Checkpoint {
         return url.deletingPathExtension().lastPathComponent + ".next." + (url.pathExtension.isEmpty ? "safetensors" : url.pathExtension)
     }
 
-    /// Finishes what a save interrupted after `run.json` was written: a pending weights or optimizer
-    /// file stamped with the recorded epoch is renamed onto its place; one from an epoch `run.json`
-    /// never committed is deleted (the committed files are still in place).
+    /// Finishes what a save interrupted after `run.json` was written: a pending weights, optimizer or
+    /// best file stamped with the epoch `run.json` records for it is renamed onto its place; one from an
+    /// epoch `run.json` never committed is deleted (the committed files are still in place).
     public static func recover(_ directory: URL, record: RunRecord) throws {
-        for name in [record.lastWeights, record.optimizerState] {
+        let expected = [(record.lastWeights, record.state.epochsCompleted), (record.optimizerState, record.state.epochsCompleted),
+                        (record.bestWeights, record.state.bestEpoch ?? -1)]
+        for (name, expectedEpoch) in expected {
             let pending = directory.appendingPathComponent(pendingName(name))
             guard FileManager.default.fileExists(atPath: pending.path) else { continue }
             let epoch = (try? SafeTensors.readMetadata(contentsOf: pending))?[epochKey].flatMap(Int.init)
             let target = directory.appendingPathComponent(name)
-            if epoch == record.state.epochsCompleted && epoch != nil {
+            if epoch == expectedEpoch {
                 guard rename(pending.path, target.path) == 0 else {
                     throw ToolError.invalidRun(path: target.path, reason: "cannot move \(pending.lastPathComponent) into place: \(String(cString: strerror(errno)))")
                 }
@@ -38,6 +40,12 @@ public enum Checkpoint {
             }
         }
     }
+
+    /// Every file a run writes into its directory, `run.json` first (what `--force` removes, in this order).
+    static let runFiles: [String] = {
+        let checkpoints = ["last.safetensors", "best.safetensors", "optimizer.safetensors"]
+        return ["run.json"] + checkpoints + checkpoints.map(pendingName) + ["metrics.csv", "loss.png", "accuracy.png", "confusion.png"]
+    }()
 
     /// Checks the epoch stamped into a checkpoint file against the one `run.json` records
     /// (`required`: a file without a stamp is an error too).
@@ -118,4 +126,24 @@ public enum Checkpoint {
         model.eval()
         return (config, model)
     }
+}
+
+/// An exclusive advisory lock (`flock`) on a run directory, held while a process trains in it or
+/// repairs an interrupted save, so that a second `vision train --resume` (or `--force`) on the same
+/// directory is refused instead of deleting the first one's pending files. Released on deinit.
+public final class RunDirectoryLock {
+    private let descriptor: Int32
+
+    public init(_ directory: URL) throws {
+        descriptor = open(directory.path, O_RDONLY | O_DIRECTORY)
+        guard descriptor >= 0 else {
+            throw ToolError.invalidRun(path: directory.path, reason: "cannot open the run directory: \(String(cString: strerror(errno)))")
+        }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            close(descriptor)
+            throw ToolError.invalidRun(path: directory.path, reason: "another vision process is training in this run directory")
+        }
+    }
+
+    deinit { close(descriptor) }
 }

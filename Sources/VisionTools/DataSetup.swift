@@ -321,7 +321,7 @@ public enum DataSetup {
         var steps: [any Transform] = []
         if preset != "none" && preset != "off" {
             steps += [cropping, RandomHorizontalFlip(), RandomVerticalFlip(), RandomRotation90()] as [any Transform]
-            if preset == "strong" { steps.append(RandomRotation(degrees: -15...15)) }
+            if preset == "strong" { steps.append(RandomRotation(degrees: -15...15, maskFill: LabelMask.ignored)) }
         } else {
             steps.append(cropping)
         }

@@ -65,6 +65,8 @@ public final class Trainer {
     /// Reopens a run directory to continue from its last completed epoch.
     public static func resume(_ directory: URL, workers: Int? = nil) throws -> Trainer {
         let record = try Checkpoint.readRecord(directory)
+        let lock = try RunDirectoryLock(directory)
+        defer { withExtendedLifetime(lock) {} }
         try Checkpoint.recover(directory, record: record)
         var config = record.config
         if let workers { config.workers = workers }
@@ -106,13 +108,22 @@ public final class Trainer {
     }
 
     /// Refuses to start a new run in a directory that already holds one (its checkpoints would be
-    /// replaced after the first epoch) unless `overwrite` is set; `vision train --resume` continues one.
+    /// replaced after the first epoch); `vision train --resume` continues one. With `overwrite`, the old
+    /// run's files are removed instead (`run.json` first), so nothing of it mixes with the new run.
     public static func claimRunDirectory(_ directory: URL, overwrite: Bool) throws {
-        guard !overwrite else { return }
-        let names = ["run.json", "last.safetensors", "best.safetensors", "optimizer.safetensors"]
-        let present = names.filter { FileManager.default.fileExists(atPath: directory.appendingPathComponent($0).path) }
-        guard present.isEmpty else {
+        let fm = FileManager.default
+        guard fm.fileExists(atPath: directory.path) else { return }
+        let present = Checkpoint.runFiles.prefix(4).filter { fm.fileExists(atPath: directory.appendingPathComponent($0).path) }
+        guard !present.isEmpty else { return }
+        guard overwrite else {
             throw ToolError.invalidRun(path: directory.path, reason: "already holds a run (\(present.joined(separator: ", "))); continue it with `vision train --resume \(directory.path)`, choose another -o, or pass --force to replace it")
+        }
+        let lock = try RunDirectoryLock(directory)
+        defer { withExtendedLifetime(lock) {} }
+        for name in Checkpoint.runFiles where fm.fileExists(atPath: directory.appendingPathComponent(name).path) {
+            guard unlink(directory.appendingPathComponent(name).path) == 0 else {
+                throw ToolError.invalidRun(path: directory.appendingPathComponent(name).path, reason: "cannot remove the old run's file (--force): \(String(cString: strerror(errno)))")
+            }
         }
     }
 
@@ -122,6 +133,8 @@ public final class Trainer {
     /// interruption drills). Returns the final state.
     @discardableResult
     public func run(stopAfter: Int? = nil, onEvent: (TrainingEvent) -> Void = { _ in }) throws -> RunState {
+        let lock = try RunDirectoryLock(directory)
+        defer { withExtendedLifetime(lock) {} }
         let first = state.epochsCompleted
         let last = min(config.epochs, stopAfter.map { first + $0 } ?? config.epochs)
         let trainable = model.parameters().filter(\.requiresGrad).reduce(0) { $0 + $1.count }
@@ -208,9 +221,10 @@ public final class Trainer {
         }
     }
 
-    /// Saves the epoch so that a crash at any point leaves a resumable run: the new weights and
-    /// optimizer state go to `*.next.safetensors` first, `run.json` then commits the epoch, and the
-    /// renames onto `last.safetensors` / `optimizer.safetensors` follow. `Checkpoint.recover` (run by
+    /// Saves the epoch so that a crash at any point leaves a resumable run: the new weights, optimizer
+    /// state and (when validation improved) best weights go to `*.next.safetensors` first, `run.json`
+    /// then commits the epoch, and the renames onto `last.safetensors` / `optimizer.safetensors` /
+    /// `best.safetensors` follow. `Checkpoint.recover` (run by
     /// `resume`) finishes or discards the renames a crash interrupted.
     func saveCheckpoint(isBest: Bool) throws {
         let epoch = [Checkpoint.epochKey: String(state.epochsCompleted)]
@@ -223,7 +237,10 @@ public final class Trainer {
         } catch let error as SafeTensorsError {
             throw ToolError.invalidRun(path: pendingOptimizer.path, reason: error.reason)
         }
-        if isBest { try Checkpoint.saveWeights(model, config: config, to: directory.appendingPathComponent(record.bestWeights), extra: epoch) }
+        if isBest {
+            try Checkpoint.saveWeights(model, config: config, to: directory.appendingPathComponent(Checkpoint.pendingName(record.bestWeights)),
+                                       extra: epoch)
+        }
         try Checkpoint.writeRecord(record, to: directory)
         try Checkpoint.recover(directory, record: record)
         let csv = ([EpochRecord.csvHeader] + state.history.map(\.csvLine)).joined(separator: "\n") + "\n"

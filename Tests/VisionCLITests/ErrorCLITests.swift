@@ -133,15 +133,23 @@ final class ErrorCLITests: XCTestCase {
         try VisionCLI.fail(lrFind + ["--start-lr", "1", "--end-lr", "0.1"], mentioningValidation: ["--start-lr", "--end-lr"])
     }
 
-    func testLRFindDoesNotReplaceAnExistingPlotByDefault() throws {
+    /// The default plot is named after the model and data (a user's own lr-find.png is never
+    /// touched), and running the same search again replaces it.
+    func testLRFindNamesItsDefaultPlotAfterTheModelAndData() throws {
         let data = directory.appendingPathComponent("folder")
         try TestData.writeClassFolder(data, classes: TestData.rgbClasses, perClass: 2, side: 8, seed: 1)
         let workingDirectory = directory.appendingPathComponent("cwd")
         try FileManager.default.createDirectory(at: workingDirectory, withIntermediateDirectories: true)
         let mine = workingDirectory.appendingPathComponent("lr-find.png")
         try Data("my own file".utf8).write(to: mine)
-        try VisionCLI.fail(["lr-find", "resnet20", "--data", data.path, "--steps", "5", "--batch-size", "2", "--workers", "0"],
-                           mentioning: ["lr-find.png", "-o"], in: workingDirectory)
+        let plot = workingDirectory.appendingPathComponent("lr-find-resnet20-folder.png")
+        for _ in 0..<2 {
+            let result = try VisionCLI.run(["lr-find", "resnet20", "--data", data.path, "--steps", "5", "--batch-size", "2", "--workers", "0"],
+                                           in: workingDirectory)
+            XCTAssertEqual(result.status, 0, result.stderr)
+            XCTAssertTrue(result.stdout.contains("lr-find-resnet20-folder.png"), result.stdout)
+            XCTAssertEqual(try TestData.decode(plot).channels, 3)
+        }
         XCTAssertEqual(try Data(contentsOf: mine), Data("my own file".utf8))
     }
 

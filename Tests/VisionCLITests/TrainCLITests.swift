@@ -162,28 +162,32 @@ final class TrainCLITests: XCTestCase {
         XCTAssertEqual(image.channels, 3)
         XCTAssertGreaterThan(image.width, 3 * 28)
 
-        // A single weights file: the image goes beside it.
+        // A single weights file: the image goes beside it, named after it.
         let weights = out.appendingPathComponent("model.safetensors")
         try FileManager.default.copyItem(at: run.appendingPathComponent("last.safetensors"), to: weights)
         try VisionCLI.succeed(["evaluate", "--weights", weights.path, "--data", data.path, "--workers", "0", "--limit", "5"])
-        XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent("confusion.png").path))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent("model.confusion.png").path))
     }
 
-    func testEvaluateReplacesADefaultConfusionImageOnlyInARunDirectory() throws {
+    func testEvaluateNamesItsDefaultConfusionImageSoNoUserFileIsReplaced() throws {
         let (data, run, _) = try trainedRun()
         // In a run directory confusion.png is the run's own artefact: a stale one is replaced.
         let inRun = run.appendingPathComponent("confusion.png")
         try Data("stale".utf8).write(to: inRun)
         try VisionCLI.succeed(["evaluate", "--weights", run.path, "--data", data.path, "--workers", "0", "--limit", "5"])
         XCTAssertEqual(try TestData.decode(inRun).channels, 3)
-        // Beside a bare weights file an existing confusion.png may be the user's: refused before any work.
+        // Beside a bare weights file the image is named after it; a user's confusion.png there stays,
+        // and evaluating again replaces the named image.
         let folder = workspace().appendingPathComponent("bare-weights")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let weights = folder.appendingPathComponent("model.safetensors"), mine = folder.appendingPathComponent("confusion.png")
         try FileManager.default.copyItem(at: run.appendingPathComponent("last.safetensors"), to: weights)
         try Data("my own file".utf8).write(to: mine)
-        try VisionCLI.fail(["evaluate", "--weights", weights.path, "--data", data.path, "--workers", "0", "--limit", "5"],
-                           mentioning: ["confusion.png", "--confusion-png"])
+        for _ in 0..<2 {
+            let result = try VisionCLI.succeed(["evaluate", "--weights", weights.path, "--data", data.path, "--workers", "0", "--limit", "5"])
+            XCTAssertTrue(result.stdout.contains("model.confusion.png"), result.stdout)
+        }
+        XCTAssertEqual(try TestData.decode(folder.appendingPathComponent("model.confusion.png")).channels, 3)
         XCTAssertEqual(try Data(contentsOf: mine), Data("my own file".utf8))
     }
 
@@ -341,13 +345,20 @@ final class TrainCLITests: XCTestCase {
             let result = try VisionCLI.succeed(["finetune", "--from", run.path, "--data", folder.path, "--freeze", "backbone",
                                                 "--epochs", "1", "--batch-size", "8", "--lr", "1e-9", "--workers", "0", "-o", out.path])
             XCTAssertEqual(result.stdout.contains("new head"), replaced, result.stdout)
-            XCTAssertEqual(result.stdout.contains("its head is kept"), !replaced, result.stdout)
+            XCTAssertEqual(result.stdout.contains("head kept"), !replaced, result.stdout)
             // At a learning rate of 1e-9 one epoch leaves the head where it started: the source's, or a new one.
             let tuned = try SafeTensors.read(contentsOf: out.appendingPathComponent("last.safetensors"))
             let weight = try XCTUnwrap(tuned["fc.weight"]), before = try XCTUnwrap(source["fc.weight"])
             let moved = zip(weight.storage, before.storage).map { abs($0 - $1) }.max() ?? 0
             if replaced { XCTAssertGreaterThan(moved, 1e-3, "a new head") } else { XCTAssertLessThan(moved, 1e-6, "the source's head") }
         }
+        // --head keep: the trained head on other class names of the same count; a different count is refused.
+        let kept = try VisionCLI.succeed(["finetune", "--from", run.path, "--data", other.path, "--head", "keep", "--epochs", "1",
+                                          "--batch-size", "8", "--workers", "0", "-o", workspace().appendingPathComponent("finetune-keep").path])
+        XCTAssertTrue(kept.stdout.contains("head kept"), kept.stdout)
+        try VisionCLI.fail(["finetune", "--from", run.path, "--data", try otherFolder().path, "--head", "keep", "--workers", "0",
+                            "-o", workspace().appendingPathComponent("finetune-keep-2").path],
+                           mentioning: ["--head keep", "3 classes", "2"])
     }
 
     func testFinetuneWithBackboneLearningRateScaleTrainsEverything() throws {
