@@ -167,7 +167,7 @@ struct TrainingOptions: ParsableArguments {
     @Option(name: [.customShort("o"), .customLong("output")], help: "Run directory (default: runs/<model>-<data>-<timestamp>).")
     var output: String?
 
-    @Flag(help: "Start over in a run directory that already holds a run (its checkpoints are replaced).")
+    @Flag(help: "Start over in a run directory that already holds a run (the old run's files are removed first).")
     var force = false
 
     func validate() throws {
