@@ -43,7 +43,7 @@ struct Convert: ParsableCommand {
     /// or that the library would not read back (more than `ImageDecodeLimits.default.maxPixelCount` pixels).
     func checkOutputSize(width: Int, height: Int) throws {
         let isPNG = URL(fileURLWithPath: output).pathExtension.lowercased() == "png"
-        let maxSide = isPNG ? 1_000_000 : 65_500
+        let maxSide = isPNG ? ImageIO.maximumPNGSide : ImageIO.maximumJPEGSide
         if width > maxSide || height > maxSide {
             throw CLIError("\(output): \(width)×\(height) is too large for \(isPNG ? "PNG" : "JPEG"); each side is limited to \(maxSide)")
         }

@@ -67,8 +67,8 @@ enum JPEGCodec {
     /// Compresses `height · width · input` bytes (input 1 gray, 3 RGB, 4 inverted CMYK).
     static func encode(_ samples: UnsafeRawBufferPointer, height: Int, width: Int, input: Int, quality: Int,
                        progressive: Bool, subsampleChroma: Bool) throws -> [UInt8] {
-        precondition(height > 0 && width > 0 && height <= 65_500 && width <= 65_500,
-                     "JPEG sides must be 1–65500, got \(height)×\(width)")
+        precondition(height > 0 && width > 0 && height <= ImageIO.maximumJPEGSide && width <= ImageIO.maximumJPEGSide,
+                     "JPEG sides must be 1–\(ImageIO.maximumJPEGSide), got \(height)×\(width)")
         precondition((1...100).contains(quality), "JPEG quality is 1–100, got \(quality)")
         var output: UnsafeMutablePointer<UInt8>?
         var size = 0
@@ -86,6 +86,9 @@ enum JPEGCodec {
 }
 
 extension ImageIO {
+    /// The longest side libjpeg encodes (JPEG_MAX_DIMENSION).
+    public static let maximumJPEGSide = 65_500
+
     /// The image as a JPEG (JFIF). Gray images stay gray; RGB is stored as YCbCr.
     ///
     /// - Parameters:

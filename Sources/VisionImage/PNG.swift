@@ -58,7 +58,8 @@ enum PNGCodec {
     static func encode(_ samples: UnsafeRawBufferPointer, height: Int, width: Int, channels: Int, bitDepth: Int,
                        compressionLevel: Int) throws -> [UInt8] {
         precondition(height > 0 && width > 0, "cannot encode an empty \(height)×\(width) PNG")
-        precondition(height <= 1_000_000 && width <= 1_000_000, "PNG sides are limited to 10⁶, got \(height)×\(width)")
+        precondition(height <= ImageIO.maximumPNGSide && width <= ImageIO.maximumPNGSide,
+                     "PNG sides are limited to \(ImageIO.maximumPNGSide), got \(height)×\(width)")
         precondition((-1...9).contains(compressionLevel), "PNG compression level is 0–9 (or -1 for zlib's default), got \(compressionLevel)")
         var output: UnsafeMutablePointer<UInt8>?
         var size = 0
@@ -74,6 +75,9 @@ enum PNGCodec {
 }
 
 extension ImageIO {
+    /// The longest side libpng writes by default (its user limit of 10⁶).
+    public static let maximumPNGSide = 1_000_000
+
     /// The image as an 8-bit PNG (colour type gray, gray+alpha, RGB or RGBA by channel count).
     /// - Parameter compressionLevel: zlib level 0–9 (6 is zlib's default balance of size and speed).
     public static func encodePNG(_ image: Image, compressionLevel: Int = 6) throws -> [UInt8] {

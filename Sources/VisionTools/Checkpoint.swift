@@ -41,11 +41,11 @@ public enum Checkpoint {
         }
     }
 
+    /// The files whose presence marks a directory as holding a run.
+    static let committedRunFiles = ["run.json", "last.safetensors", "best.safetensors", "optimizer.safetensors"]
     /// Every file a run writes into its directory, `run.json` first (what `--force` removes, in this order).
-    static let runFiles: [String] = {
-        let checkpoints = ["last.safetensors", "best.safetensors", "optimizer.safetensors"]
-        return ["run.json"] + checkpoints + checkpoints.map(pendingName) + ["metrics.csv", "loss.png", "accuracy.png", "confusion.png"]
-    }()
+    static let runFiles: [String] = committedRunFiles + committedRunFiles.dropFirst().map(pendingName)
+        + ["metrics.csv", "loss.png", "accuracy.png", "confusion.png"]
 
     /// Checks the epoch stamped into a checkpoint file against the one `run.json` records
     /// (`required`: a file without a stamp is an error too).

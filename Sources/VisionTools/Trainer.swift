@@ -113,7 +113,7 @@ public final class Trainer {
     public static func claimRunDirectory(_ directory: URL, overwrite: Bool) throws {
         let fm = FileManager.default
         guard fm.fileExists(atPath: directory.path) else { return }
-        let present = Checkpoint.runFiles.prefix(4).filter { fm.fileExists(atPath: directory.appendingPathComponent($0).path) }
+        let present = Checkpoint.committedRunFiles.filter { fm.fileExists(atPath: directory.appendingPathComponent($0).path) }
         guard !present.isEmpty else { return }
         guard overwrite else {
             throw ToolError.invalidRun(path: directory.path, reason: "already holds a run (\(present.joined(separator: ", "))); continue it with `vision train --resume \(directory.path)`, choose another -o, or pass --force to replace it")
