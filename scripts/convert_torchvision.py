@@ -12,33 +12,17 @@ ImageNet normalisation), so `vision predict/evaluate/features/finetune --weights
 """
 import argparse
 import json
-import struct
+import os
+import sys
 
 import torch
 import torchvision
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from safetensors_io import write_safetensors  # noqa: E402
+
 SUPPORTED = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
              "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"]
-
-
-def write_safetensors(path, tensors, metadata, half=False):
-    """Minimal safetensors writer: 8-byte little-endian header length, JSON header, raw data."""
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        t = tensors[name].detach().to(torch.float16 if half else torch.float32).contiguous().cpu()
-        data = t.numpy().tobytes()
-        header[name] = {"dtype": "F16" if half else "F32", "shape": list(t.shape),
-                        "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    header["__metadata__"] = metadata
-    encoded = json.dumps(header, separators=(",", ":")).encode()
-    encoded += b" " * (-len(encoded) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(encoded)))
-        f.write(encoded)
-        for blob in blobs:
-            f.write(blob)
 
 
 def vision_config(model, classes):

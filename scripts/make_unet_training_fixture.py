@@ -25,11 +25,13 @@ The reference directory defaults to ../shared/reference next to the package root
 import importlib.util
 import json
 import os
-import struct
+import sys
 
-import numpy as np
 import torch
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from safetensors_io import read_safetensors, write_safetensors  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REFERENCE = os.environ.get("VISION_REFERENCE", os.path.join(os.path.dirname(ROOT), "shared", "reference"))
@@ -47,54 +49,14 @@ GRAD_KEYS = [
     "head.bias",
 ]
 
-DTYPES = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "I64": np.int64, "I32": np.int32}
-
-
-def read_safetensors(path, prefix_filter=None):
-    """Minimal safetensors reader: 8-byte little-endian header length, JSON header, raw little-endian data."""
-    with open(path, "rb") as f:
-        raw = f.read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + n])
-    base = 8 + n
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__" or (prefix_filter and not prefix_filter(name)):
-            continue
-        start, end = info["data_offsets"]
-        dtype = np.dtype(DTYPES[info["dtype"]]).newbyteorder("<")
-        array = np.frombuffer(raw[base + start:base + end], dtype=dtype).reshape(info["shape"])
-        out[name] = torch.from_numpy(array.astype(array.dtype.newbyteorder("="), copy=True))
-    return out
-
-
-def write_safetensors(path, tensors, metadata):
-    """Minimal safetensors writer: F32 tensors, sorted keys, header padded with spaces to a multiple of 8."""
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        data = tensors[name].detach().to(torch.float32).contiguous().cpu().numpy().astype("<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(tensors[name].shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    header["__metadata__"] = metadata
-    encoded = json.dumps(header, separators=(",", ":")).encode()
-    encoded += b" " * (-len(encoded) % 8)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(encoded)))
-        f.write(encoded)
-        for blob in blobs:
-            f.write(blob)
-
-
 def main():
     torch.set_num_threads(1)
     torch.manual_seed(0)
     with open(os.path.join(REFERENCE, "models.json")) as f:
         case = next(c for c in json.load(f)["cases"] if c["name"] == CASE)
     arch, prefix = case["arch"], case["weights_prefix"]
-    tensors = read_safetensors(os.path.join(REFERENCE, "models.safetensors"),
-                               lambda k: k.startswith(prefix) or k == case["input"])
+    tensors, _ = read_safetensors(os.path.join(REFERENCE, "models.safetensors"),
+                                  lambda k: k.startswith(prefix) or k == case["input"])
 
     spec = importlib.util.spec_from_file_location("torch_unet", UNET_SOURCE)
     torch_unet = importlib.util.module_from_spec(spec)

@@ -14,7 +14,6 @@ Needs torch, torchvision and Pillow; no safetensors package (the format is read 
 import argparse
 import json
 import os
-import struct
 import sys
 
 import torch
@@ -22,43 +21,18 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from safetensors_io import read_safetensors  # noqa: E402
 from torch_cifar_resnet20 import CIFAR_MEAN, CIFAR_STD, CIFARResNet, ImageList, scan_image_folder  # noqa: E402
 import torchvision.transforms as T  # noqa: E402
 
-DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64}
-
-
-def read_safetensors(path):
-    """(tensors, metadata) from a safetensors file: u64 header length, JSON header, raw little-endian data."""
-    with open(path, "rb") as f:
-        data = f.read()
-    if len(data) < 8:
-        sys.exit(f"{path}: too short for a safetensors file")
-    (length,) = struct.unpack("<Q", data[:8])
-    if 8 + length > len(data):
-        sys.exit(f"{path}: header length {length} runs past the end of the file ({len(data)} bytes)")
-    header = json.loads(data[8:8 + length])
-    metadata = header.pop("__metadata__", {}) or {}
-    body = data[8 + length:]
-    tensors = {}
-    for name, info in header.items():
-        if info["dtype"] not in DTYPES:
-            sys.exit(f"{path}: tensor {name} has dtype {info['dtype']}, expected one of {sorted(DTYPES)}")
-        begin, end = info["data_offsets"]
-        tensor = torch.frombuffer(bytearray(body[begin:end]), dtype=DTYPES[info["dtype"]])
-        tensors[name] = tensor.reshape(info["shape"]).float()
-    return tensors, metadata
-
-
 def score(model, loader, batch_statistics=False):
     model.train(batch_statistics)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):  # batch statistics must leave the running ones as they are
+            module.momentum = 0.0
     loss_sum, correct, seen = 0.0, 0, 0
     with torch.no_grad():
         for images, labels in loader:
-            if batch_statistics:
-                for module in model.modules():
-                    if isinstance(module, torch.nn.BatchNorm2d):
-                        module.momentum = 0.0  # use the batch's statistics without touching the running ones
             logits = model(images)
             loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
             correct += (logits.argmax(1) == labels).sum().item()
@@ -77,10 +51,12 @@ def main():
     torch.set_num_threads(args.threads)
 
     tensors, metadata = read_safetensors(args.weights)
+    tensors = {name: tensor.float() for name, tensor in tensors.items()}
     config = json.loads(metadata.get("vision.config", "{}"))
-    if config.get("model", "resnet20")[:6] != "resnet" or not config.get("model", "resnet20")[6:].isdigit():
-        sys.exit(f"{args.weights}: model {config.get('model')!r} is not a CIFAR ResNet (resnet20/32/44/56/110)")
-    depth = int(config.get("model", "resnet20")[6:])
+    model_name = config.get("model", "resnet20")
+    if not (model_name.startswith("resnet") and model_name[6:].isdigit()):
+        sys.exit(f"{args.weights}: model {model_name!r} is not a CIFAR ResNet (resnet20/32/44/56/110)")
+    depth = int(model_name[6:])
     classes = config.get("classNames")
     model = CIFARResNet(depth=depth, num_classes=tensors["fc.weight"].shape[0])
     expected = model.state_dict()
