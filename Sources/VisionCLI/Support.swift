@@ -149,6 +149,12 @@ struct TrainingOptions: ParsableArguments {
     @Option(name: .customLong("crop-padding"), help: "Zero padding on each side before the random training crop of classification (default: about an eighth of the side, at least 2 pixels — 2 for Fashion-MNIST's 28; images above 64 px take a random resized crop instead, without padding).")
     var cropPadding: Int?
 
+    @Option(name: .customLong("mixup-alpha"), help: "MixUp for classification training: mix each batch with itself rolled by one, weights from Beta(α, α) (torchvision's MixUp; 0.2 is a common choice; default 0: off).")
+    var mixupAlpha: Float?
+
+    @Option(name: .customLong("cutmix-alpha"), help: "CutMix for classification training: paste a box from the neighbouring image, area from Beta(α, α) (torchvision's CutMix; 1.0 is usual; default 0: off). With --mixup-alpha too, each batch takes one of them at random.")
+    var cutmixAlpha: Float?
+
     @Option(help: "Data loader worker threads.")
     var workers: Int = 2
 
@@ -186,6 +192,8 @@ struct TrainingOptions: ParsableArguments {
         if !(labelSmoothing >= 0 && labelSmoothing < 1) { throw ValidationError("--label-smoothing must be in [0, 1)") }
         if let e = erasing, !(e >= 0 && e <= 1) { throw ValidationError("--erasing must be in [0, 1]") }
         if let p = cropPadding, !(0...1024).contains(p) { throw ValidationError("--crop-padding must be between 0 and 1024") }
+        if let a = mixupAlpha, !(a >= 0 && a.isFinite) { throw ValidationError("--mixup-alpha must be finite and ≥ 0") }
+        if let a = cutmixAlpha, !(a >= 0 && a.isFinite) { throw ValidationError("--cutmix-alpha must be finite and ≥ 0") }
     }
 
     var resolvedLearningRate: Float {
@@ -203,6 +211,8 @@ struct TrainingOptions: ParsableArguments {
                   validationSplit: validationSplit, imageSize: imageSize)
         config.erasing = erasing
         config.cropPadding = cropPadding
+        config.mixupAlpha = mixupAlpha
+        config.cutmixAlpha = cutmixAlpha
         return config
     }
 

@@ -95,6 +95,50 @@ public func crossEntropy(_ logits: Tensor, targets: [Int], labelSmoothing: Float
     return lossNode(loss, input: logits, gradient: gradient)
 }
 
+/// Softmax cross-entropy with class-probability targets (PyTorch's `F.cross_entropy` given a float
+/// target of the logits' shape, mean reduction), as MixUp and CutMix produce.
+///
+/// With `log p = logSoftmax(logits)` over axis 1, `q' = (1 − ε)·q + ε/C` and `M` positions (`N`, or `N·H·W`):
+///
+///     loss = Σ_i Σ_c −q'_{i,c} log p_{i,c} / M,   ∂loss/∂logits_{i,c} = (p_{i,c}·Σ_c q'_{i,c} − q'_{i,c}) / M
+///
+/// The targets are constants (no gradient flows to them); rows need not sum to 1.
+public func crossEntropy(_ logits: Tensor, probabilities targets: Tensor, labelSmoothing: Float = 0) -> Tensor {
+    precondition(logits.rank >= 2, "crossEntropy expects logits [N, C] or [N, C, H, W], got \(logits.shape)")
+    precondition(targets.shape == logits.shape,
+                 "crossEntropy: probability targets \(targets.shape) must have the logits' shape \(logits.shape)")
+    precondition(labelSmoothing >= 0 && labelSmoothing <= 1, "labelSmoothing must be in [0, 1], got \(labelSmoothing)")
+    let batch = logits.shape[0], classes = logits.shape[1]
+    let inner = logits.shape[2...].reduce(1, *)
+    let positions = batch * inner
+    let smoothing = labelSmoothing / Float(max(classes, 1))
+    let logProbabilities = logits.softmaxStorage(outer: batch, n: classes, inner: inner, logarithm: true)
+    let q = targets.storage
+    var total = 0.0
+    for i in 0..<logits.count {
+        total -= Double((1 - labelSmoothing) * q[i] + smoothing) * Double(logProbabilities[i])
+    }
+    let loss = positions > 0 ? total / Double(positions) : 0
+
+    var gradient = [Float](repeating: 0, count: logits.count)
+    if Tensor.shouldRecord([logits]) && positions > 0 {
+        let inverse = 1 / Float(positions)
+        for n in 0..<batch {
+            for s in 0..<inner {
+                let base = n * classes * inner + s
+                var mass: Float = 0  // Σ_c q'_c
+                for c in 0..<classes { mass += (1 - labelSmoothing) * q[base + c * inner] + smoothing }
+                for c in 0..<classes {
+                    let index = base + c * inner
+                    let target = (1 - labelSmoothing) * q[index] + smoothing
+                    gradient[index] = (Foundation.exp(logProbabilities[index]) * mass - target) * inverse
+                }
+            }
+        }
+    }
+    return lossNode(loss, input: logits, gradient: gradient)
+}
+
 /// Binary cross-entropy on logits, mean over all elements, in the stable form
 /// `max(x, 0) − x·t + log(1 + e^(−|x|))`. Gradients: `(σ(x) − t)/n` for the logits and `−x/n` for the targets.
 public func bceWithLogits(_ logits: Tensor, targets: Tensor) -> Tensor {

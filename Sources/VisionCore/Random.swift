@@ -55,6 +55,35 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
         return Int(next(upperBound: UInt64(upperBound)))
     }
 
+    /// A Gamma(shape, 1) sample, by Marsaglia and Tsang's squeeze method (shape < 1 through
+    /// Gamma(shape + 1)·U^(1/shape)).
+    public mutating func nextGamma(shape: Double) -> Double {
+        precondition(shape > 0 && shape.isFinite, "nextGamma needs a positive shape, got \(shape)")
+        if shape < 1 {
+            var u = nextDouble()
+            while u <= .leastNormalMagnitude { u = nextDouble() }
+            return nextGamma(shape: shape + 1) * Foundation.pow(u, 1 / shape)
+        }
+        let d = shape - 1.0 / 3, c = 1 / (9 * d).squareRoot()
+        while true {
+            let x = Double(nextNormal())
+            let v = 1 + c * x
+            guard v > 0 else { continue }
+            let v3 = v * v * v
+            let u = nextDouble()
+            if u < 1 - 0.0331 * x * x * x * x { return d * v3 }
+            if u > 0, _log(u) < 0.5 * x * x + d * (1 - v3 + _log(v3)) { return d * v3 }
+        }
+    }
+
+    /// A Beta(a, b) sample in [0, 1], as `X / (X + Y)` with `X ~ Gamma(a)`, `Y ~ Gamma(b)`.
+    public mutating func nextBeta(_ a: Double, _ b: Double) -> Double {
+        let x = nextGamma(shape: a), y = nextGamma(shape: b)
+        let sum = x + y
+        // Both can underflow to 0 for tiny shapes; the distribution then puts its mass on 0 and 1.
+        return sum > 0 ? x / sum : (nextDouble() < a / (a + b) ? 1 : 0)
+    }
+
     /// An independent generator derived from this one's seed stream and a key (e.g. sample index).
     public func split(_ key: UInt64) -> SeededGenerator {
         var copy = self

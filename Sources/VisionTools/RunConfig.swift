@@ -47,6 +47,11 @@ public struct RunConfig: Codable, Equatable, Sendable {
     /// Padding on each side before the random crop of classification training; nil keeps the default
     /// (about an eighth of the side, at least 2 pixels; unused above 64 px, where a random resized crop is taken).
     public var cropPadding: Int?
+    /// MixUp Beta concentration for classification training (torchvision's `--mixup-alpha`); nil or 0: off.
+    public var mixupAlpha: Float?
+    /// CutMix Beta concentration for classification training (`--cutmix-alpha`); nil or 0: off. With both,
+    /// each batch takes one of the two at random.
+    public var cutmixAlpha: Float?
     public var workers: Int
     public var seed: UInt64
     public var limit: Int?

@@ -32,6 +32,8 @@ public final class Trainer {
     let trainLoader: DataLoader
     let validationLoader: DataLoader?
     let schedule: any LRSchedule
+    /// MixUp / CutMix for classification training, when configured.
+    let mixing: BatchMixing?
 
     /// Starts a new run in `directory` (created if needed). Pass `model` to start from given weights.
     public init(config: RunConfig, data: PreparedData, directory: URL, model: Module? = nil) throws {
@@ -40,6 +42,17 @@ public final class Trainer {
         guard config.learningRate > 0, config.learningRate.isFinite else {
             throw ToolError.invalidOption("--lr must be a positive number, got \(config.learningRate)")
         }
+        for (name, value) in [("--mixup-alpha", config.mixupAlpha), ("--cutmix-alpha", config.cutmixAlpha)] {
+            guard let value, value != 0 else { continue }
+            guard value > 0, value.isFinite else {
+                throw ToolError.invalidOption("\(name) must be a finite number ≥ 0 (0 turns it off), got \(value)")
+            }
+            guard data.task == .classification else {
+                throw ToolError.invalidOption("\(name) mixes whole images and their labels; it applies to classification, not segmentation")
+            }
+        }
+        let mixing = BatchMixing(mixupAlpha: Double(config.mixupAlpha ?? 0), cutmixAlpha: Double(config.cutmixAlpha ?? 0))
+        self.mixing = mixing.isEnabled ? mixing : nil
         self.config = config
         self.directory = directory
         self.data = data
@@ -161,10 +174,20 @@ public final class Trainer {
             learningRate = schedule.learningRate(at: epoch * batches + index)
             optimizer.learningRate = learningRate
             optimizer.zeroGrad()
-            let logits = model(batch.images)
-            let targets = data.task == .segmentation ? (batch.masks ?? []) : batch.labels
-            let loss = crossEntropy(logits, targets: targets, labelSmoothing: config.labelSmoothing,
+            var targets = data.task == .segmentation ? (batch.masks ?? []) : batch.labels
+            let logits: Tensor, loss: Tensor
+            if let mixing {
+                var generator = BatchMixing.generator(seed: config.seed, step: epoch * batches + index)
+                let mixed = mixing.apply(images: batch.images, labels: targets, classes: data.classNames.count, generator: &generator)
+                logits = model(mixed.images)
+                loss = crossEntropy(logits, probabilities: mixed.targets, labelSmoothing: config.labelSmoothing)
+                // Training accuracy counts the dominant label of each mixed image (torchvision's reference script).
+                targets = Metrics.predictions(mixed.targets)
+            } else {
+                logits = model(batch.images)
+                loss = crossEntropy(logits, targets: targets, labelSmoothing: config.labelSmoothing,
                                     ignoreIndex: data.task == .segmentation ? LabelMask.ignored : nil)
+            }
             let value = loss.item
             guard value.isFinite else {
                 let kept = directory.appendingPathComponent("last.safetensors")

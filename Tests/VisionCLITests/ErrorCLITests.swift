@@ -87,6 +87,10 @@ final class ErrorCLITests: XCTestCase {
         try VisionCLI.fail(base + ["--epochs", "1000000000000"], mentioningValidation: ["--epochs", "100000"])
         try VisionCLI.fail(base + ["--erasing", "nan"], mentioningValidation: ["--erasing"])
         try VisionCLI.fail(base + ["--label-smoothing", "nan"], mentioningValidation: ["--label-smoothing"])
+        for value in ["-1", "nan", "inf"] {
+            try VisionCLI.fail(base + ["--mixup-alpha=\(value)"], mentioningValidation: ["--mixup-alpha"])
+            try VisionCLI.fail(base + ["--cutmix-alpha=\(value)"], mentioningValidation: ["--cutmix-alpha"])
+        }
         for value in ["-1", "nan", "0"] {
             try VisionCLI.fail(["finetune", "--from", run.path, "--data", data.path, "--backbone-lr-scale=\(value)"],
                                mentioningValidation: ["--backbone-lr-scale"])

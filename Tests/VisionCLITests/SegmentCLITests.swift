@@ -177,6 +177,9 @@ final class SegmentCLITests: XCTestCase {
         try VisionCLI.fail(["train", "resnet20", "--data", data.path, "--epochs", "1", "--workers", "0",
                             "-o", workspace().appendingPathComponent("never").path],
                            mentioning: ["resnet20", "segmentation"])
+        try VisionCLI.fail(["train", "unet", "--data", data.path, "--base", "4", "--depth", "2", "--image-size", "16", "--epochs", "1",
+                            "--workers", "0", "--mixup-alpha", "0.2", "-o", workspace().appendingPathComponent("never").path],
+                           mentioning: ["--mixup-alpha", "segmentation"])
         try VisionCLI.fail(["predict", data.appendingPathComponent("image/00.png").path, "--weights", run.path],
                            mentioning: ["segment"])
     }

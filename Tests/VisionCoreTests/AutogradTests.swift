@@ -141,4 +141,29 @@ final class AutogradTests: XCTestCase {
         XCTAssertEqual(mean, 0, accuracy: 0.03)
         XCTAssertEqual(variance, 1, accuracy: 0.05)
     }
+
+    /// Sample moments against the distributions' own: Gamma(k) has mean k and variance k;
+    /// Beta(a, b) has mean a/(a+b) and variance ab/((a+b)²(a+b+1)). 40,000 seeded draws each, so the
+    /// tolerances (about five standard errors) are never hit by chance.
+    func testGammaAndBetaSamplesHaveTheDistributionsMoments() {
+        func moments(_ draw: () -> Double) -> (mean: Double, variance: Double) {
+            let xs = (0..<40_000).map { _ in draw() }
+            let mean = xs.reduce(0, +) / Double(xs.count)
+            return (mean, xs.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(xs.count - 1))
+        }
+        var g = SeededGenerator(seed: 8)
+        for k in [0.3, 1.0, 2.5, 9.0] {
+            let m = moments { g.nextGamma(shape: k) }
+            XCTAssertEqual(m.mean, k, accuracy: 5 * (k / 40_000).squareRoot(), "Gamma(\(k)) mean")
+            XCTAssertEqual(m.variance, k, accuracy: 0.05 * k + 0.01, "Gamma(\(k)) variance")
+        }
+        for (a, b) in [(0.2, 0.2), (1.0, 1.0), (0.4, 2.0)] {
+            let m = moments { g.nextBeta(a, b) }
+            let mean = a / (a + b), variance = a * b / ((a + b) * (a + b) * (a + b + 1))
+            XCTAssertEqual(m.mean, mean, accuracy: 5 * (variance / 40_000).squareRoot(), "Beta(\(a), \(b)) mean")
+            XCTAssertEqual(m.variance, variance, accuracy: 0.05 * variance, "Beta(\(a), \(b)) variance")
+        }
+        var again = SeededGenerator(seed: 8), once = SeededGenerator(seed: 8)
+        XCTAssertEqual(again.nextBeta(0.2, 0.2), once.nextBeta(0.2, 0.2))
+    }
 }

@@ -106,6 +106,55 @@ final class LossTests: XCTestCase {
         checkGradients([pixels]) { crossEntropy($0[0], targets: targets, labelSmoothing: 0.1, ignoreIndex: 255) }
     }
 
+    func testCrossEntropyWithProbabilityTargetsMatchesPyTorch() {
+        let logits = Tensor([0.5, -1.2, 2.0, 0.3, 1.1, 0.0, -0.7, 0.9, -0.4, 1.6, 0.2, -1.5], shape: [3, 4], requiresGrad: true)
+        let q = Tensor([0.7, 0, 0.3, 0, 0, 0, 0, 1, 0.25, 0.25, 0.25, 0.25], shape: [3, 4])
+        // torch 2.x: F.cross_entropy(logits, q, label_smoothing=0.1); loss.backward(); logits.grad.flatten()
+        let loss = crossEntropy(logits, probabilities: q, labelSmoothing: 0.1)
+        XCTAssertEqual(loss.item, 1.5174971, accuracy: 1e-5)
+        loss.backward()
+        assertClose(logits.grad!.storage, [-0.16691762, 0.0010594688, 0.13209587, 0.033762284,
+                                           0.13553703, 0.039556954, 0.015448277, -0.19054225,
+                                           -0.051719915, 0.15026, -0.02572993, -0.072810143], rtol: 1e-4, atol: 1e-6)
+        // Over pixels: F.cross_entropy(x [1, 2, 2, 2], q [1, 2, 2, 2]) averages over the 4 positions.
+        let pixels = Tensor([0.5, -1.2, 2.0, 0.3, 1.1, 0.0, -0.7, 0.9], shape: [1, 2, 2, 2], requiresGrad: true)
+        let pixelTargets = Tensor([0.6, 1.0, 0.0, 0.5, 0.4, 0.0, 1.0, 0.5], shape: [1, 2, 2, 2])
+        let pixelLoss = crossEntropy(pixels, probabilities: pixelTargets)
+        XCTAssertEqual(pixelLoss.item, 1.4408256, accuracy: 1e-5)
+        pixelLoss.backward()
+        assertClose(pixels.grad!.storage, [-0.061414085, -0.19213119, 0.23425665, -0.036414079,
+                                           0.06141407, 0.19213121, -0.23425667, 0.036414072], rtol: 1e-4, atol: 1e-6)
+    }
+
+    func testCrossEntropyWithOneHotProbabilitiesEqualsClassTargets() {
+        var g = SeededGenerator(seed: 34)
+        let logits = Tensor.normal([4, 5], generator: &g)
+        let labels = [4, 0, 2, 2]
+        var oneHot = [Float](repeating: 0, count: 20)
+        for (n, c) in labels.enumerated() { oneHot[n * 5 + c] = 1 }
+        let q = Tensor(oneHot, shape: [4, 5])
+        XCTAssertEqual(crossEntropy(logits, probabilities: q, labelSmoothing: 0.1).item,
+                       crossEntropy(logits, targets: labels, labelSmoothing: 0.1).item, accuracy: 1e-6)
+        // A mixture of two one-hot targets is the same mixture of the two losses (what MixUp relies on).
+        let partner = [1, 4, 0, 2]
+        var mixed = [Float](repeating: 0, count: 20)
+        for n in 0..<4 { mixed[n * 5 + labels[n]] += 0.3; mixed[n * 5 + partner[n]] += 0.7 }
+        XCTAssertEqual(crossEntropy(logits, probabilities: Tensor(mixed, shape: [4, 5])).item,
+                       0.3 * crossEntropy(logits, targets: labels).item + 0.7 * crossEntropy(logits, targets: partner).item,
+                       accuracy: 1e-5)
+    }
+
+    func testCrossEntropyWithProbabilityTargetsGradients() {
+        var g = SeededGenerator(seed: 35)
+        let logits = Tensor.normal([3, 4], generator: &g)
+        let q = Tensor([0.2, 0.8, 0, 0, 0, 0, 0.5, 0.5, 0.1, 0.2, 0.3, 0.4], shape: [3, 4])
+        checkGradients([logits]) { crossEntropy($0[0], probabilities: q) }
+        checkGradients([logits]) { crossEntropy($0[0], probabilities: q, labelSmoothing: 0.2) }
+        let pixels = Tensor.normal([2, 3, 2, 1], generator: &g)
+        let pixelTargets = Tensor([1, 0, 0.3, 0.5, 0, 0, 0.7, 0.5, 0, 1, 0, 0], shape: [2, 3, 2, 1])
+        checkGradients([pixels]) { crossEntropy($0[0], probabilities: pixelTargets, labelSmoothing: 0.1) }
+    }
+
     // MARK: Binary cross-entropy, regression losses
 
     func testBceWithLogitsValuesAndStability() {

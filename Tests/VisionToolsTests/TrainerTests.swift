@@ -52,11 +52,13 @@ final class TrainerTests: XCTestCase {
     }
 
     func config(_ prepared: PreparedData, epochs: Int = 2, optimizer: String = "sgd", schedule: String = "cosine",
-                cropPadding: Int? = nil) -> RunConfig {
+                cropPadding: Int? = nil, mixupAlpha: Float? = nil, cutmixAlpha: Float? = nil) -> RunConfig {
         var config = RunConfig(model: "resnet20", modelOptions: ModelOptions(numClasses: 3, inChannels: 3, seed: 3, inputSize: 8),
                                data: data.path, task: .classification, classNames: prepared.classNames, preprocessing: prepared.preprocessing,
                                epochs: epochs, batchSize: 8, optimizer: optimizer, learningRate: 0.05, schedule: schedule, workers: 0, seed: 3)
         config.cropPadding = cropPadding
+        config.mixupAlpha = mixupAlpha
+        config.cutmixAlpha = cutmixAlpha
         return config
     }
 
@@ -86,18 +88,40 @@ final class TrainerTests: XCTestCase {
         }
     }
 
+    /// MixUp and CutMix draw from (seed, step), so a resumed run mixes as an uninterrupted one did.
+    func testResumeWithMixUpAndCutMixIsExact() throws {
+        try assertResumeIsExact(mixupAlpha: 0.4, cutmixAlpha: 1.0, prepare)
+    }
+
+    func testMixingChangesTrainingAndIsRecordedInTheRun() throws {
+        let prepared = try prepare()
+        let plain = try Trainer(config: config(prepared, epochs: 1), data: prepared,
+                                directory: directory.appendingPathComponent("plain")).run()
+        for (mixup, cutmix) in [(Float(0.4), Float?.none), (nil, 1.0)] {
+            let run = directory.appendingPathComponent("mixed-\(mixup ?? 0)-\(cutmix ?? 0)")
+            let mixed = try Trainer(config: config(prepared, epochs: 1, mixupAlpha: mixup, cutmixAlpha: cutmix), data: prepared,
+                                    directory: run).run()
+            XCTAssertTrue(mixed.history[0].trainLoss.isFinite)
+            XCTAssertNotEqual(mixed.history[0].trainLoss, plain.history[0].trainLoss, "mixing must change what is trained on")
+            let recorded = try Checkpoint.readRecord(run).config
+            XCTAssertEqual(recorded.mixupAlpha, mixup)
+            XCTAssertEqual(recorded.cutmixAlpha, cutmix)
+        }
+    }
+
     /// Trains 2 epochs straight, and 1 epoch + a resume from disk (with another number of loader
     /// threads); checkpoints, optimizer state and metrics must agree bit for bit.
-    func assertResumeIsExact(cropPadding: Int? = nil, _ prepare: () throws -> PreparedData,
+    func assertResumeIsExact(cropPadding: Int? = nil, mixupAlpha: Float? = nil, cutmixAlpha: Float? = nil,
+                             _ prepare: () throws -> PreparedData,
                              file: StaticString = #filePath, line: UInt = #line) throws {
         let straight = directory.appendingPathComponent("straight-\(UUID().uuidString)")
         let interrupted = directory.appendingPathComponent("interrupted-\(UUID().uuidString)")
         let prepared = try prepare()
-        let full = try Trainer(config: config(prepared, cropPadding: cropPadding), data: prepared, directory: straight).run()
+        let full = try Trainer(config: config(prepared, cropPadding: cropPadding, mixupAlpha: mixupAlpha, cutmixAlpha: cutmixAlpha), data: prepared, directory: straight).run()
         XCTAssertEqual(full.epochsCompleted, 2, file: file, line: line)
 
         let again = try prepare()
-        let first = try Trainer(config: config(again, cropPadding: cropPadding), data: again, directory: interrupted).run(stopAfter: 1)
+        let first = try Trainer(config: config(again, cropPadding: cropPadding, mixupAlpha: mixupAlpha, cutmixAlpha: cutmixAlpha), data: again, directory: interrupted).run(stopAfter: 1)
         XCTAssertEqual(first.epochsCompleted, 1, file: file, line: line)
         XCTAssertEqual(try Checkpoint.readRecord(interrupted).state.epochsCompleted, 1, file: file, line: line)
         // Reopened from disk alone, with a different number of loader threads.
@@ -300,6 +324,11 @@ final class TrainerTests: XCTestCase {
         XCTAssertGreaterThan(record.trainAccuracy, 0.25)
         XCTAssertLessThanOrEqual(record.trainAccuracy, 1)
         XCTAssertNotNil(record.validationAccuracy)
+        var mixed = config
+        mixed.cutmixAlpha = 1
+        XCTAssertThrowsError(try Trainer(config: mixed, data: prepared, directory: directory.appendingPathComponent("seg-mixed"))) { error in
+            XCTAssertTrue("\(error)".contains("--cutmix-alpha") && "\(error)".contains("segmentation"), "\(error)")
+        }
     }
 
     // MARK: Non-finite loss
@@ -402,5 +431,7 @@ final class TrainerTests: XCTestCase {
         var frozenSolid = config(prepared)
         frozenSolid.freeze = "fc"
         rejects(frozenSolid, mentioning: "frozen")
+        rejects(config(prepared, mixupAlpha: -0.2), mentioning: "--mixup-alpha")
+        rejects(config(prepared, cutmixAlpha: .infinity), mentioning: "--cutmix-alpha")
     }
 }
