@@ -43,7 +43,16 @@ struct Train: ParsableCommand {
     func run() throws {
         try guarded {
             if let resume {
+                // A resumed run continues with its recorded options; silently ignoring new ones would mislead.
+                let ignored = Train.optionNames(in: Array(CommandLine.arguments.dropFirst()))
+                    .filter { !["--resume", "--workers"].contains($0) }
+                if !ignored.isEmpty {
+                    throw CLIError("--resume continues \(resume) with the options recorded in its run.json; \(ignored.joined(separator: ", ")) cannot change them (only --workers can) — start a new run with -o to train differently")
+                }
                 let trainer = try Trainer.resume(URL(fileURLWithPath: resume), workers: options.workers)
+                if let model, model != trainer.config.model {
+                    throw CLIError("--resume \(resume) holds a \(trainer.config.model) run, not \(model)")
+                }
                 print("resuming \(trainer.config.model) on \(trainer.config.data) after epoch \(trainer.state.epochsCompleted) of \(trainer.config.epochs)")
                 try runTrainer(trainer)
                 return
@@ -67,6 +76,16 @@ struct Train: ParsableCommand {
             print("\(entry.name) on \(dataName): \(data.classNames.count) classes, \(data.preprocessing.channels) channel(s)"
                   + (data.preprocessing.size.map { ", \($0)×\($0) inputs" } ?? ""))
             try runTrainer(trainer)
+        }
+    }
+}
+
+extension Train {
+    /// The option names (`--name` or `-o`, without `=value`) among the arguments after the subcommand.
+    static func optionNames(in arguments: [String]) -> [String] {
+        arguments.dropFirst().compactMap { argument in
+            guard argument.hasPrefix("-"), argument.count > 1, Double(argument) == nil else { return nil }
+            return String(argument.split(separator: "=", maxSplits: 1)[0])
         }
     }
 }

@@ -51,6 +51,9 @@ public final class Trainer {
                 throw ToolError.invalidOption("\(name) mixes whole images and their labels; it applies to classification, not segmentation")
             }
         }
+        if data.task == .classification && config.modelOptions.numClasses != data.classNames.count {
+            throw ToolError.invalidOption("the model predicts \(config.modelOptions.numClasses) classes but \(config.data) has \(data.classNames.count) (\(Trainer.listed(data.classNames))); the labels would not fit its outputs")
+        }
         let mixing = BatchMixing(mixupAlpha: Double(config.mixupAlpha ?? 0), cutmixAlpha: Double(config.cutmixAlpha ?? 0))
         self.mixing = mixing.isEnabled ? mixing : nil
         self.config = config

@@ -145,6 +145,13 @@ final class TrainCLITests: XCTestCase {
         XCTAssertTrue(result.stdout.contains("after epoch 2 of 2"), result.stdout)
         let after = try names.map { try Data(contentsOf: run.appendingPathComponent($0)) }
         for (k, name) in names.enumerated() { XCTAssertEqual(before[k], after[k], "\(name) changed") }
+        // Options the run already recorded are refused, not silently ignored; so is another model.
+        try VisionCLI.fail(["train", "--resume", run.path, "--epochs", "5", "--lr=0.3"], mentioning: ["--epochs", "--lr", "run.json"])
+        try VisionCLI.fail(["train", "resnet18", "--resume", run.path, "--workers", "0"], mentioning: ["resnet20", "resnet18"])
+        let same = try VisionCLI.succeed(["train", "resnet20", "--resume", run.path, "--workers=0"])
+        XCTAssertTrue(same.stdout.contains("after epoch 2 of 2"), same.stdout)
+        let unchanged = try names.map { try Data(contentsOf: run.appendingPathComponent($0)) }
+        for (k, name) in names.enumerated() { XCTAssertEqual(before[k], unchanged[k], "\(name) changed") }
     }
 
     // MARK: evaluate

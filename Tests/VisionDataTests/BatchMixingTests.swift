@@ -29,6 +29,7 @@ final class BatchMixingTests: XCTestCase {
     func testMixUpBlendsEachImageWithItsNeighbourRolledByOne() {
         let x = images
         var g = SeededGenerator(seed: 1)
+        var blended = 0
         for _ in 0..<20 {
             let mixed = BatchMixing(mixupAlpha: 0.4).apply(images: x, labels: labels, classes: classes, generator: &g)
             XCTAssertEqual(mixed.kind, .mixup)
@@ -43,7 +44,13 @@ final class BatchMixingTests: XCTestCase {
             assertClose(mixed.images.storage, expected, rtol: 1e-6, atol: 1e-3)
             XCTAssertEqual(mixed.images.shape, x.shape)
             assertTargets(mixed)
+            if (0.05...0.95).contains(mixed.lambda) {
+                blended += 1
+                XCTAssertGreaterThan(abs(mixed.images.storage[0] - x.storage[0]), 10, "the first image takes in the last one")
+            }
         }
+        // Beta(0.4, 0.4) puts about 60 % of its mass in [0.05, 0.95]: λ is drawn, not fixed at 1.
+        XCTAssertGreaterThan(blended, 5)
     }
 
     func testCutMixPastesOneBoxFromTheNeighbourAndWeighsLabelsByArea() {
