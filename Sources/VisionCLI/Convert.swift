@@ -27,7 +27,7 @@ struct Convert: ParsableCommand {
 
     func validate() throws {
         if !(1...100).contains(quality) { throw ValidationError("--quality must be 1–100") }
-        if let r = resize, parseSize(r) == nil { throw ValidationError("--resize must look like 64x48") }
+        if let r = resize, parseSize(r) == nil { throw ValidationError("--resize must look like 64x48 (width x height, both positive), got \(r)") }
         if !["png", "jpg", "jpeg"].contains(URL(fileURLWithPath: output).pathExtension.lowercased()) {
             throw ValidationError("the output must end in .png, .jpg or .jpeg")
         }

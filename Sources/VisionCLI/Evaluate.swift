@@ -30,7 +30,7 @@ struct Evaluate: ParsableCommand {
     var confusionPNG: String?
 
     func validate() throws {
-        if batchSize <= 0 { throw ValidationError("--batch-size must be positive") }
+        if !(1...100_000).contains(batchSize) { throw ValidationError("--batch-size must be between 1 and 100000") }
         if workers < 0 { throw ValidationError("--workers must be ≥ 0") }
         if let l = limit, l <= 0 { throw ValidationError("--limit must be positive") }
     }

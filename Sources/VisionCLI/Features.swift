@@ -40,6 +40,7 @@ struct Features: ParsableCommand {
         if !list && image == nil && !filters { throw ValidationError("name an input image") }
         if !list && output == nil { throw ValidationError("-o DIR is required") }
         if !list && !filters && allLayers.isEmpty { throw ValidationError("name a --layer (see --list)") }
+        if allLayers.contains(where: \.isEmpty) { throw ValidationError("--layer and --layers need layer names, got an empty one (see --list)") }
     }
 
     var allLayers: [String] { layer + (layers?.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } ?? []) }
@@ -59,7 +60,15 @@ struct Features: ParsableCommand {
                 return
             }
             let dir = URL(fileURLWithPath: output!)
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDirectory) && !isDirectory.boolValue {
+                throw CLIError("-o \(dir.path): exists and is not a directory (features are written into a directory)")
+            }
+            do {
+                try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            } catch {
+                throw CLIError("-o \(dir.path): cannot create the directory: \(error.localizedDescription)")
+            }
             if filters {
                 guard let conv = network.namedModules().compactMap({ $0.module as? Conv2d }).first else { throw CLIError("the model has no convolution") }
                 let url = dir.appendingPathComponent("filters.png")

@@ -178,7 +178,7 @@ struct TrainingOptions: ParsableArguments {
 
     func validate() throws {
         if !(1...100_000).contains(epochs) { throw ValidationError("--epochs must be between 1 and 100000") }
-        if batchSize <= 0 { throw ValidationError("--batch-size must be positive") }
+        if !(1...100_000).contains(batchSize) { throw ValidationError("--batch-size must be between 1 and 100000") }
         if let lr = learningRate, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be positive and finite") }
         if !(momentum >= 0 && momentum.isFinite) { throw ValidationError("--momentum must be finite and ≥ 0") }
         if optimizer.lowercased() == "nesterov" && !(momentum > 0) { throw ValidationError("--optimizer nesterov needs --momentum > 0") }
@@ -238,7 +238,10 @@ func runTrainer(_ trainer: Trainer) throws {
     let printer = ProgressPrinter()
     let state = try trainer.run(onEvent: printer.handle)
     if let best = state.bestEpoch, let metric = state.bestMetric {
+        // Without validation data the best epoch is the one of lowest training loss (the metric is its negative).
+        let (name, value) = trainer.data.validation == nil ? ("train loss", -metric)
+            : (trainer.data.task == .segmentation ? "val mIoU" : "val accuracy", metric)
         print(String(format: "finished %d epochs; best epoch %d (%@ %.4f); checkpoints in %@", state.epochsCompleted, best,
-                     trainer.data.task == .segmentation ? "val mIoU" : "val accuracy", metric, trainer.directory.path))
+                     name, value, trainer.directory.path))
     }
 }

@@ -144,7 +144,7 @@ public enum SafeTensors {
         let declared = UInt64(littleEndian: raw.loadUnaligned(as: UInt64.self))
         let available = raw.count - 8
         guard declared <= UInt64(available) else {
-            throw headerError("header length \(declared) exceeds the \(available) bytes that follow it")
+            throw headerError("header length \(declared) exceeds the \(available) bytes that follow it (not a safetensors file, or truncated)")
         }
         guard declared <= UInt64(maximumHeaderLength) else {
             throw headerError("header length \(declared) exceeds the limit of \(maximumHeaderLength) bytes")

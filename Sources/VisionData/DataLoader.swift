@@ -48,7 +48,7 @@ public struct DataLoader: Sendable {
 
     /// Batches per epoch.
     public var batchCount: Int {
-        dropLast ? dataset.count / batchSize : (dataset.count + batchSize - 1) / batchSize
+        dropLast ? dataset.count / batchSize : dataset.count / batchSize + (dataset.count % batchSize == 0 ? 0 : 1)
     }
 
     /// The dataset indices in the order epoch `epoch` visits them.

@@ -40,6 +40,9 @@ public struct MNIST: Dataset {
     public init(imagesFile: URL, labelsFile: URL, classNames: [String] = MNIST.digitClassNames) throws {
         let (imageDims, imageBytes) = try IDX.read(imagesFile, expectedMagic: 0x0000_0803)
         let (labelDims, labelBytes) = try IDX.read(labelsFile, expectedMagic: 0x0000_0801)
+        guard imageDims.allSatisfy({ $0 > 0 }) else {
+            throw DataError.malformed(path: imagesFile.path, reason: "holds \(imageDims[0]) images of \(imageDims[1])×\(imageDims[2]) pixels; none can be used")
+        }
         guard imageDims[0] == labelDims[0] else {
             throw DataError.mismatch(path: labelsFile.path,
                                      reason: "\(labelDims[0]) labels for \(imageDims[0]) images in \(imagesFile.path)")

@@ -80,11 +80,20 @@ public enum Checkpoint {
         guard let data = FileManager.default.contents(atPath: url.path) else {
             throw ToolError.invalidRun(path: url.path, reason: "missing (not a vision run directory)")
         }
+        let record: RunRecord
         do {
-            return try JSONDecoder().decode(RunRecord.self, from: data)
+            record = try JSONDecoder().decode(RunRecord.self, from: data)
         } catch {
             throw ToolError.invalidRun(path: url.path, reason: "unreadable run description: \(error)")
         }
+        var problems = (record.config.problems + record.config.trainingProblems).map { "config: \($0)" }
+        if !(0...max(record.config.epochs, 0)).contains(record.state.epochsCompleted) {
+            problems.append("state: epochsCompleted \(record.state.epochsCompleted) is not between 0 and the run's \(record.config.epochs) epochs")
+        }
+        guard problems.isEmpty else {
+            throw ToolError.invalidRun(path: url.path, reason: "inconsistent run description: " + problems.joined(separator: "; "))
+        }
+        return record
     }
 
     public static func writeRecord(_ record: RunRecord, to directory: URL) throws {
@@ -109,13 +118,19 @@ public enum Checkpoint {
         }
         let metadata = try SafeTensors.readMetadata(contentsOf: url)
         guard let json = metadata[configKey] else {
-            throw ToolError.invalidRun(path: path, reason: "carries no vision configuration; weights converted from elsewhere need --model and its options")
+            throw ToolError.invalidRun(path: path, reason: "carries no vision configuration (no vision.config in its metadata): it was not written by vision; convert torchvision weights with scripts/convert_torchvision.py, which records one")
         }
+        let config: RunConfig
         do {
-            return (try JSONDecoder().decode(RunConfig.self, from: Data(json.utf8)), url)
+            config = try JSONDecoder().decode(RunConfig.self, from: Data(json.utf8))
         } catch {
             throw ToolError.invalidRun(path: path, reason: "unreadable embedded configuration: \(error)")
         }
+        let problems = config.problems
+        guard problems.isEmpty else {
+            throw ToolError.invalidRun(path: path, reason: "inconsistent embedded configuration: " + problems.joined(separator: "; "))
+        }
+        return (config, url)
     }
 
     /// Builds the network a run or weights file describes and loads its weights (strict).

@@ -42,6 +42,13 @@ public struct FitSize: Transform {
     public func apply(_ image: inout FloatImage, mask: inout LabelMask?, generator: inout SeededGenerator) {
         if image.height == size && image.width == size { return }
         var m = mask
+        // A very elongated image (a 1×65535 strip) would be resized to a huge intermediate; its centre,
+        // with a wide margin for the resampling filter, is all the crop below keeps.
+        let short = min(image.height, image.width)
+        if max(image.height, image.width) > 4 * short {
+            let window = image.height > image.width ? (4 * short, short) : (short, 4 * short)
+            CenterCrop(size: window).apply(&image, mask: &m, generator: &generator)
+        }
         if min(image.height, image.width) != size {
             Resize(shorterSide: size).apply(&image, mask: &m, generator: &generator)
         }
@@ -112,15 +119,19 @@ public enum DataSetup {
                 prepared.validationSource += ", a seeded \(limit) of them (--limit)"
             }
         }
-        guard prepared.train.count > 0 else { throw ToolError.incompatibleData("\(data): the training set is empty") }
+        guard prepared.train.count > 0 else {
+            throw ToolError.incompatibleData("\(data): the training set is empty"
+                + (validationSplit.map { " after holding out --val-split \($0) of it for validation; lower --val-split" } ?? ""))
+        }
         return prepared
     }
 
     /// The given normalisation (e.g. a pretrained backbone's), checked against the channel count, or the dataset default.
-    static func statistics(_ given: (mean: [Float], std: [Float])?, default name: String, channels: Int) throws -> (mean: [Float], std: [Float]) {
+    static func statistics(_ given: (mean: [Float], std: [Float])?, default name: String, channels: Int,
+                           data: String) throws -> (mean: [Float], std: [Float]) {
         guard let given else { return DatasetDefaults.normalization(for: name, channels: channels) }
         guard given.mean.count == channels, given.std.count == channels else {
-            throw ToolError.incompatibleData("the model expects \(given.mean.count) channels, the data has \(channels)")
+            throw ToolError.incompatibleData("the model takes \(given.mean.count)-channel images (its normalisation has \(given.mean.count) values), but \(data) has \(channels)-channel images")
         }
         return given
     }
@@ -151,15 +162,15 @@ public enum DataSetup {
         let isSegmentation = ["isbi2012", "isbi", "isbi2012-membrane"].contains(lower)
         let probe = try train.sample(at: 0)
         let channels = probe.image.channels
-        let (mean, std) = try statistics(normalization, default: lower, channels: channels)
+        let (mean, std) = try statistics(normalization, default: lower, channels: channels, data: name)
         if isSegmentation {
             let (t, v) = try split(train, fraction: validationSplit ?? 0.2, seed: seed)
             let crop = imageSize ?? 256
             return PreparedData(train: t, validation: v, validationSource: "\(v?.count ?? 0) held-out training images",
                                 task: .segmentation, classNames: train.classNames,
                                 preprocessing: Preprocessing(channels: channels, size: nil, mean: mean, std: std),
-                                trainTransform: segmentationTransform(augmentation, crop: crop, mean: mean, std: std),
-                                evalTransform: Normalize(mean: mean, std: std))
+                                trainTransform: segmentationTransform(augmentation, crop: crop, channels: channels, mean: mean, std: std),
+                                evalTransform: Compose([MatchChannels(channels: channels), Normalize(mean: mean, std: std)]))
         }
         let side = imageSize ?? max(probe.image.height, probe.image.width)
         var validation: (any Dataset)?
@@ -214,11 +225,11 @@ public enum DataSetup {
                 source = "\(validation?.count ?? 0) held-out training images"
             }
             let channels = try train.sample(at: 0).image.channels
-            let (mean, std) = try statistics(normalization, default: "", channels: channels)
+            let (mean, std) = try statistics(normalization, default: "", channels: channels, data: root.path)
             return PreparedData(train: trainSet, validation: validation, validationSource: source, task: .segmentation,
                                 classNames: classes, preprocessing: Preprocessing(channels: channels, size: nil, mean: mean, std: std),
-                                trainTransform: segmentationTransform(augmentation, crop: imageSize ?? 256, mean: mean, std: std),
-                                evalTransform: Normalize(mean: mean, std: std))
+                                trainTransform: segmentationTransform(augmentation, crop: imageSize ?? 256, channels: channels, mean: mean, std: std),
+                                evalTransform: Compose([MatchChannels(channels: channels), Normalize(mean: mean, std: std)]))
         }
 
         var train = try ImageFolder(root: splitRoots ? trainRoot : root, channels: 3)
@@ -241,7 +252,7 @@ public enum DataSetup {
         let probe = try train.sample(at: 0).image
         let native = min(probe.height, probe.width)
         let side = imageSize ?? (native <= 64 ? native : 128)
-        let (mean, std) = try statistics(normalization, default: "", channels: 3)
+        let (mean, std) = try statistics(normalization, default: "", channels: 3, data: root.path)
         return PreparedData(train: trainSet, validation: validation, validationSource: source, task: .classification,
                             classNames: train.classNames, preprocessing: Preprocessing(channels: 3, size: side, mean: mean, std: std),
                             trainTransform: classificationTransform(augmentation, size: side, padding: cropPadding ?? max(2, side / 8), channels: 3,
@@ -316,9 +327,9 @@ public enum DataSetup {
 
     /// Augmentation presets for segmentation: joint random crop, flips and quarter turns (image and mask alike).
     /// An image smaller than the crop is zero-padded, its padding labelled `LabelMask.ignored`.
-    public static func segmentationTransform(_ preset: String, crop: Int, mean: [Float], std: [Float]) -> any Transform {
+    public static func segmentationTransform(_ preset: String, crop: Int, channels: Int, mean: [Float], std: [Float]) -> any Transform {
         let cropping = RandomCrop(size: crop, padIfNeeded: true, maskFill: LabelMask.ignored)
-        var steps: [any Transform] = []
+        var steps: [any Transform] = [MatchChannels(channels: channels)]
         if preset != "none" && preset != "off" {
             steps += [cropping, RandomHorizontalFlip(), RandomVerticalFlip(), RandomRotation90()] as [any Transform]
             if preset == "strong" { steps.append(RandomRotation(degrees: -15...15, maskFill: LabelMask.ignored)) }

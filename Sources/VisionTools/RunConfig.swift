@@ -80,6 +80,55 @@ public struct RunConfig: Codable, Equatable, Sendable {
         self.imageSize = imageSize
     }
 
+    /// What makes a configuration read from a file (a weights file's metadata, or run.json, either
+    /// possibly edited by hand) unusable for building the model and preparing its inputs: each entry names
+    /// the field and the value. Empty when it is usable. Converted weights carry no training options, so
+    /// those are checked separately (`trainingProblems`).
+    public var problems: [String] {
+        var found: [String] = []
+        func check(_ ok: Bool, _ message: @autoclosure () -> String) { if !ok { found.append(message()) } }
+        let p = preprocessing
+        check([1, 3].contains(p.channels), "preprocessing.channels \(p.channels) is not 1 or 3")
+        check(p.channels == modelOptions.inChannels,
+              "preprocessing.channels \(p.channels) differs from the model's modelOptions.inChannels \(modelOptions.inChannels)")
+        check(p.mean.count == p.channels && p.std.count == p.channels,
+              "preprocessing.mean and .std need \(p.channels) values each, have \(p.mean.count) and \(p.std.count)")
+        check(p.mean.allSatisfy(\.isFinite) && p.std.allSatisfy { $0 > 0 && $0.isFinite },
+              "preprocessing.std must be positive and mean finite, got mean \(p.mean), std \(p.std)")
+        check(p.size.map { (1...4096).contains($0) } ?? true, "preprocessing.size \(p.size ?? 0) is not between 1 and 4096")
+        check((task == .classification) == (p.size != nil),
+              "preprocessing.size must be set for classification and absent for segmentation (task \(task.rawValue))")
+        check(classNames.count == modelOptions.numClasses,
+              "\(classNames.count) classNames for a model of modelOptions.numClasses \(modelOptions.numClasses)")
+        if let entry = try? ModelRegistry.entry(model) {
+            check((entry.family == "unet") == (task == .segmentation),
+                  "task \(task.rawValue) does not fit model \(model) (\(entry.family == "unet" ? "a segmenter" : "a classifier"))")
+        } else {
+            found.append("model '\(model)' is not in the zoo (\(ModelRegistry.names.joined(separator: ", ")))")
+        }
+        return found
+    }
+
+    /// What makes a run's training options unusable for continuing it (see `problems`).
+    public var trainingProblems: [String] {
+        var found: [String] = []
+        func check(_ ok: Bool, _ message: @autoclosure () -> String) { if !ok { found.append(message()) } }
+        check((1...100_000).contains(epochs), "epochs \(epochs) is not between 1 and 100000")
+        check((1...100_000).contains(batchSize), "batchSize \(batchSize) is not between 1 and 100000")
+        check((0...100_000).contains(warmupEpochs), "warmupEpochs \(warmupEpochs) is not between 0 and 100000")
+        check(learningRate > 0 && learningRate.isFinite, "learningRate \(learningRate) is not a positive number")
+        check(momentum >= 0 && momentum.isFinite, "momentum \(momentum) is not a finite number ≥ 0")
+        check(weightDecay >= 0 && weightDecay.isFinite, "weightDecay \(weightDecay) is not a finite number ≥ 0")
+        check(labelSmoothing >= 0 && labelSmoothing < 1, "labelSmoothing \(labelSmoothing) is not in [0, 1)")
+        check(erasing.map { $0 >= 0 && $0 <= 1 } ?? true, "erasing \(erasing ?? 0) is not in [0, 1]")
+        check(cropPadding.map { (0...1024).contains($0) } ?? true, "cropPadding \(cropPadding ?? 0) is not between 0 and 1024")
+        check(limit.map { $0 > 0 } ?? true, "limit \(limit ?? 0) is not positive")
+        check(validationSplit.map { $0 >= 0 && $0 < 1 } ?? true, "validationSplit \(validationSplit ?? 0) is not in [0, 1)")
+        check(imageSize.map { (1...4096).contains($0) } ?? true, "imageSize \(imageSize ?? 0) is not between 1 and 4096")
+        check((0...1024).contains(workers), "workers \(workers) is not between 0 and 1024")
+        return found
+    }
+
     /// Builds the (untrained) network this configuration describes.
     public func buildModel() throws -> VisionNN.Module {
         try ModelRegistry.build(model, options: modelOptions)

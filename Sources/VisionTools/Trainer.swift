@@ -87,12 +87,22 @@ public final class Trainer {
         var config = record.config
         if let workers { config.workers = workers }
         // The recorded statistics (a fine-tuning run uses its source model's) rebuild the same pipeline.
-        let data = try DataSetup.prepare(data: config.data, augmentation: config.augmentation, seed: config.seed,
+        let data: PreparedData
+        do {
+            data = try DataSetup.prepare(data: config.data, augmentation: config.augmentation, seed: config.seed,
                                          limit: config.limit, validationSplit: config.validationSplit, imageSize: config.imageSize,
                                          normalization: (config.preprocessing.mean, config.preprocessing.std),
                                          erasing: config.erasing, cropPadding: config.cropPadding)
+        } catch {
+            let relative = config.data.hasPrefix("/") ? "" : " (a relative path is taken from the directory vision runs in)"
+            throw ToolError.invalidRun(path: directory.path, reason: "cannot reopen the run's data '\(config.data)'\(relative): \(error)")
+        }
         guard data.classNames == config.classNames else {
             throw ToolError.invalidRun(path: directory.path, reason: "was trained on the classes \(Trainer.listed(config.classNames)), but \(config.data) now holds \(Trainer.listed(data.classNames)); resuming would train on shifted labels — start a new run instead")
+        }
+        guard data.preprocessing.channels == config.preprocessing.channels && data.preprocessing.size == config.preprocessing.size else {
+            func inputs(_ p: Preprocessing) -> String { "\(p.channels)-channel" + (p.size.map { " \($0)×\($0)" } ?? "") }
+            throw ToolError.invalidRun(path: directory.path, reason: "was trained on \(inputs(config.preprocessing)) inputs, but \(config.data) now gives \(inputs(data.preprocessing)); resuming would feed the network inputs of another shape — start a new run instead")
         }
         let model = try config.buildModel()
         let weights = directory.appendingPathComponent(record.lastWeights)

@@ -169,6 +169,17 @@ final class DatasetFormatTests: XCTestCase {
         XCTAssertThrowsError(try MNIST(imagesFile: images, labelsFile: mismatched)) { error in
             XCTAssertTrue("\(error)".contains("header implies 36"), "\(error)")
         }
+        // No images, or images without pixels: an error naming the file, not a trap when a sample is read.
+        let (empty, noLabels) = try writeIDX(count: 0)
+        XCTAssertThrowsError(try MNIST(imagesFile: empty, labelsFile: noLabels)) { error in
+            XCTAssertTrue("\(error)".contains("train-images-idx3-ubyte") && "\(error)".contains("0 images"), "\(error)")
+        }
+        let flat = directory.appendingPathComponent("flat-images-idx3-ubyte")
+        try writeBytes(bigEndian(0x803) + bigEndian(2) + bigEndian(0) + bigEndian(3), to: flat)
+        let (_, twoLabels) = try writeIDX(count: 2, prefix: "two")
+        XCTAssertThrowsError(try MNIST(imagesFile: flat, labelsFile: twoLabels)) { error in
+            XCTAssertTrue("\(error)".contains("flat-images-idx3-ubyte") && "\(error)".contains("0×3"), "\(error)")
+        }
     }
 
     func testFashionMNISTFromTheDebianPackage() throws {

@@ -326,6 +326,13 @@ final class DataSetupTests: XCTestCase {
         var tiny = FloatImage(channels: 1, height: 2, width: 2, value: 1)
         FitSize(size: 5).apply(&tiny, mask: &none, generator: &g)
         XCTAssertEqual([tiny.height, tiny.width], [5, 5])
+
+        // A strip 200 times wider than tall keeps its centre (values = column index, 198…201 there)
+        // without resizing the whole strip first.
+        var strip = FloatImage(channels: 1, height: 2, width: 400, pixels: (0..<800).map { Float($0 % 400) })
+        FitSize(size: 4).apply(&strip, mask: &none, generator: &g)
+        XCTAssertEqual([strip.height, strip.width], [4, 4])
+        XCTAssertTrue(strip.pixels.allSatisfy { (197...203).contains($0) }, "\(strip.pixels)")
     }
 
     func testMatchChannelsConvertsGrayColourAndAlpha() {

@@ -2,6 +2,7 @@ import Foundation
 import TestSupport
 import VisionCore
 import VisionData
+import VisionImage
 import VisionModels
 import VisionNN
 import VisionTools
@@ -108,6 +109,70 @@ final class TrainerTests: XCTestCase {
             let recorded = try Checkpoint.readRecord(run).config
             XCTAssertEqual(recorded.mixupAlpha, mixup)
             XCTAssertEqual(recorded.cutmixAlpha, cutmix)
+        }
+    }
+
+    /// run.json and the configuration inside weights files may be edited by hand; values that would
+    /// crash or silently mistrain are refused with the file and the field named.
+    func testHandEditedRunDescriptionsAreRefusedNamingTheField() throws {
+        let prepared = try prepare()
+        let run = directory.appendingPathComponent("edited")
+        try Trainer(config: config(prepared, epochs: 2), data: prepared, directory: run).run()
+        let url = run.appendingPathComponent("run.json")
+        let original = try Data(contentsOf: url)
+        func edit(_ change: (inout [String: Any]) -> Void, mentioning texts: [String], line: UInt = #line) throws {
+            var json = try XCTUnwrap(JSONSerialization.jsonObject(with: original) as? [String: Any])
+            change(&json)
+            try JSONSerialization.data(withJSONObject: json).write(to: url)
+            for attempt in [{ _ = try Checkpoint.readRecord(run) }, { _ = try Trainer.resume(run) }, { _ = try Checkpoint.resolve(run.path) }] {
+                XCTAssertThrowsError(try attempt(), line: line) { error in
+                    for text in texts + ["run.json"] { XCTAssertTrue("\(error)".contains(text), "\(error)", line: line) }
+                }
+            }
+        }
+        func inConfig(_ json: inout [String: Any], _ change: (inout [String: Any]) -> Void) {
+            var c = json["config"] as! [String: Any]
+            change(&c)
+            json["config"] = c
+        }
+        // Fewer epochs than already trained (cutting a run short by hand).
+        try edit({ j in inConfig(&j) { $0["epochs"] = 1 } }, mentioning: ["epochsCompleted 2", "1 epochs"])
+        try edit({ j in inConfig(&j) { c in
+            var p = c["preprocessing"] as! [String: Any]; p["std"] = [0, 0, 0]; c["preprocessing"] = p } }, mentioning: ["preprocessing.std"])
+        try edit({ j in inConfig(&j) { c in
+            var p = c["preprocessing"] as! [String: Any]; p["size"] = 0; c["preprocessing"] = p } }, mentioning: ["preprocessing.size 0"])
+        try edit({ j in inConfig(&j) { $0["task"] = "segmentation" } }, mentioning: ["task segmentation", "resnet20"])
+        try edit({ j in inConfig(&j) { $0["classNames"] = ["a"] } }, mentioning: ["1 classNames", "numClasses 3"])
+        try edit({ j in inConfig(&j) { $0["warmupEpochs"] = 1 << 62 } }, mentioning: ["warmupEpochs"])
+        try original.write(to: url)
+        XCTAssertNoThrow(try Checkpoint.readRecord(run))
+
+        // The same checks guard the configuration embedded in a weights file.
+        var bad = try Checkpoint.readRecord(run).config
+        bad.preprocessing.mean = [0.5, 0.5]
+        let weights = directory.appendingPathComponent("edited.safetensors")
+        try Checkpoint.saveWeights(try bad.buildModel(), config: bad, to: weights)
+        XCTAssertThrowsError(try Checkpoint.resolve(weights.path)) { error in
+            XCTAssertTrue("\(error)".contains("edited.safetensors") && "\(error)".contains("preprocessing.mean"), "\(error)")
+        }
+        // Converted weights carry no training options (epochs 0, batch size 0) and are still usable.
+        var converted = bad
+        converted.preprocessing.mean = [0.5, 0.5, 0.5]
+        converted.epochs = 0
+        converted.batchSize = 0
+        converted.learningRate = 0
+        try Checkpoint.saveWeights(try converted.buildModel(), config: converted, to: weights)
+        XCTAssertNoThrow(try Checkpoint.loadModel(weights.path))
+    }
+
+    /// Images that changed size since the run started would be fed to a network built for the old size.
+    func testResumeRefusesImagesOfAnotherSize() throws {
+        let prepared = try prepare()
+        let run = directory.appendingPathComponent("resized")
+        try Trainer(config: config(prepared, epochs: 2), data: prepared, directory: run).run(stopAfter: 1)
+        try ToolsTestData.writeClassFolder(data, classes: ToolsTestData.colours, perClass: 10, side: 12, seed: 4)
+        XCTAssertThrowsError(try Trainer.resume(run)) { error in
+            XCTAssertTrue("\(error)".contains("3-channel 8×8") && "\(error)".contains("3-channel 12×12"), "\(error)")
         }
     }
 
@@ -341,6 +406,29 @@ final class TrainerTests: XCTestCase {
         XCTAssertGreaterThan(record.trainAccuracy, 0.25)
         XCTAssertLessThanOrEqual(record.trainAccuracy, 1)
         XCTAssertNotNil(record.validationAccuracy)
+        // One RGB image among gray ones is converted to the first image's channel count, in training and
+        // validation alike (the network's first convolution takes exactly that many).
+        let colour = root.appendingPathComponent("train/image/02.png")
+        let gray = try ImageIO.decode(contentsOf: colour)
+        try ImageIO.writePNG(Image(height: gray.height, width: gray.width, channels: 3,
+                                   pixels: gray.pixels.flatMap { [$0, $0 / 2, 255 - $0] as [UInt8] }), to: colour)
+        try ImageIO.writePNG(Image(height: 12, width: 12, channels: 3, pixels: [UInt8](repeating: 90, count: 432)),
+                             to: root.appendingPathComponent("test/image/01.png"))
+        let mixedChannels = try DataSetup.prepare(data: root.path, augmentation: "standard", seed: 1, imageSize: 16)
+        XCTAssertEqual(mixedChannels.preprocessing.channels, 1)
+        let again = try Trainer(config: config, data: mixedChannels, directory: directory.appendingPathComponent("seg-rgb")).run()
+        XCTAssertTrue(again.history[0].trainLoss.isFinite)
+        var g = SeededGenerator(seed: 0)
+        for i in 0..<mixedChannels.train.count {
+            var sample = try mixedChannels.train.sample(at: i)
+            mixedChannels.trainTransform.apply(to: &sample, generator: &g)
+            XCTAssertEqual(sample.image.channels, 1)
+        }
+        for i in 0..<(mixedChannels.validation?.count ?? 0) {
+            var sample = try mixedChannels.validation!.sample(at: i)
+            mixedChannels.evalTransform.apply(to: &sample, generator: &g)
+            XCTAssertEqual(sample.image.channels, 1)
+        }
         var mixed = config
         mixed.cutmixAlpha = 1
         XCTAssertThrowsError(try Trainer(config: mixed, data: prepared, directory: directory.appendingPathComponent("seg-mixed"))) { error in
