@@ -37,7 +37,7 @@ public final class Conv2d: Module {
     }
 
     public override func forward(_ input: Tensor) -> Tensor {
-        precondition(input.rank == 4 && input.shape[1] == inChannels,
+        requireShape(input.rank == 4 && input.shape[1] == inChannels,
                      "Conv2d expects [N, \(inChannels), H, W], got \(input.shape)")
         return conv2d(input, weight: weight, bias: bias, stride: stride, padding: padding,
                       dilation: dilation, groups: groups)
@@ -74,7 +74,7 @@ public final class ConvTranspose2d: Module {
     }
 
     public override func forward(_ input: Tensor) -> Tensor {
-        precondition(input.rank == 4 && input.shape[1] == inChannels,
+        requireShape(input.rank == 4 && input.shape[1] == inChannels,
                      "ConvTranspose2d expects [N, \(inChannels), H, W], got \(input.shape)")
         return convTranspose2d(input, weight: weight, bias: bias, stride: stride, padding: padding,
                                outputPadding: outputPadding)
@@ -98,7 +98,7 @@ public final class Linear: Module {
     }
 
     public override func forward(_ input: Tensor) -> Tensor {
-        precondition(input.rank == 2 && input.shape[1] == inFeatures,
+        requireShape(input.rank == 2 && input.shape[1] == inFeatures,
                      "Linear expects [N, \(inFeatures)], got \(input.shape)")
         return linear(input, weight: weight, bias: bias)
     }

@@ -221,3 +221,10 @@ public final class Sequential: Module {
         return x
     }
 }
+
+/// A layer's input-shape check that stays in `-Ounchecked` builds (where `precondition` is compiled
+/// out): a wrong shape must stop the program with a message, never let a kernel read past its weights.
+@inline(__always)
+func requireShape(_ condition: Bool, _ message: @autoclosure () -> String, file: StaticString = #fileID, line: UInt = #line) {
+    if !condition { fatalError(message(), file: file, line: line) }
+}

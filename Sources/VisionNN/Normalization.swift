@@ -25,7 +25,7 @@ public final class BatchNorm2d: Module {
     }
 
     public override func forward(_ input: Tensor) -> Tensor {
-        precondition(input.rank >= 2 && input.shape[1] == numFeatures,
+        requireShape(input.rank >= 2 && input.shape[1] == numFeatures,
                      "BatchNorm2d expects [N, \(numFeatures), …], got \(input.shape)")
         return batchNorm2d(input, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
                            training: isTraining && !freezeStatistics, momentum: momentum, eps: eps)
