@@ -50,7 +50,7 @@ struct Train: ParsableCommand {
                     throw CLIError("--resume continues \(resume) with the options recorded in its run.json; \(ignored.joined(separator: ", ")) cannot change them (only --workers can) — start a new run with -o to train differently")
                 }
                 let trainer = try Trainer.resume(URL(fileURLWithPath: resume), workers: options.workers)
-                if let model, model != trainer.config.model {
+                if let model, model.lowercased() != trainer.config.model.lowercased() {
                     throw CLIError("--resume \(resume) holds a \(trainer.config.model) run, not \(model)")
                 }
                 print("resuming \(trainer.config.model) on \(trainer.config.data) after epoch \(trainer.state.epochsCompleted) of \(trainer.config.epochs)")

@@ -553,6 +553,44 @@ final class ConvolutionTests: XCTestCase {
         }
     }
 
+    /// Stride-1 3×3 transposed convolutions reach Winograd through the engine (its forward is the engine's
+    /// input-gradient pass; its input gradient the engine's forward); with Winograd forced on — by default
+    /// it starts at 128 channels — output and both gradients must match the direct paths and the definition.
+    func testConvTransposeThroughWinogradMatchesTheDirectPaths() throws {
+        guard forwardKernels.contains(true) else { throw XCTSkip("this CPU has no AVX-512") }
+        let saved = (ConvolutionTuning.winogradMaximumPlane, ConvolutionTuning.winogradMinimumChannels)
+        defer { (ConvolutionTuning.winogradMaximumPlane, ConvolutionTuning.winogradMinimumChannels) = saved }
+        var g = SeededGenerator(seed: 29)
+        let cases: [([Int], Int, (Int, Int), Int)] = [
+            ([2, 24, 9, 7], 16, (1, 1), 1),
+            ([3, 130, 6, 6], 12, (0, 0), 1),
+            ([2, 12, 8, 8], 6, (1, 1), 3),
+        ]
+        for (shape, outPerGroup, padding, groups) in cases {
+            let x = Tensor.normal(shape, generator: &g, requiresGrad: true)
+            let w = Tensor.normal([shape[1], outPerGroup, 3, 3], generator: &g, requiresGrad: true)
+            let b = Tensor.normal([outPerGroup * groups], generator: &g)
+            var results: [(y: [Float], dx: [Float], dw: [Float])] = []
+            for winograd in [true, false] {
+                (ConvolutionTuning.winogradMaximumPlane, ConvolutionTuning.winogradMinimumChannels) = winograd ? (.max, 0) : (0, 0)
+                x.zeroGrad(); w.zeroGrad()
+                let y = convTranspose2d(x, weight: w, bias: b, padding: padding, groups: groups)
+                if winograd {
+                    let expected = naiveConvTranspose2d(x, w, b, stride: (1, 1), padding: padding, dilation: (1, 1), groups: groups)
+                    assertClose(y, expected, rtol: 1e-4, atol: 1e-3, "\(shape) padding \(padding) groups \(groups)")
+                }
+                var upstream = SeededGenerator(seed: 31)
+                y.backward(Tensor.normal(y.shape, generator: &upstream))
+                results.append((y.storage, x.grad!.storage, w.grad!.storage))
+            }
+            let tag = "\(shape) padding \(padding) groups \(groups)"
+            assertClose(results[0].y, results[1].y, rtol: 1e-4, atol: 1e-3, "output \(tag)")
+            assertClose(results[0].dx, results[1].dx, rtol: 1e-4, atol: 1e-3, "input gradient \(tag)")
+            let scale = results[1].dw.map(abs).max()!
+            assertClose(results[0].dw, results[1].dw, rtol: 1e-4, atol: 1e-4 * scale, "weight gradient \(tag)")
+        }
+    }
+
     func testConvTransposeStrideOneMatchesPyTorch() {
         let x = Tensor([1, -2, 0.5, 3, 0, -1, 2, 1.5, -0.5,
                         -1, 0.25, 2, 0, 1, -3, 0.5, -1.5, 1], shape: [1, 2, 3, 3])

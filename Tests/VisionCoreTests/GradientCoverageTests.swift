@@ -1,0 +1,67 @@
+import TestSupport
+import VisionCore
+import XCTest
+
+/// Finite-difference checks for the paths the other gradient tests leave out: batched `linear`,
+/// shrinking `upsample`, broadcasting on both sides and against scalars, scalar arithmetic, `max`
+/// over the whole tensor and along the outer and inner axes, `concat` along the first and last axes with
+/// a constant part, and `prelu` on rank-2 and rank-1 inputs.
+final class GradientCoverageTests: XCTestCase {
+    var g = SeededGenerator(seed: 41)
+
+    func normal(_ shape: [Int]) -> Tensor { Tensor.normal(shape, generator: &g) }
+
+    func testLinearOnABatchOfSequences() {
+        let x = normal([2, 3, 4]), w = normal([5, 4]), b = normal([5])
+        checkGradients([x, w, b]) { linear($0[0], weight: $0[1], bias: $0[2]) }
+    }
+
+    func testUpsampleToASmallerOrPartlyEqualSize() {
+        let x = normal([1, 2, 6, 5])
+        for mode in [UpsampleMode.bilinear, .nearest] {
+            checkGradients([x]) { upsample($0[0], size: (3, 4), mode: mode) }
+            checkGradients([x]) { upsample($0[0], size: (6, 3), mode: mode) }
+            checkGradients([x]) { upsample($0[0], size: (4, 5), mode: mode) }
+        }
+    }
+
+    func testBroadcastingBothSidesPerChannelAndAgainstAScalar() {
+        checkGradients([normal([2, 1]), normal([1, 3])]) { $0[0] + $0[1] }
+        checkGradients([normal([2, 1]), normal([1, 3])]) { $0[0] * $0[1] }
+        checkGradients([normal([2, 3, 2, 2]), normal([1, 3, 1, 1])]) { $0[0] * $0[1] - $0[1] }
+        checkGradients([normal([2, 3]), Tensor(scalar: 0.7)]) { $0[0] * $0[1] + $0[1] }
+        checkGradients([normal([3]), normal([2, 1])]) { $0[0] - $0[1] }
+    }
+
+    func testScalarArithmeticNegationAndClone() {
+        let x = normal([2, 3])
+        checkGradients([x]) { ($0[0] + 2) * ($0[0] - 1.5) }
+        checkGradients([x]) { (3 - $0[0]) * (2 + $0[0]) }
+        checkGradients([x]) { -$0[0] * $0[0].clone() }
+    }
+
+    func testMaxOverEverythingAndAlongOuterAndInnerAxes() {
+        let x = normal([2, 3, 4])
+        checkGradients([x]) { $0[0].max() }
+        checkGradients([x]) { $0[0].max(axis: 0) }
+        checkGradients([x]) { $0[0].max(axis: 2, keepDims: true) }
+        checkGradients([x]) { $0[0].max(axis: -1) }
+    }
+
+    func testConcatAlongFirstAndLastAxesWithAConstantPart() {
+        let a = normal([2, 3]), b = normal([1, 3]), c = normal([3, 3])
+        let constant = normal([2, 3])
+        checkGradients([a, b, c]) { Tensor.concat([$0[0], constant, $0[1], $0[2]], axis: 0) }
+        let d = normal([2, 1]), e = normal([2, 4])
+        checkGradients([a, d, e]) { Tensor.concat([$0[0], $0[1], constant, $0[2]], axis: 1) }
+        checkGradients([a, d]) { Tensor.concat([$0[0], $0[1]], axis: -1) }
+    }
+
+    func testPReLUOnRowsAndOnAVector() {
+        var rows = normal([4, 3]).storage
+        rows = rows.map { Swift.abs($0) < 0.05 ? $0 + 0.2 : $0 }  // away from the kink at 0
+        checkGradients([Tensor(rows, shape: [4, 3]), Tensor([0.1, 0.25, -0.3], shape: [3])]) { prelu($0[0], weight: $0[1]) }
+        let vector = Tensor([0.8, -1.2, 0.3, -0.4, 1.5], shape: [5])
+        checkGradients([vector, Tensor([0.2], shape: [1])]) { prelu($0[0], weight: $0[1]) }
+    }
+}
