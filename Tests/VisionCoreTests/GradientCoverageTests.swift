@@ -5,7 +5,7 @@ import XCTest
 /// Finite-difference checks for the paths the other gradient tests leave out: batched `linear`,
 /// shrinking `upsample`, broadcasting on both sides and against scalars, scalar arithmetic, `max`
 /// over the whole tensor and along the outer and inner axes, `concat` along the first and last axes with
-/// a constant part, and `prelu` on rank-2 and rank-1 inputs.
+/// a constant part, `prelu` on rank-2 and rank-1 inputs, and convolutions whose weight is frozen.
 final class GradientCoverageTests: XCTestCase {
     var g = SeededGenerator(seed: 41)
 
@@ -55,6 +55,18 @@ final class GradientCoverageTests: XCTestCase {
         let d = normal([2, 1]), e = normal([2, 4])
         checkGradients([a, d, e]) { Tensor.concat([$0[0], $0[1], constant, $0[2]], axis: 1) }
         checkGradients([a, d]) { Tensor.concat([$0[0], $0[1]], axis: -1) }
+    }
+
+    /// Fine-tuning with a frozen backbone asks convolutions for the input gradient alone.
+    func testConvolutionInputGradientWithAFrozenWeight() {
+        let x = normal([2, 4, 7, 6])
+        let frozen = normal([6, 4, 3, 3]), grouped = normal([6, 2, 3, 3]), pointwise = normal([5, 4, 1, 1])
+        checkGradients([x]) { conv2d($0[0], weight: frozen, padding: (1, 1)) }
+        checkGradients([x]) { conv2d($0[0], weight: frozen, stride: (2, 2), padding: (1, 1)) }
+        checkGradients([x]) { conv2d($0[0], weight: grouped, padding: (2, 2), dilation: (2, 2), groups: 2) }
+        checkGradients([x]) { conv2d($0[0], weight: pointwise) }
+        XCTAssertFalse(frozen.requiresGrad)
+        XCTAssertNil(frozen.grad, "a frozen weight gets no gradient")
     }
 
     func testPReLUOnRowsAndOnAVector() {
