@@ -139,11 +139,17 @@ public enum ImageIO {
     /// Reads a whole file with POSIX calls (no extension checks), refusing files over the limit.
     static func readFile(_ url: URL, limits: ImageDecodeLimits) throws -> [UInt8] {
         let path = url.path
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        // Non-blocking open: a FIFO without a writer would otherwise block `open` forever. Reads are made
+        // blocking again below, so a pipe with a writer is read to its end and one without reads as empty.
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard descriptor >= 0 else { throw ImageError.unreadable(source: path, reason: String(cString: strerror(errno))) }
         defer { close(descriptor) }
         var status = stat()
         guard fstat(descriptor, &status) == 0 else {
+            throw ImageError.unreadable(source: path, reason: String(cString: strerror(errno)))
+        }
+        let flags = fcntl(descriptor, F_GETFL)
+        guard flags >= 0, fcntl(descriptor, F_SETFL, flags & ~O_NONBLOCK) == 0 else {
             throw ImageError.unreadable(source: path, reason: String(cString: strerror(errno)))
         }
         if (status.st_mode & S_IFMT) == S_IFDIR { throw ImageError.unreadable(source: path, reason: "is a directory") }

@@ -85,5 +85,6 @@ func steepestDescent(_ points: [LRFinderPoint]) -> Float? {
             bestIndex = i
         }
     }
-    return bestIndex >= 0 ? points[bestIndex].learningRate : nil
+    // A loss that never falls (a flat curve, or one rising throughout) suggests nothing.
+    return bestIndex >= 0 && bestSlope < 0 ? points[bestIndex].learningRate : nil
 }

@@ -180,8 +180,12 @@ public enum DataSetup {
             (trainSet, validation) = try split(train, fraction: fraction, seed: seed)
             source = "\(validation?.count ?? 0) held-out training images"
         } else {
-            validation = try DatasetCatalog.load(name, split: .test)
-            source = "the test split (\(validation?.count ?? 0) images)"
+            let test = try DatasetCatalog.load(name, split: .test)
+            guard test.classNames == train.classNames else {
+                throw ToolError.incompatibleData("\(name): the test split's classes \(Trainer.listed(test.classNames)) differ from the training classes \(Trainer.listed(train.classNames))")
+            }
+            validation = test
+            source = "the test split (\(test.count) images)"
         }
         let padding = cropPadding ?? (side >= 32 ? side / 8 : max(2, side / 14))
         return PreparedData(train: trainSet, validation: validation, validationSource: source, task: .classification,
@@ -234,6 +238,9 @@ public enum DataSetup {
 
         var train = try ImageFolder(root: splitRoots ? trainRoot : root, channels: 3)
         train.applyEXIFOrientation = true
+        guard train.classNames.count >= 2 else {
+            throw ToolError.incompatibleData("\(train.root.path): a classifier needs at least 2 class folders, found \(train.classNames.count) (\(train.classNames.joined(separator: ", ")))")
+        }
         var trainSet: any Dataset = train
         var validation: (any Dataset)?
         var source: String
@@ -266,9 +273,12 @@ public enum DataSetup {
         let url = URL(fileURLWithPath: data)
         var isDirectory: ObjCBool = false
         let isFolder = FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) && isDirectory.boolValue
-        let hasTestTree = ["test", "val", "validation"].contains {
-            FileManager.default.fileExists(atPath: url.appendingPathComponent($0).path)
+        // The train/ + test/ layout prepareFolder splits on; a class named "val" in a plain folder is not one.
+        func isSubfolder(_ name: String) -> Bool {
+            var d: ObjCBool = false
+            return FileManager.default.fileExists(atPath: url.appendingPathComponent(name).path, isDirectory: &d) && d.boolValue
         }
+        let hasTestTree = isSubfolder("train") && ["test", "val", "validation"].contains(where: isSubfolder)
         // A folder: its test tree, else all of it. A named dataset: its test split (ISBI: the run's held-out part).
         let fraction: Double? = isFolder ? (hasTestTree ? nil : 0) : (config.task == .segmentation ? (config.validationSplit ?? 0.2) : nil)
         var prepared = try prepare(data: data, augmentation: "none", seed: config.seed, validationSplit: fraction,

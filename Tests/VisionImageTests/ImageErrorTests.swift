@@ -43,6 +43,14 @@ final class ImageErrorTests: XCTestCase {
         }
     }
 
+    /// A named pipe with no writer (a stray FIFO called *.png in a dataset) reads as empty instead of
+    /// blocking the program forever in `open`.
+    func testFIFOWithoutAWriterIsEmptyNotAHang() throws {
+        let fifo = directory.appendingPathComponent("pipe.png")
+        guard mkfifo(fifo.path, 0o644) == 0 else { throw XCTSkip("mkfifo failed: \(String(cString: strerror(errno)))") }
+        XCTAssertEqual(expectError { try ImageIO.decode(contentsOf: fifo) }, .empty(source: fifo.path))
+    }
+
     func testTruncatedPNGAtEveryStage() throws {
         let png = try ImageIO.encodePNG(noiseImage(channels: 3))
         for cut in [8, 20, 33, 41, png.count / 2, png.count - 12, png.count - 1] {

@@ -203,4 +203,12 @@ final class RegularizationTests: XCTestCase {
         XCTAssertTrue(broken.diverged)
         XCTAssertEqual(broken.points.count, 3)
     }
+
+    /// A loss that never falls (one class: always 0; or rising throughout) gives no suggestion rather
+    /// than the rate of the least steep rise.
+    func testLRRangeTestSuggestsNothingWhenTheLossNeverFalls() {
+        XCTAssertNil(lrRangeTest(startLR: 1e-3, endLR: 1, steps: 10) { _ in 0 }.suggestion)
+        XCTAssertNil(lrRangeTest(startLR: 1e-3, endLR: 1, steps: 10, divergeFactor: 1e6) { rate in 1 + rate }.suggestion)
+        XCTAssertNotNil(lrRangeTest(startLR: 1e-3, endLR: 1, steps: 10) { rate in 1 / (1 + rate) }.suggestion)
+    }
 }

@@ -289,6 +289,40 @@ final class DataSetupTests: XCTestCase {
         XCTAssertEqual(prepared.preprocessing, Preprocessing(channels: 3, size: 32, mean: [0.4914, 0.4822, 0.4465], std: [0.2470, 0.2435, 0.2616]))
     }
 
+    /// A cifar10/{train,test}/<class>/ image tree whose test split has other classes would score labels
+    /// against the wrong outputs (or past them); it is refused naming both lists.
+    func testNamedImageTreeWhoseTestClassesDifferIsRefused() throws {
+        let tree = directory.appendingPathComponent("cifar10")
+        try ToolsTestData.writeClassFolder(tree.appendingPathComponent("train"), classes: ToolsTestData.colours, perClass: 2, side: 8, seed: 1)
+        try ToolsTestData.writeClassFolder(tree.appendingPathComponent("test"), classes: ToolsTestData.colours + [("purple", (120, 0, 120))],
+                                           perClass: 1, side: 8, seed: 2)
+        let previous = ProcessInfo.processInfo.environment["VISION_DATA"]
+        setenv("VISION_DATA", directory.path, 1)
+        defer { if let previous { setenv("VISION_DATA", previous, 1) } else { unsetenv("VISION_DATA") } }
+        XCTAssertThrowsError(try DataSetup.prepare(data: "cifar", augmentation: "standard", seed: 0)) { error in
+            XCTAssertTrue("\(error)".contains("purple") && "\(error)".contains("blue, green, red"), "\(error)")
+        }
+        try FileManager.default.removeItem(at: tree.appendingPathComponent("test/purple"))
+        XCTAssertEqual(try DataSetup.prepare(data: "cifar", augmentation: "standard", seed: 0).validation?.count, 3)
+    }
+
+    /// A plain class folder is scored whole even when a class is called "val" or "test"; a single class
+    /// folder is not something a classifier can learn from.
+    func testClassNamedValIsAClassAndOneClassIsRefused() throws {
+        let root = directory.appendingPathComponent("plain")
+        try ToolsTestData.writeClassFolder(root, classes: [("apple", (200, 30, 30)), ("val", (30, 200, 30)), ("zebra", (30, 30, 200))],
+                                           perClass: 3, side: 8, seed: 1)
+        let prepared = try DataSetup.prepare(data: root.path, augmentation: "standard", seed: 0)
+        let config = RunConfig(model: "resnet20", modelOptions: ModelOptions(numClasses: 3), data: root.path, task: .classification,
+                               classNames: prepared.classNames, preprocessing: prepared.preprocessing)
+        XCTAssertEqual(try DataSetup.evaluationSet(data: root.path, config: config).validation?.count, 9)
+        let single = directory.appendingPathComponent("single")
+        try ToolsTestData.writeClassFolder(single, classes: [("only", (90, 90, 90))], perClass: 3, side: 8, seed: 1)
+        XCTAssertThrowsError(try DataSetup.prepare(data: single.path, augmentation: "standard", seed: 0)) { error in
+            XCTAssertTrue("\(error)".contains("at least 2 class folders") && "\(error)".contains("only"), "\(error)")
+        }
+    }
+
     func testUnknownDatasetNameIsNamedInTheError() {
         XCTAssertThrowsError(try DataSetup.prepare(data: "imagenet-21k", augmentation: "standard", seed: 0)) { error in
             XCTAssertTrue("\(error)".contains("imagenet-21k"), "\(error)")
