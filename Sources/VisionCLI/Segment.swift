@@ -85,6 +85,8 @@ func defaultUNet() throws -> String {
         executable.deleteLastPathComponent()
         candidates.append(executable.appendingPathComponent("pretrained"))
     }
+    var seen = Set<String>()
+    candidates = candidates.filter { seen.insert($0.standardizedFileURL.path).inserted }  // near / the walk repeats itself
     for dir in candidates {
         let file = dir.appendingPathComponent(name)
         if FileManager.default.fileExists(atPath: file.path) { return file.path }

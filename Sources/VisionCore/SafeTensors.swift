@@ -372,6 +372,10 @@ public enum FileWriting {
     /// Writes to `.<name>.<uuid>.tmp` beside `url`, flushes it to disk, renames it over `url` and
     /// flushes the directory, so after a crash `url` holds either the old bytes or all the new ones.
     public static func writeAtomically(_ data: Data, to url: URL) throws {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw Failure(description: "\(url.path) is a directory; name a file to write")
+        }
         let directory = url.deletingLastPathComponent()
         let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
         func failure(_ step: String) -> Failure {

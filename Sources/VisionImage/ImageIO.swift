@@ -1,4 +1,5 @@
 import Foundation
+import VisionCore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -180,12 +181,12 @@ public enum ImageIO {
         return bytes
     }
 
-    /// Writes bytes to a temporary file beside `url` and renames it into place.
+    /// Writes bytes to a temporary file beside `url`, flushed, and renames it into place.
     static func write(_ bytes: [UInt8], to url: URL) throws {
         do {
-            try Data(bytes).write(to: url, options: .atomic)
+            try FileWriting.writeAtomically(Data(bytes), to: url)
         } catch {
-            throw ImageError.unwritable(destination: url.path, reason: error.localizedDescription)
+            throw ImageError.unwritable(destination: url.path, reason: "\(error)")
         }
     }
 }

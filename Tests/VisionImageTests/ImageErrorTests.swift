@@ -51,6 +51,19 @@ final class ImageErrorTests: XCTestCase {
         XCTAssertEqual(expectError { try ImageIO.decode(contentsOf: fifo) }, .empty(source: fifo.path))
     }
 
+    /// Writing onto a directory or into a missing one names the destination and the reason, plainly.
+    func testUnwritableDestinationsAreNamed() {
+        let image = Image(height: 2, width: 2, channels: 1, pixels: [0, 64, 128, 255])
+        XCTAssertThrowsError(try ImageIO.writePNG(image, to: directory)) { error in
+            XCTAssertTrue("\(error)".contains(self.directory.path) && "\(error)".contains("is a directory"), "\(error)")
+        }
+        let nowhere = directory.appendingPathComponent("missing/out.png")
+        XCTAssertThrowsError(try ImageIO.writePNG(image, to: nowhere)) { error in
+            XCTAssertTrue("\(error)".contains("out.png") && "\(error)".contains("No such file"), "\(error)")
+            XCTAssertFalse("\(error)".contains("NSCocoaErrorDomain"), "\(error)")
+        }
+    }
+
     func testTruncatedPNGAtEveryStage() throws {
         let png = try ImageIO.encodePNG(noiseImage(channels: 3))
         for cut in [8, 20, 33, 41, png.count / 2, png.count - 12, png.count - 1] {
