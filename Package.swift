@@ -68,7 +68,8 @@ let testTargets: [Target] = [
     .testTarget(name: "VisionNNTests", dependencies: ["VisionNN", "VisionCore", "TestSupport"]),
     .testTarget(name: "VisionOptimTests", dependencies: ["VisionOptim", "VisionNN", "VisionCore", "TestSupport"]),
     .testTarget(name: "VisionImageTests", dependencies: ["VisionImage", "VisionCore", "TestSupport"]),
-    .testTarget(name: "VisionDataTests", dependencies: ["VisionData", "VisionImage", "VisionCore", "TestSupport"]),
+    .testTarget(name: "VisionDataTests", dependencies: ["VisionData", "VisionImage", "VisionCore", "TestSupport"],
+                exclude: ["Fixtures"]),  // read from the source tree (packageRoot())
     .testTarget(name: "VisionModelsTests", dependencies: ["VisionModels", "VisionNN", "VisionCore", "TestSupport"],
                 exclude: ["Fixtures"]),  // read from the source tree (packageRoot())
     .testTarget(name: "VisionToolsTests", dependencies: [

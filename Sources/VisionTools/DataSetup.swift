@@ -310,7 +310,7 @@ public enum DataSetup {
     }
 
     /// Augmentation presets for classification: `none`, `standard` (crop + flip), `strong` (+ colour jitter, erasing
-    /// with probability 0.25). `erasing` overrides the random-erasing probability of any preset (0 turns it off).
+    /// with probability 0.25), `trivial` (+ TrivialAugmentWide, torchvision's `--auto-augment ta_wide`). `erasing` overrides the random-erasing probability of any preset (0 turns it off).
     public static func classificationTransform(_ preset: String, size: Int, padding: Int, channels: Int, largeImages: Bool,
                                                mean: [Float], std: [Float], erasing: Float? = nil) -> any Transform {
         var steps: [any Transform] = [MatchChannels(channels: channels)]
@@ -328,6 +328,7 @@ public enum DataSetup {
             if preset == "strong" && channels == 3 {
                 steps.append(ColorJitter(brightness: 0.3, contrast: 0.3, saturation: 0.3, hue: 0.05))
             }
+            if preset == "trivial" { steps.append(TrivialAugmentWide()) }
         }
         steps.append(Normalize(mean: mean, std: std))
         let erasingProbability = erasing ?? (preset == "strong" ? 0.25 : 0)

@@ -61,6 +61,7 @@ final class ErrorCLITests: XCTestCase {
         try VisionCLI.fail(base + ["--lr", "0"], mentioningValidation: ["--lr"])
         try VisionCLI.fail(base + ["--val-split", "1.5"], mentioningValidation: ["--val-split"])
         try VisionCLI.fail(base + ["--erasing", "2"], mentioningValidation: ["--erasing"])
+        try VisionCLI.fail(base + ["--augment", "autoaugment"], mentioningValidation: ["--augment", "trivial"])
         try VisionCLI.fail(base + ["--epochs", "many"], mentioningValidation: ["many"])
         try VisionCLI.fail(["sobel", "a.png", "-o", "b.png", "--direction", "diagonal"], mentioningValidation: ["diagonal"])
         try VisionCLI.fail(["train", "--data", data.path], mentioningValidation: ["model"])

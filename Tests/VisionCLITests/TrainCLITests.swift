@@ -34,7 +34,7 @@ final class TrainCLITests: XCTestCase {
         let result = Result { () throws -> (data: URL, run: URL, output: CLIResult) in
             try TestData.writeClassFolder(data, classes: TestData.rgbClasses, perClass: 12, side: 12, seed: 7)
             let output = try VisionCLI.run(["train", "resnet20", "--data", data.path, "--epochs", "2", "--batch-size", "8",
-                                            "--workers", "0", "--seed", "1", "--mixup-alpha", "0.2", "--cutmix-alpha", "1",
+                                            "--workers", "0", "--seed", "1", "--mixup-alpha", "0.2", "--cutmix-alpha", "1", "--augment", "trivial",
                                             "-o", run.path])
             guard output.status == 0 else {
                 throw CLIError("vision train failed (status \(output.status)):\n\(output.stdout)\n\(output.stderr)")
@@ -87,6 +87,7 @@ final class TrainCLITests: XCTestCase {
         XCTAssertEqual(config["epochs"] as? Int, 2)
         XCTAssertEqual(config["batchSize"] as? Int, 8)
         XCTAssertEqual(config["classNames"] as? [String], ["blue", "green", "red"])
+        XCTAssertEqual(config["augmentation"] as? String, "trivial")
         XCTAssertEqual(try XCTUnwrap(config["mixupAlpha"] as? Double), 0.2, accuracy: 1e-6)
         XCTAssertEqual(try XCTUnwrap(config["cutmixAlpha"] as? Double), 1, accuracy: 1e-6)
         let preprocessing = try XCTUnwrap(config["preprocessing"] as? [String: Any])

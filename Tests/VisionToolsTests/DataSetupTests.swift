@@ -56,6 +56,19 @@ final class DataSetupTests: XCTestCase {
         XCTAssertTrue((1..<20).contains(strongErased), "strong preset erased \(strongErased) of 20 (p = 0.25)")
     }
 
+    /// `--augment trivial` is the standard crop and flip followed by TrivialAugmentWide (torchvision's
+    /// reference order), before normalisation; the other presets do not include it.
+    func testTrivialPresetAddsTrivialAugmentAfterCropAndFlip() {
+        func steps(_ preset: String) -> [String] {
+            let t = DataSetup.classificationTransform(preset, size: 16, padding: 2, channels: 3, largeImages: false,
+                                                      mean: [0, 0, 0], std: [1, 1, 1])
+            return ((t as? Compose)?.transforms ?? []).map { String(describing: type(of: $0)) }
+        }
+        XCTAssertEqual(steps("trivial"), ["MatchChannels", "FitSize", "RandomCrop", "RandomHorizontalFlip", "TrivialAugmentWide", "Normalize"])
+        XCTAssertFalse(steps("standard").contains("TrivialAugmentWide"))
+        XCTAssertFalse(steps("strong").contains("TrivialAugmentWide"))
+    }
+
     /// `cropPadding` sets how far the training crop may shift: 0 keeps every image whole (only
     /// flipped), 3 moves some windows past the border, where the zero padding shows after normalisation.
     func testCropPaddingSetsHowFarTheTrainingCropShifts() throws {

@@ -1,0 +1,48 @@
+"""Golden values for vision's TrivialAugmentWide operations from torchvision's tensor implementations.
+
+Usage: python scripts/make_trivialaugment_fixture.py  (needs torch and torchvision)
+Writes Tests/VisionDataTests/Fixtures/trivialaugment.safetensors: two uint8 input images (RGB 3x13x11 and
+gray 1x9x12, stored as F32 byte values), and for every case `<name>` the output of
+torchvision.transforms.autoaugment._apply_op (nearest interpolation, fill None) on them. The metadata
+"cases" holds a JSON list of [name, image, operation, magnitude]; magnitudes are float32 values, as the
+transform's own bins are.
+"""
+import json
+import os
+
+import torch
+import torchvision
+from torchvision.transforms import InterpolationMode
+from torchvision.transforms.autoaugment import _apply_op
+
+from safetensors_io import write_safetensors
+
+g = torch.Generator().manual_seed(7)
+images = {
+    "rgb": torch.randint(0, 256, (3, 13, 11), generator=g, dtype=torch.uint8),
+    "gray": torch.randint(40, 200, (1, 9, 12), generator=g, dtype=torch.uint8),
+}
+# A skewed histogram so that equalize has work to do on the RGB image's first channel.
+images["rgb"][0] = (images["rgb"][0] // 4) + 30
+
+ops = [
+    ("Identity", [0.0]), ("ShearX", [0.3, -0.8]), ("ShearY", [0.5, -0.2]), ("TranslateX", [5.0, -11.7]),
+    ("TranslateY", [3.2, -6.0]), ("Rotate", [30.0, -100.5]), ("Brightness", [0.4, -0.6]), ("Color", [0.7, -0.9]),
+    ("Contrast", [0.5, -0.3]), ("Sharpness", [0.9, -0.5]), ("Posterize", [2.0, 5.0]), ("Solarize", [128.0, 42.5]),
+    ("AutoContrast", [0.0]), ("Equalize", [0.0]),
+]
+tensors = {f"input.{k}": v.float() for k, v in images.items()}
+cases = []
+for image_name, image in images.items():
+    for op, magnitudes in ops:
+        for m in magnitudes:
+            m = float(torch.tensor(m, dtype=torch.float32))  # as TrivialAugmentWide draws them: float32 bins
+            name = f"{image_name}.{op}.{m}"
+            out = _apply_op(image, op, m, interpolation=InterpolationMode.NEAREST, fill=None)
+            tensors[name] = out.float()
+            cases.append([name, image_name, op, m])
+
+here = os.path.dirname(os.path.abspath(__file__))
+target = os.path.join(here, "..", "Tests", "VisionDataTests", "Fixtures", "trivialaugment.safetensors")
+write_safetensors(target, tensors, {"cases": json.dumps(cases), "generator": f"torchvision {torchvision.__version__}"})
+print(target, len(cases), "cases")
