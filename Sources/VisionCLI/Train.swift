@@ -49,10 +49,11 @@ struct Train: ParsableCommand {
                 if !ignored.isEmpty {
                     throw CLIError("--resume continues \(resume) with the options recorded in its run.json; \(ignored.joined(separator: ", ")) cannot change them (only --workers can) — start a new run with -o to train differently")
                 }
-                let trainer = try Trainer.resume(URL(fileURLWithPath: resume), workers: options.workers)
-                if let model, model.lowercased() != trainer.config.model.lowercased() {
-                    throw CLIError("--resume \(resume) holds a \(trainer.config.model) run, not \(model)")
+                let recorded = try Checkpoint.readRecord(URL(fileURLWithPath: resume)).config.model
+                if let model, model.lowercased() != recorded.lowercased() {
+                    throw CLIError("--resume \(resume) holds a \(recorded) run, not \(model)")
                 }
+                let trainer = try Trainer.resume(URL(fileURLWithPath: resume), workers: options.workers)
                 print("resuming \(trainer.config.model) on \(trainer.config.data) after epoch \(trainer.state.epochsCompleted) of \(trainer.config.epochs)")
                 try runTrainer(trainer)
                 return
@@ -83,7 +84,7 @@ struct Train: ParsableCommand {
 extension Train {
     /// The option names (`--name` or `-o`, without `=value`) among the arguments after the subcommand.
     static func optionNames(in arguments: [String]) -> [String] {
-        arguments.dropFirst().compactMap { argument in
+        arguments.dropFirst().prefix { $0 != "--" }.compactMap { argument in
             guard argument.hasPrefix("-"), argument.count > 1, Double(argument) == nil else { return nil }
             return String(argument.split(separator: "=", maxSplits: 1)[0])
         }

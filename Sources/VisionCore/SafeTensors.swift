@@ -371,7 +371,9 @@ public enum FileWriting {
 
     /// Writes to `.<name>.<uuid>.tmp` beside `url`, flushes it to disk, renames it over `url` and
     /// flushes the directory, so after a crash `url` holds either the old bytes or all the new ones.
-    public static func writeAtomically(_ data: Data, to url: URL) throws {
+    /// With `durable` false the flushes are skipped (still never a half-written `url` while running):
+    /// for outputs written by the thousand, such as feature-map images.
+    public static func writeAtomically(_ data: Data, to url: URL, durable: Bool = true) throws {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
             throw Failure(description: "\(url.path) is a directory; name a file to write")
@@ -379,7 +381,7 @@ public enum FileWriting {
         let directory = url.deletingLastPathComponent()
         let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
         func failure(_ step: String) -> Failure {
-            Failure(description: "\(step) \(temporary.path): \(String(cString: strerror(errno)))")
+            Failure(description: "\(step) \(url.path) (through \(temporary.lastPathComponent)): \(String(cString: strerror(errno)))")
         }
         let descriptor = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL, 0o644)
         guard descriptor >= 0 else { throw failure("cannot create") }
@@ -395,12 +397,13 @@ public enum FileWriting {
             return true
         }
         guard written else { let error = failure("cannot write"); close(descriptor); throw error }
-        guard fsync(descriptor) == 0 else { let error = failure("cannot flush"); close(descriptor); throw error }
+        guard !durable || fsync(descriptor) == 0 else { let error = failure("cannot flush"); close(descriptor); throw error }
         guard close(descriptor) == 0 else { throw failure("cannot close") }
         guard rename(temporary.path, url.path) == 0 else {
             throw Failure(description: "cannot rename into \(url.path): \(String(cString: strerror(errno)))")
         }
         succeeded = true
+        guard durable else { return }
         // The rename itself is durable once the directory is flushed (best effort: some file systems refuse).
         let directoryDescriptor = open(directory.path, O_RDONLY | O_DIRECTORY)
         if directoryDescriptor >= 0 {

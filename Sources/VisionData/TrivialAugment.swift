@@ -41,13 +41,20 @@ public struct TrivialAugmentWide: Transform {
 
     public func apply(_ image: inout FloatImage, mask: inout LabelMask?, generator: inout SeededGenerator) {
         precondition(mask == nil, "TrivialAugmentWide is for classification images; it does not move masks")
+        let (operation, magnitude) = draw(generator: &generator)
+        image = TrivialAugmentWide.apply(operation, magnitude: magnitude, to: image)
+    }
+
+    /// The operation (uniform over the fourteen) and its magnitude (uniform over the bins, negated with
+    /// probability ½ where signed; 0 for operations without one) for one image.
+    public func draw(generator: inout SeededGenerator) -> (operation: Operation, magnitude: Float) {
         let operation = Operation.allCases[generator.nextInt(Operation.allCases.count)]
         var magnitude: Float = 0
         if let (values, signed) = magnitudes(operation) {
             magnitude = values[generator.nextInt(values.count)]
             if signed && generator.nextInt(2) == 1 { magnitude = -magnitude }
         }
-        image = TrivialAugmentWide.apply(operation, magnitude: magnitude, to: image)
+        return (operation, magnitude)
     }
 
     /// One operation at one magnitude (degrees for `rotate`, pixels for translations, the shear factor,
@@ -147,13 +154,14 @@ public struct TrivialAugmentWide: Transform {
         for i in range { bytes[i] = table[Int(bytes[i])] }
     }
 
-    static func atanDegrees(_ v: Float) -> Double { Foundation.atan(Double(v)) * 180 / Double.pi }
+    static func atanDegrees(_ v: Float) -> Double { Foundation.atan(Double(v)) * (180 / Double.pi) }  // math.degrees
 
     /// torchvision's `_get_inverse_affine_matrix` (scale 1): output pixel → input pixel, about `center`
     /// (relative to the image centre), angle and shears in degrees.
     static func inverseAffine(center: (Double, Double) = (0, 0), angle: Double = 0, translate: (Double, Double) = (0, 0),
                               shear: (Double, Double) = (0, 0)) -> [Double] {
-        let rot = angle * Double.pi / 180, sx = shear.0 * Double.pi / 180, sy = shear.1 * Double.pi / 180
+        let radians = Double.pi / 180  // math.radians(x) is x · (π/180)
+        let rot = angle * radians, sx = shear.0 * radians, sy = shear.1 * radians
         let a = Foundation.cos(rot - sy) / Foundation.cos(sy)
         let b = -Foundation.cos(rot - sy) * Foundation.tan(sx) / Foundation.cos(sy) - Foundation.sin(rot)
         let c = Foundation.sin(rot - sy) / Foundation.cos(sy)

@@ -181,10 +181,11 @@ public enum ImageIO {
         return bytes
     }
 
-    /// Writes bytes to a temporary file beside `url`, flushed, and renames it into place.
+    /// Writes bytes to a temporary file beside `url` and renames it into place (not flushed: images are
+    /// outputs that can be made again, sometimes thousands at a time).
     static func write(_ bytes: [UInt8], to url: URL) throws {
         do {
-            try FileWriting.writeAtomically(Data(bytes), to: url)
+            try FileWriting.writeAtomically(Data(bytes), to: url, durable: false)
         } catch {
             throw ImageError.unwritable(destination: url.path, reason: "\(error)")
         }

@@ -86,7 +86,9 @@ public enum Checkpoint {
         } catch {
             throw ToolError.invalidRun(path: url.path, reason: "unreadable run description: \(error)")
         }
-        var problems = (record.config.problems + record.config.trainingProblems).map { "config: \($0)" }
+        // Training options are checked where training resumes (`Trainer.resume`), so a run stays readable for
+        // evaluate, predict and finetune whatever they say.
+        var problems = record.config.problems.map { "config: \($0)" }
         if !(0...max(record.config.epochs, 0)).contains(record.state.epochsCompleted) {
             problems.append("state: epochsCompleted \(record.state.epochsCompleted) is not between 0 and the run's \(record.config.epochs) epochs")
         }

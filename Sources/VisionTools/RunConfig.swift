@@ -125,7 +125,7 @@ public struct RunConfig: Codable, Equatable, Sendable {
         check(limit.map { $0 > 0 } ?? true, "limit \(limit ?? 0) is not positive")
         check(validationSplit.map { $0 >= 0 && $0 < 1 } ?? true, "validationSplit \(validationSplit ?? 0) is not in [0, 1)")
         check(imageSize.map { (1...4096).contains($0) } ?? true, "imageSize \(imageSize ?? 0) is not between 1 and 4096")
-        check((0...1024).contains(workers), "workers \(workers) is not between 0 and 1024")
+        check(workers >= 0, "workers \(workers) is negative")
         return found
     }
 

@@ -86,6 +86,11 @@ public final class Trainer {
         try Checkpoint.recover(directory, record: record)
         var config = record.config
         if let workers { config.workers = workers }
+        let problems = config.trainingProblems
+        guard problems.isEmpty else {
+            throw ToolError.invalidRun(path: directory.appendingPathComponent("run.json").path,
+                                       reason: "cannot continue the run: " + problems.map { "config: \($0)" }.joined(separator: "; "))
+        }
         // The recorded statistics (a fine-tuning run uses its source model's) rebuild the same pipeline.
         let data: PreparedData
         do {
@@ -94,7 +99,8 @@ public final class Trainer {
                                          normalization: (config.preprocessing.mean, config.preprocessing.std),
                                          erasing: config.erasing, cropPadding: config.cropPadding)
         } catch {
-            let relative = config.data.hasPrefix("/") ? "" : " (a relative path is taken from the directory vision runs in)"
+            let isPath = config.data.contains("/") || !DatasetCatalog.names.contains(config.data.lowercased())
+            let relative = isPath && !config.data.hasPrefix("/") ? " (a relative path is taken from the directory vision runs in)" : ""
             throw ToolError.invalidRun(path: directory.path, reason: "cannot reopen the run's data '\(config.data)'\(relative): \(error)")
         }
         guard data.classNames == config.classNames else {

@@ -57,5 +57,24 @@ final class TrivialAugmentTests: XCTestCase {
         // Identity (1 in 14) and a few zero magnitudes leave the image alone; most draws change it.
         XCTAssertGreaterThan(changed, 150)
         XCTAssertLessThan(changed, 200)
+
+        // 14,000 draws: each operation about 1,000 times; signed ones negative about half the time.
+        var counts: [TrivialAugmentWide.Operation: Int] = [:], negative: [TrivialAugmentWide.Operation: Int] = [:]
+        var rotations = Set<Float>()
+        for _ in 0..<14_000 {
+            let (operation, magnitude) = augment.draw(generator: &g)
+            counts[operation, default: 0] += 1
+            if magnitude < 0 { negative[operation, default: 0] += 1 }
+            if operation == .rotate { rotations.insert(Swift.abs(magnitude)) }
+            if augment.magnitudes(operation) == nil { XCTAssertEqual(magnitude, 0) }
+        }
+        for operation in TrivialAugmentWide.Operation.allCases {
+            XCTAssertTrue((850...1150).contains(counts[operation, default: 0]), "\(operation): \(counts[operation, default: 0])")
+            if augment.magnitudes(operation)?.signed == true {
+                let share = Double(negative[operation, default: 0]) / Double(counts[operation, default: 1])
+                XCTAssertEqual(share, 0.5, accuracy: 0.08, "\(operation) sign")
+            }
+        }
+        XCTAssertEqual(rotations.count, 31, "every rotation bin is drawn")
     }
 }

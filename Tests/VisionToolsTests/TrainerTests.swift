@@ -120,15 +120,20 @@ final class TrainerTests: XCTestCase {
         try Trainer(config: config(prepared, epochs: 2), data: prepared, directory: run).run()
         let url = run.appendingPathComponent("run.json")
         let original = try Data(contentsOf: url)
-        func edit(_ change: (inout [String: Any]) -> Void, mentioning texts: [String], line: UInt = #line) throws {
+        /// Model and input settings are refused wherever the run is read; training options (`onlyResume`)
+        /// only when training continues, so evaluate and finetune still read such a run.
+        func edit(_ change: (inout [String: Any]) -> Void, mentioning texts: [String], onlyResume: Bool = false,
+                  line: UInt = #line) throws {
             var json = try XCTUnwrap(JSONSerialization.jsonObject(with: original) as? [String: Any])
             change(&json)
             try JSONSerialization.data(withJSONObject: json).write(to: url)
-            for attempt in [{ _ = try Checkpoint.readRecord(run) }, { _ = try Trainer.resume(run) }, { _ = try Checkpoint.resolve(run.path) }] {
+            let reads: [() throws -> Void] = [{ _ = try Checkpoint.readRecord(run) }, { _ = try Checkpoint.resolve(run.path) }]
+            for attempt in [{ _ = try Trainer.resume(run) }] + (onlyResume ? [] : reads) {
                 XCTAssertThrowsError(try attempt(), line: line) { error in
                     for text in texts + ["run.json"] { XCTAssertTrue("\(error)".contains(text), "\(error)", line: line) }
                 }
             }
+            if onlyResume { for read in reads { XCTAssertNoThrow(try read(), line: line) } }
         }
         func inConfig(_ json: inout [String: Any], _ change: (inout [String: Any]) -> Void) {
             var c = json["config"] as! [String: Any]
@@ -143,7 +148,13 @@ final class TrainerTests: XCTestCase {
             var p = c["preprocessing"] as! [String: Any]; p["size"] = 0; c["preprocessing"] = p } }, mentioning: ["preprocessing.size 0"])
         try edit({ j in inConfig(&j) { $0["task"] = "segmentation" } }, mentioning: ["task segmentation", "resnet20"])
         try edit({ j in inConfig(&j) { $0["classNames"] = ["a"] } }, mentioning: ["1 classNames", "numClasses 3"])
-        try edit({ j in inConfig(&j) { $0["warmupEpochs"] = 1 << 62 } }, mentioning: ["warmupEpochs"])
+        try edit({ j in inConfig(&j) { $0["warmupEpochs"] = 1 << 62 } }, mentioning: ["warmupEpochs"], onlyResume: true)
+        // Many loader threads are unusual, not wrong: such a run stays readable and resumable.
+        var manyWorkers = try XCTUnwrap(JSONSerialization.jsonObject(with: original) as? [String: Any])
+        inConfig(&manyWorkers) { $0["workers"] = 2000 }
+        try JSONSerialization.data(withJSONObject: manyWorkers).write(to: url)
+        XCTAssertNoThrow(try Checkpoint.readRecord(run))
+        XCTAssertNoThrow(try Trainer.resume(run, workers: 0))
         try original.write(to: url)
         XCTAssertNoThrow(try Checkpoint.readRecord(run))
 
@@ -163,6 +174,23 @@ final class TrainerTests: XCTestCase {
         converted.learningRate = 0
         try Checkpoint.saveWeights(try converted.buildModel(), config: converted, to: weights)
         XCTAssertNoThrow(try Checkpoint.loadModel(weights.path))
+    }
+
+    /// The configuration `scripts/convert_torchvision.py` embeds (its `vision_config()` for vgg11_bn, as
+    /// JSON) has no training options; it must pass the checks for using weights.
+    func testTheConvertersConfigurationIsUsable() throws {
+        let classes = (0..<1000).map { "\"class\($0)\"" }.joined(separator: ", ")
+        let json = """
+        {"model": "vgg11_bn", "modelOptions": {"numClasses": 1000, "inChannels": 3, "stem": null, "head": "imagenet", "base": 32,
+         "depth": 4, "zeroInitResidual": false, "seed": 0, "inputSize": 224},
+         "data": "imagenet (torchvision pretrained weights)", "task": "classification", "classNames": [\(classes)],
+         "preprocessing": {"channels": 3, "size": 224, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
+         "epochs": 0, "batchSize": 0, "optimizer": "none", "learningRate": 0, "momentum": 0, "weightDecay": 0,
+         "schedule": "none", "warmupEpochs": 0, "labelSmoothing": 0, "augmentation": "none", "workers": 0, "seed": 0}
+        """
+        let config = try JSONDecoder().decode(RunConfig.self, from: Data(json.utf8))
+        XCTAssertEqual(config.problems, [])
+        XCTAssertFalse(config.trainingProblems.isEmpty, "not a run that can be continued")
     }
 
     /// Images that changed size since the run started would be fed to a network built for the old size.
