@@ -39,11 +39,20 @@ struct Evaluate: ParsableCommand {
         try guarded {
             let (config, model) = try Checkpoint.loadModel(weights)
             let png = try confusionOutput()
-            var prepared = heldOut
-                ? try DataSetup.prepare(data: data, augmentation: "none", seed: config.seed, limit: config.limit,
-                                        validationSplit: config.validationSplit, imageSize: config.imageSize,
-                                        normalization: (config.preprocessing.mean, config.preprocessing.std))
-                : try DataSetup.evaluationSet(data: data, config: config)
+            var prepared: PreparedData
+            do {
+                prepared = heldOut
+                    ? try DataSetup.prepare(data: data, augmentation: "none", seed: config.seed, limit: config.limit,
+                                            validationSplit: config.validationSplit, imageSize: config.imageSize,
+                                            normalization: (config.preprocessing.mean, config.preprocessing.std))
+                    : try DataSetup.evaluationSet(data: data, config: config)
+            } catch let error as ToolError {
+                // A channel mismatch often means the wrong kind of data altogether; say that when it is so.
+                if let plain = try? DataSetup.prepare(data: data, augmentation: "none", seed: config.seed), plain.task != config.task {
+                    throw CLIError("\(weights) was trained for \(config.task.rawValue) but \(data) is \(plain.task.rawValue) data")
+                }
+                throw error
+            }
             guard var dataset = prepared.validation else { throw CLIError("\(data): no labelled evaluation images") }
             if prepared.task != config.task {
                 throw CLIError("\(weights) was trained for \(config.task.rawValue) but \(data) is \(prepared.task.rawValue) data")

@@ -182,5 +182,10 @@ final class SegmentCLITests: XCTestCase {
                            mentioning: ["--mixup-alpha", "segmentation"])
         try VisionCLI.fail(["predict", data.appendingPathComponent("image/00.png").path, "--weights", run.path],
                            mentioning: ["segment"])
+        // RGB class folders against a 1-channel U-Net: the kind of data is the problem, not the channels.
+        let colours = workspace().appendingPathComponent("colours-for-unet")
+        try TestData.writeClassFolder(colours, classes: TestData.rgbClasses, perClass: 2, side: 8, seed: 2)
+        try VisionCLI.fail(["evaluate", "--weights", run.path, "--data", colours.path, "--workers", "0"],
+                           mentioning: ["segmentation", "classification"])
     }
 }
