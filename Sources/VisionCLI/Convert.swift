@@ -55,6 +55,7 @@ struct Convert: ParsableCommand {
 
     func run() throws {
         try guarded {
+            try checkDestinations([("output", output)])
             var image = try ImageIO.decode(contentsOf: URL(fileURLWithPath: input), applyEXIFOrientation: !noEXIF)
             let before = "\(image.width)×\(image.height)×\(image.channels)"
             let (width, height) = resize.flatMap { parseSize($0) } ?? (image.width, image.height)

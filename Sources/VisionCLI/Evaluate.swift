@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import VisionCore
 import VisionData
 import VisionImage
 import VisionTools
@@ -39,6 +40,7 @@ struct Evaluate: ParsableCommand {
         try guarded {
             let (config, model) = try Checkpoint.loadModel(weights)
             let png = try confusionOutput()
+            try FileWriting.checkDestination(png, option: "--confusion-png")
             var prepared: PreparedData
             do {
                 prepared = heldOut
@@ -52,6 +54,10 @@ struct Evaluate: ParsableCommand {
                     throw CLIError("\(weights) was trained for \(config.task.rawValue) but \(data) is \(plain.task.rawValue) data")
                 }
                 throw error
+            }
+            if heldOut && !prepared.validationIsHeldOut {
+                throw CLIError("--held-out: the run in \(weights) held no training images out; it validated on \(prepared.validationSource)"
+                               + " (score that without --held-out)")
             }
             guard var dataset = prepared.validation else { throw CLIError("\(data): no labelled evaluation images") }
             if prepared.task != config.task {

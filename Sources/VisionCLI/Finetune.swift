@@ -8,7 +8,7 @@ struct Finetune: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Transfer learning: start from trained weights, replace the head for the new classes, and train.",
         discussion: """
-        --freeze backbone trains only the new head (frozen batch-norm statistics stay fixed); --freeze-until layer3 freezes the top-level layers up to and including layer3; --backbone-lr-scale 0.1 trains everything with the backbone at a tenth of the head's rate. Images are prepared with the source model's input size and normalisation. Writes the same run directory as `train`.
+        --freeze backbone trains only the new head (frozen batch-norm statistics stay fixed); --freeze-until layer3 freezes the top-level layers up to and including layer3; --backbone-lr-scale 0.1 trains everything with the backbone at a tenth of the head's rate. Images are prepared with the source model's normalisation and input size (--image-size overrides the size where the network allows it: the ResNets take any size, a VGG with the small head only 32–63 pixels). Writes the same run directory as `train`.
         """)
 
     @Option(name: .customLong("from"), help: "A run directory or weights file written by vision.")
@@ -44,9 +44,10 @@ struct Finetune: ParsableCommand {
             let model = try sourceConfig.buildModel()
             try model.loadStateDict(contentsOf: weightsURL, strict: true)
             let dataName = options.data!
+            let imageSize = try inputSize(source: sourceConfig, model: model)
             let data = try DataSetup.prepare(data: dataName, augmentation: options.augmentation, seed: options.seed,
                                              limit: options.limit, validationSplit: options.validationSplit,
-                                             imageSize: sourceConfig.preprocessing.size ?? options.imageSize,
+                                             imageSize: imageSize,
                                              normalization: (sourceConfig.preprocessing.mean, sourceConfig.preprocessing.std),
                                              erasing: options.erasing, cropPadding: options.cropPadding)
             guard data.task == sourceConfig.task else {
@@ -62,7 +63,7 @@ struct Finetune: ParsableCommand {
             var modelOptions = sourceConfig.modelOptions
             modelOptions.numClasses = classes
             var config = options.runConfig(model: sourceConfig.model, modelOptions: modelOptions, data: dataName, prepared: data,
-                                           imageSize: sourceConfig.preprocessing.size ?? options.imageSize)
+                                           imageSize: imageSize)
             config.freeze = freeze == "backbone" ? "backbone" : freezeUntil
             config.backboneLearningRateScale = backboneLearningRateScale
             config.initialWeights = weightsURL.path
@@ -70,10 +71,27 @@ struct Finetune: ParsableCommand {
             let trainer = try Trainer(config: config, data: data, directory: directory, model: model)
             print("fine-tuning \(sourceConfig.model) from \(source) on \(dataName): \(classes) classes"
                   + (newHead ? ", new head" : ", the source's head kept")
+                  + (imageSize != sourceConfig.preprocessing.size ? imageSize.map { ", \($0)×\($0) inputs" } ?? "" : "")
                   + (config.freeze.map { ", frozen: \($0)" } ?? "")
                   + (backboneLearningRateScale.map { ", backbone lr × \($0)" } ?? ""))
             try runTrainer(trainer)
         }
+    }
+}
+
+extension Finetune {
+    /// The classification input side: the source's, or --image-size where the network takes it
+    /// (segmentation sources have no fixed size; there --image-size is the training crop).
+    func inputSize(source: RunConfig, model: Module) throws -> Int? {
+        guard let size = options.imageSize, let trained = source.preprocessing.size, size != trained else {
+            return options.imageSize ?? source.preprocessing.size
+        }
+        if let vgg = model as? VGG, vgg.head == .small, !(32...63).contains(size) {
+            throw CLIError("--image-size \(size): \(self.source) is a VGG with the small head (one Linear layer on 1×1 features), "
+                           + "which takes 32–63 pixel inputs; it was trained at \(trained)")
+        }
+        try ModelRegistry.entry(source.model).checkInputSize(size)
+        return size
     }
 }
 

@@ -60,6 +60,7 @@ struct LRFind: ParsableCommand {
         try guarded {
             let plot = output ?? "lr-find-\(model)-\(URL(fileURLWithPath: data).lastPathComponent).png"
             let entry = try ModelRegistry.entry(model)
+            try checkDestinations([("-o", plot)])
             let prepared = try DataSetup.prepare(data: data, augmentation: "standard", seed: seed, limit: steps * batchSize,
                                                  imageSize: imageSize)
             try checkTaskMatches(entry: entry, task: prepared.task, data: data)

@@ -31,6 +31,7 @@ struct Segment: ParsableCommand {
 
     func run() throws {
         try guarded {
+            try checkDestinations([("-o", output), ("--overlay", overlay), ("--probabilities", probabilities)])
             let path = try weights ?? defaultUNet()
             let (config, model) = try Checkpoint.loadModel(path)
             guard config.task == .segmentation else { throw CLIError("\(path) is a classifier; use `vision predict`") }

@@ -32,6 +32,7 @@ struct SobelCommand: ParsableCommand {
 
     func run() throws {
         try guarded {
+            try checkDestinations([("-o", output), ("--raw", raw)])
             let decoded = try ImageIO.decode(contentsOf: URL(fileURLWithPath: image), applyEXIFOrientation: !noEXIF)
             let rgb = decoded.channels == 2 || decoded.channels == 4 ? decoded.converted(toChannels: decoded.channels - 1) : decoded
             let values = rgb.toTensor() * 255

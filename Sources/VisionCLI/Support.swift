@@ -29,6 +29,13 @@ func guarded(_ body: () throws -> Void) throws {
     }
 }
 
+/// Checks every given output path (nil: not asked for) before a command does its work.
+func checkDestinations(_ outputs: [(option: String, path: String?)]) throws {
+    for case let (option, path?) in outputs {
+        try FileWriting.checkDestination(URL(fileURLWithPath: path), option: option)
+    }
+}
+
 func describe(_ error: Error) -> String {
     if let e = error as? LocalizedError, let text = e.errorDescription { return text }
     return String(describing: error)

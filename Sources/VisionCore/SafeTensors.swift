@@ -369,6 +369,27 @@ public enum FileWriting {
         public var description: String
     }
 
+    /// Throws unless `url` can be written later: not a directory, in an existing directory the process
+    /// may write into. Commands call it for every output before their work, so a long evaluation is
+    /// not lost to a mistyped output path at the end.
+    public static func checkDestination(_ url: URL, option: String? = nil) throws {
+        let label = option.map { "\($0) \(url.path)" } ?? url.path
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw Failure(description: "\(label) is a directory; name a file to write")
+        }
+        let directory = url.deletingLastPathComponent()
+        guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory) else {
+            throw Failure(description: "\(label): the directory \(directory.path) does not exist")
+        }
+        guard isDirectory.boolValue else {
+            throw Failure(description: "\(label): \(directory.path) is not a directory")
+        }
+        guard access(directory.path, W_OK | X_OK) == 0 else {
+            throw Failure(description: "\(label): cannot write into \(directory.path): \(String(cString: strerror(errno)))")
+        }
+    }
+
     /// Writes to `.<name>.<uuid>.tmp` beside `url`, flushes it to disk, renames it over `url` and
     /// flushes the directory, so after a crash `url` holds either the old bytes or all the new ones.
     /// With `durable` false the flushes are skipped (still never a half-written `url` while running):

@@ -27,7 +27,7 @@ public struct CIFAR10: Dataset {
         let root = CIFARFiles.resolve(directory, subfolder: "cifar-10-batches-bin")
         let names = split == .train ? (1...5).map { "data_batch_\($0).bin" } : ["test_batch.bin"]
         try self.init(files: names.map { root.appendingPathComponent($0) },
-                      classNames: CIFARFiles.classNames(root.appendingPathComponent("batches.meta.txt"),
+                      classNames: try CIFARFiles.classNames(root.appendingPathComponent("batches.meta.txt"),
                                                         fallback: CIFAR10.builtInClassNames))
     }
 
@@ -79,8 +79,8 @@ public struct CIFAR100: Dataset {
     public init(directory: URL, split: DatasetSplit, labelKind: LabelKind = .fine) throws {
         let root = CIFARFiles.resolve(directory, subfolder: "cifar-100-binary")
         let names = labelKind == .fine
-            ? CIFARFiles.classNames(root.appendingPathComponent("fine_label_names.txt"), fallback: CIFAR100.fineClassNames)
-            : CIFARFiles.classNames(root.appendingPathComponent("coarse_label_names.txt"), fallback: CIFAR100.coarseClassNames)
+            ? try CIFARFiles.classNames(root.appendingPathComponent("fine_label_names.txt"), fallback: CIFAR100.fineClassNames)
+            : try CIFARFiles.classNames(root.appendingPathComponent("coarse_label_names.txt"), fallback: CIFAR100.coarseClassNames)
         try self.init(file: root.appendingPathComponent("\(split.rawValue).bin"), labelKind: labelKind, classNames: names)
     }
 
@@ -147,12 +147,26 @@ enum CIFARFiles {
     }
 
     /// Non-empty lines of a names file, or `fallback` when it is absent or has the wrong count.
-    static func classNames(_ url: URL, fallback: [String]) -> [String] {
-        guard let text = try? String(contentsOf: url, encoding: .utf8) else { return fallback }
+    /// The names listed one per line in `url` (blank lines skipped), or `fallback` when there is no such
+    /// file. A file that is unreadable or lists another number of names is an error: the labels index them.
+    static func classNames(_ url: URL, fallback: [String]) throws -> [String] {
+        guard FileManager.default.fileExists(atPath: url.path) else { return fallback }
+        let text: String
+        do {
+            text = try String(decoding: readFileBytes(url), as: UTF8.self)
+        } catch {
+            throw DataError.unreadable(path: url.path, reason: "cannot read the class names: \(error)")
+        }
         let names = text.split(whereSeparator: \.isNewline)
             .map { $0.trimmingCharacters(in: .whitespaces) }
             .filter { !$0.isEmpty }
-        return names.count == fallback.count ? names : fallback
+        guard names.count == fallback.count else {
+            throw DataError.malformed(path: url.path, reason: "lists \(names.count) class names, expected \(fallback.count) (one per line)")
+        }
+        guard Set(names).count == names.count else {
+            throw DataError.malformed(path: url.path, reason: "lists a class name twice")
+        }
+        return names
     }
 
     /// A file's bytes, checked to be a non-empty whole number of records.

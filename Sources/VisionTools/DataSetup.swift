@@ -10,6 +10,8 @@ public struct PreparedData {
     public var validation: (any Dataset)?
     /// Describes where `validation` comes from, for the log.
     public var validationSource: String
+    /// Whether `validation` was held out of the training images (rather than a separate test split).
+    public var validationIsHeldOut = false
     public var task: Task
     public var classNames: [String]
     public var preprocessing: Preprocessing
@@ -166,7 +168,7 @@ public enum DataSetup {
         if isSegmentation {
             let (t, v) = try split(train, fraction: validationSplit ?? 0.2, seed: seed)
             let crop = imageSize ?? 256
-            return PreparedData(train: t, validation: v, validationSource: "\(v?.count ?? 0) held-out training images",
+            return PreparedData(train: t, validation: v, validationSource: "\(v?.count ?? 0) held-out training images", validationIsHeldOut: v != nil,
                                 task: .segmentation, classNames: train.classNames,
                                 preprocessing: Preprocessing(channels: channels, size: nil, mean: mean, std: std),
                                 trainTransform: segmentationTransform(augmentation, crop: crop, channels: channels, mean: mean, std: std),
@@ -175,10 +177,12 @@ public enum DataSetup {
         let side = imageSize ?? max(probe.image.height, probe.image.width)
         var validation: (any Dataset)?
         var source: String
+        var heldOut = false
         var trainSet: any Dataset = train
         if let fraction = validationSplit, fraction > 0 {
             (trainSet, validation) = try split(train, fraction: fraction, seed: seed)
             source = "\(validation?.count ?? 0) held-out training images"
+            heldOut = validation != nil
         } else {
             let test = try DatasetCatalog.load(name, split: .test)
             guard test.classNames == train.classNames else {
@@ -188,7 +192,7 @@ public enum DataSetup {
             source = "the test split (\(test.count) images)"
         }
         let padding = cropPadding ?? (side >= 32 ? side / 8 : max(2, side / 14))
-        return PreparedData(train: trainSet, validation: validation, validationSource: source, task: .classification,
+        return PreparedData(train: trainSet, validation: validation, validationSource: source, validationIsHeldOut: heldOut, task: .classification,
                             classNames: train.classNames,
                             preprocessing: Preprocessing(channels: channels, size: side, mean: mean, std: std),
                             trainTransform: classificationTransform(augmentation, size: side, padding: padding, channels: channels,
@@ -219,6 +223,7 @@ public enum DataSetup {
             var validation: (any Dataset)?
             var trainSet: any Dataset = train
             var source: String
+            var heldOut = false
             if splitRoots, let testRoot, isSegmentation(testRoot), validationSplit == nil {
                 var test = try SegmentationFolder(root: testRoot, encoding: encoding, classNames: classes)
                 test.applyEXIFOrientation = true
@@ -227,10 +232,11 @@ public enum DataSetup {
             } else {
                 (trainSet, validation) = try split(train, fraction: validationSplit ?? 0.2, seed: seed)
                 source = "\(validation?.count ?? 0) held-out training images"
+                heldOut = validation != nil
             }
             let channels = try train.sample(at: 0).image.channels
             let (mean, std) = try statistics(normalization, default: "", channels: channels, data: root.path)
-            return PreparedData(train: trainSet, validation: validation, validationSource: source, task: .segmentation,
+            return PreparedData(train: trainSet, validation: validation, validationSource: source, validationIsHeldOut: heldOut, task: .segmentation,
                                 classNames: classes, preprocessing: Preprocessing(channels: channels, size: nil, mean: mean, std: std),
                                 trainTransform: segmentationTransform(augmentation, crop: imageSize ?? 256, channels: channels, mean: mean, std: std),
                                 evalTransform: Compose([MatchChannels(channels: channels), Normalize(mean: mean, std: std)]))
@@ -244,6 +250,7 @@ public enum DataSetup {
         var trainSet: any Dataset = train
         var validation: (any Dataset)?
         var source: String
+        var heldOut = false
         if splitRoots, let testRoot, validationSplit == nil {
             var test = try ImageFolder(root: testRoot, channels: 3)
             test.applyEXIFOrientation = true
@@ -255,12 +262,13 @@ public enum DataSetup {
         } else {
             (trainSet, validation) = try split(train, fraction: validationSplit ?? 0.1, seed: seed)
             source = "\(validation?.count ?? 0) held-out training images"
+            heldOut = validation != nil
         }
         let probe = try train.sample(at: 0).image
         let native = min(probe.height, probe.width)
         let side = imageSize ?? (native <= 64 ? native : 128)
         let (mean, std) = try statistics(normalization, default: "", channels: 3, data: root.path)
-        return PreparedData(train: trainSet, validation: validation, validationSource: source, task: .classification,
+        return PreparedData(train: trainSet, validation: validation, validationSource: source, validationIsHeldOut: heldOut, task: .classification,
                             classNames: train.classNames, preprocessing: Preprocessing(channels: 3, size: side, mean: mean, std: std),
                             trainTransform: classificationTransform(augmentation, size: side, padding: cropPadding ?? max(2, side / 8), channels: 3,
                                                                     largeImages: side > 64, mean: mean, std: std, erasing: erasing),
@@ -286,6 +294,7 @@ public enum DataSetup {
                                    normalization: (config.preprocessing.mean, config.preprocessing.std))
         if isFolder && !hasTestTree {
             prepared.validation = prepared.train
+            prepared.validationIsHeldOut = false
             prepared.validationSource = "all \(prepared.train.count) images of \(data)"
         }
         return prepared

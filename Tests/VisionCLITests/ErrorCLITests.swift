@@ -22,6 +22,28 @@ final class ErrorCLITests: XCTestCase {
         try VisionCLI.fail(["convert", missing, directory.appendingPathComponent("out.png").path], mentioning: ["missing.png"])
     }
 
+    /// Outputs are checked before the work: sobel, convert and lr-find name the option and the missing directory.
+    func testOutputsInMissingDirectoriesAreRefusedBeforeAnyWork() throws {
+        let image = directory.appendingPathComponent("in.png")
+        try TestData.writeRGB(image, height: 6, width: 7) { y, x in (UInt8(20 * y), UInt8(30 * x), 90) }
+        let missing = directory.appendingPathComponent("absent")
+        let good = directory.appendingPathComponent("edges.png")
+        try VisionCLI.fail(["sobel", image.path, "-o", missing.appendingPathComponent("e.png").path],
+                           mentioning: ["-o", missing.path, "does not exist"])
+        try VisionCLI.fail(["sobel", image.path, "-o", good.path, "--raw", missing.appendingPathComponent("e.npy").path],
+                           mentioning: ["--raw", "does not exist"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: good.path), "nothing is written when one output cannot be")
+        try VisionCLI.fail(["convert", image.path, missing.appendingPathComponent("c.jpg").path], mentioning: ["output", "does not exist"])
+        // A file where the output's directory should be.
+        let file = directory.appendingPathComponent("plain-file")
+        try Data("x".utf8).write(to: file)
+        try VisionCLI.fail(["convert", image.path, file.appendingPathComponent("c.png").path], mentioning: [file.path, "is not a directory"])
+        let data = directory.appendingPathComponent("folder")
+        try TestData.writeClassFolder(data, classes: TestData.rgbClasses, perClass: 2, side: 8, seed: 1)
+        try VisionCLI.fail(["lr-find", "resnet20", "--data", data.path, "-o", missing.appendingPathComponent("lr.png").path],
+                           mentioning: ["-o", "does not exist"])
+    }
+
     func testCorruptPNGIsNamed() throws {
         let corrupt = directory.appendingPathComponent("x.png")
         try Data("this is not a PNG file at all".utf8).write(to: corrupt)

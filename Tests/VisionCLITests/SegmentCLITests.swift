@@ -74,6 +74,13 @@ final class SegmentCLITests: XCTestCase {
         }
         let mask = out.appendingPathComponent("mask.png"), overlay = out.appendingPathComponent("overlay.png")
         let npy = out.appendingPathComponent("probabilities.npy")
+        // Every output is checked before any is written: a mistyped --overlay directory leaves no mask behind.
+        let missing = out.appendingPathComponent("no-such-dir/overlay.png")
+        try VisionCLI.fail(["segment", input.path, "--weights", run.path, "-o", mask.path, "--overlay", missing.path],
+                           mentioning: ["--overlay", "no-such-dir", "does not exist"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: mask.path), "no mask is written when an output cannot be")
+        try VisionCLI.fail(["segment", input.path, "--weights", run.path, "-o", out.path],
+                           mentioning: ["-o", out.path, "is a directory"])
         let result = try VisionCLI.succeed(["segment", input.path, "--weights", run.path, "-o", mask.path,
                                             "--overlay", overlay.path, "--probabilities", npy.path])
         XCTAssertTrue(result.stdout.contains("mask \(width)×\(height), 2 classes"), result.stdout)

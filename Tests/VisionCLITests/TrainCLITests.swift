@@ -180,6 +180,34 @@ final class TrainCLITests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent("model.confusion.png").path))
     }
 
+    /// --held-out scores the images the run held out (same seed and split); a run that validated on a
+    /// test split held none out, and says so instead of silently scoring the test split.
+    func testEvaluateHeldOutScoresTheRunsValidationImagesOrSaysThereAreNone() throws {
+        let (data, run, _) = try trainedRun()
+        let held = try VisionCLI.succeed(["evaluate", "--weights", run.path, "--data", data.path, "--workers", "0", "--held-out",
+                                          "--confusion-png", workspace().appendingPathComponent("held.png").path])
+        XCTAssertTrue(held.stdout.contains("4 held-out training images") && held.stdout.contains("images: 4"), held.stdout)
+
+        let split = workspace().appendingPathComponent("split")
+        for part in ["train", "test"] {
+            try TestData.writeClassFolder(split.appendingPathComponent(part), classes: TestData.rgbClasses, perClass: 2, side: 12,
+                                          seed: part == "train" ? 21 : 22)
+        }
+        let tuned = workspace().appendingPathComponent("split-run")
+        try VisionCLI.succeed(["finetune", "--from", run.path, "--data", split.path, "--epochs", "1", "--batch-size", "8",
+                               "--workers", "0", "-o", tuned.path])
+        try VisionCLI.fail(["evaluate", "--weights", tuned.path, "--data", split.path, "--workers", "0", "--held-out"],
+                           mentioning: ["--held-out", "held no training images out", "test"])
+    }
+
+    /// The confusion image's place is checked before the evaluation runs.
+    func testEvaluateRefusesAConfusionImageItCouldNotWrite() throws {
+        let (data, run, _) = try trainedRun()
+        let missing = workspace().appendingPathComponent("missing-dir/matrix.png")
+        try VisionCLI.fail(["evaluate", "--weights", run.path, "--data", data.path, "--workers", "0", "--confusion-png", missing.path],
+                           mentioning: ["--confusion-png", "missing-dir", "does not exist"])
+    }
+
     func testEvaluateNamesItsDefaultConfusionImageSoNoUserFileIsReplaced() throws {
         let (data, run, _) = try trainedRun()
         // In a run directory confusion.png is the run's own artefact: a stale one is replaced.
@@ -370,6 +398,40 @@ final class TrainCLITests: XCTestCase {
         try VisionCLI.fail(["finetune", "--from", run.path, "--data", try otherFolder().path, "--head", "keep", "--workers", "0",
                             "-o", workspace().appendingPathComponent("finetune-keep-2").path],
                            mentioning: ["--head keep", "3 classes", "2"])
+    }
+
+    /// --image-size changes a ResNet's input size (global pooling takes any); the run records it and evaluate uses it.
+    func testFinetuneAtAnotherImageSize() throws {
+        let (_, run, _) = try trainedRun()
+        let other = try otherFolder()
+        let out = workspace().appendingPathComponent("finetune-16px")
+        let result = try VisionCLI.succeed(["finetune", "--from", run.path, "--data", other.path, "--image-size", "16",
+                                            "--epochs", "1", "--batch-size", "8", "--workers", "0", "-o", out.path])
+        XCTAssertTrue(result.stdout.contains("16×16 inputs"), result.stdout)
+        let record = try Checkpoint.readRecord(out)
+        XCTAssertEqual(record.config.preprocessing.size, 16)
+        XCTAssertEqual(record.config.imageSize, 16)
+        try VisionCLI.succeed(["evaluate", "--weights", out.path, "--data", other.path, "--workers", "0", "--limit", "4"])
+        // The source's own size needs no --image-size and is kept.
+        let same = workspace().appendingPathComponent("finetune-12px")
+        let kept = try VisionCLI.succeed(["finetune", "--from", run.path, "--data", other.path, "--image-size", "12",
+                                          "--epochs", "1", "--batch-size", "8", "--workers", "0", "-o", same.path])
+        XCTAssertFalse(kept.stdout.contains("inputs"), kept.stdout)
+        XCTAssertEqual(try Checkpoint.readRecord(same).config.preprocessing.size, 12)
+    }
+
+    /// A VGG with the small head (one Linear on 1×1 features) takes 32–63 pixels only; other sizes are refused up front.
+    func testFinetuneRefusesSizesAVGGSmallHeadCannotTake() throws {
+        let data = workspace().appendingPathComponent("vgg-data")
+        try TestData.writeClassFolder(data, classes: TestData.rgbClasses, perClass: 2, side: 32, seed: 31)
+        let source = workspace().appendingPathComponent("vgg-run")
+        try VisionCLI.succeed(["train", "vgg11", "--data", data.path, "--epochs", "1", "--batch-size", "4",
+                               "--workers", "0", "-o", source.path])
+        for size in ["64", "16"] {
+            try VisionCLI.fail(["finetune", "--from", source.path, "--data", data.path, "--image-size", size, "--workers", "0",
+                                "-o", workspace().appendingPathComponent("vgg-tuned-\(size)").path],
+                               mentioning: ["--image-size \(size)", "small head", "32–63"])
+        }
     }
 
     func testFinetuneWithBackboneLearningRateScaleTrainsEverything() throws {

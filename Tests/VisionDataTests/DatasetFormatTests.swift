@@ -69,6 +69,13 @@ final class DatasetFormatTests: XCTestCase {
         XCTAssertEqual(test.count, 2)
         XCTAssertEqual(try test.sample(at: 1).label, 11 % 10)
         XCTAssertEqual(test.classNames.first, "a")
+        // A names file that does not list one name per class is an error naming it, not silently replaced.
+        for bad in ["a\nb\nc\n", "a\nb\nc\nd\ne\nf\ng\nh\ni\nj\nk\n", "a\na\nc\nd\ne\nf\ng\nh\ni\nj\n"] {
+            try bad.write(to: root.appendingPathComponent("batches.meta.txt"), atomically: true, encoding: .utf8)
+            XCTAssertThrowsError(try CIFAR10(directory: root, split: .test)) { error in
+                XCTAssertTrue("\(error)".contains("batches.meta.txt"), "\(error)")
+            }
+        }
     }
 
     func testTruncatedCIFARFileIsAnErrorNamingIt() throws {
