@@ -19,17 +19,20 @@ struct Convert: ParsableCommand {
     @Flag(help: "Convert to gray (0.299R + 0.587G + 0.114B).")
     var gray = false
 
-    @Option(help: "JPEG quality 1–100.")
-    var quality: Int = 90
+    @Option(help: "JPEG quality 1–100 (default 90; JPEG output only).")
+    var quality: Int?
 
     @Flag(name: .customLong("no-exif"), help: "Ignore the EXIF orientation of JPEGs.")
     var noEXIF = false
 
     func validate() throws {
-        if !(1...100).contains(quality) { throw ValidationError("--quality must be 1–100") }
+        if let quality, !(1...100).contains(quality) { throw ValidationError("--quality must be 1–100") }
         if let r = resize, parseSize(r) == nil { throw ValidationError("--resize must look like 64x48 (width x height, both positive), got \(r)") }
         if !["png", "jpg", "jpeg"].contains(URL(fileURLWithPath: output).pathExtension.lowercased()) {
             throw ValidationError("the output must end in .png, .jpg or .jpeg")
+        }
+        if quality != nil && URL(fileURLWithPath: output).pathExtension.lowercased() == "png" {
+            throw ValidationError("--quality sets JPEG compression; PNG output is lossless")
         }
     }
 
@@ -70,7 +73,7 @@ struct Convert: ParsableCommand {
                 try ImageIO.writePNG(image, to: url)
             } else {
                 if image.hasAlpha { image = image.converted(toChannels: image.channels - 1) }
-                try ImageIO.writeJPEG(image, to: url, quality: quality)
+                try ImageIO.writeJPEG(image, to: url, quality: quality ?? 90)
             }
             print("\(input) (\(before)) → \(output) (\(image.width)×\(image.height)×\(image.channels))")
         }

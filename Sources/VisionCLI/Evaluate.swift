@@ -15,7 +15,7 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Dataset name or folder (named datasets use their test split; a plain folder is scored whole).")
     var data: String
 
-    @Option(name: .customLong("batch-size"), help: "Images per batch.")
+    @Option(name: .customLong("batch-size"), help: "Images per batch (classification; segmentation images are scored one at a time, their sizes may differ).")
     var batchSize: Int = 128
 
     @Option(help: "Data loader worker threads.")

@@ -38,6 +38,7 @@ struct Features: ParsableCommand {
     func validate() throws {
         if model == nil && weights == nil { throw ValidationError("pass --model NAME or --weights RUN_OR_FILE") }
         if !list && image == nil && !filters { throw ValidationError("name an input image") }
+        if !list && image == nil && !allLayers.isEmpty { throw ValidationError("--layer needs an input image whose activations to dump") }
         if !list && output == nil { throw ValidationError("-o DIR is required") }
         if !list && !filters && allLayers.isEmpty { throw ValidationError("name a --layer (see --list)") }
         if allLayers.contains(where: \.isEmpty) { throw ValidationError("--layer and --layers need layer names, got an empty one (see --list)") }

@@ -33,6 +33,9 @@ struct Finetune: ParsableCommand {
         if !["auto", "new", "keep"].contains(head) { throw ValidationError("--head must be auto, new or keep") }
         if !["backbone", "none"].contains(freeze) { throw ValidationError("--freeze must be backbone or none") }
         if freeze == "backbone" && freezeUntil != nil { throw ValidationError("use either --freeze backbone or --freeze-until") }
+        if freeze == "backbone" && backboneLearningRateScale != nil {
+            throw ValidationError("--backbone-lr-scale has no effect with --freeze backbone (the backbone does not train); use one or the other")
+        }
         if let scale = backboneLearningRateScale, !(scale > 0 && scale.isFinite) {
             throw ValidationError("--backbone-lr-scale must be positive and finite (--freeze backbone keeps the backbone fixed)")
         }
@@ -68,7 +71,7 @@ struct Finetune: ParsableCommand {
             config.backboneLearningRateScale = backboneLearningRateScale
             config.initialWeights = weightsURL.path
             let directory = try options.runDirectory(model: "\(sourceConfig.model)-finetune", data: dataName)
-            let trainer = try Trainer(config: config, data: data, directory: directory, model: model)
+            let trainer = try Trainer(config: config, data: data, directory: directory, model: model, replacingRun: options.force)
             print("fine-tuning \(sourceConfig.model) from \(source) on \(dataName): \(classes) classes"
                   + (newHead ? ", new head" : ", the source's head kept")
                   + (imageSize != sourceConfig.preprocessing.size ? imageSize.map { ", \($0)×\($0) inputs" } ?? "" : "")

@@ -191,6 +191,15 @@ struct TrainingOptions: ParsableArguments {
         if optimizer.lowercased() == "nesterov" && !(momentum > 0) { throw ValidationError("--optimizer nesterov needs --momentum > 0") }
         if !(weightDecay >= 0 && weightDecay.isFinite) { throw ValidationError("--weight-decay must be finite and ≥ 0") }
         if !(0...100_000).contains(warmupEpochs) { throw ValidationError("--warmup-epochs must be between 0 and 100000") }
+        if warmupEpochs > 0 && warmupEpochs >= epochs {
+            throw ValidationError("--warmup-epochs (\(warmupEpochs)) must be fewer than --epochs (\(epochs)), or the schedule never starts")
+        }
+        if !Trainer.optimizerNames.contains(optimizer.lowercased()) {
+            throw ValidationError("--optimizer must be one of \(Trainer.optimizerNames.joined(separator: ", ")), got '\(optimizer)'")
+        }
+        if !Trainer.scheduleNames.contains(schedule.lowercased()) {
+            throw ValidationError("--schedule must be one of \(Trainer.scheduleNames.joined(separator: ", ")), got '\(schedule)'")
+        }
         if workers < 0 { throw ValidationError("--workers must be ≥ 0") }
         if let size = imageSize, !(1...4096).contains(size) { throw ValidationError("--image-size must be between 1 and 4096") }
         if !["standard", "strong", "trivial", "none", "off"].contains(augmentation) { throw ValidationError("--augment must be standard, strong, trivial or none") }
@@ -223,7 +232,8 @@ struct TrainingOptions: ParsableArguments {
         return config
     }
 
-    /// The run directory for a new run, refused if it already holds one (unless --force).
+    /// The run directory for a new run, refused if it already holds one unless --force (then the
+    /// Trainer, created with `replacingRun: force`, removes the old run once every option is checked).
     func runDirectory(model: String, data: String) throws -> URL {
         let directory: URL
         if let output {
@@ -234,7 +244,7 @@ struct TrainingOptions: ParsableArguments {
             let dataName = URL(fileURLWithPath: data).lastPathComponent
             directory = URL(fileURLWithPath: "runs/\(model)-\(dataName)-\(formatter.string(from: Date()))")
         }
-        try Trainer.claimRunDirectory(directory, overwrite: force)
+        if !force { try Trainer.claimRunDirectory(directory, overwrite: false) }
         return directory
     }
 }

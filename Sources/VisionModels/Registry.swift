@@ -26,6 +26,31 @@ public struct ModelOptions: Codable, Equatable, Sendable {
 
     var resolvedStem: Stem { stem ?? ((inputSize ?? 224) <= 64 ? .small : .imagenet) }
     var resolvedHead: VGG.Head { head ?? ((inputSize ?? 224) < 64 ? .small : .imagenet) }
+
+    /// What makes these options (read from a file, perhaps edited) unfit to build `entry` for inputs of
+    /// side `imageSize` (nil: any size): each names the field and value. Empty when they fit.
+    public func problems(for entry: ModelEntry, imageSize: Int?) -> [String] {
+        var found: [String] = []
+        func check(_ ok: Bool, _ message: @autoclosure () -> String) { if !ok { found.append(message()) } }
+        check((1...100_000).contains(numClasses), "modelOptions.numClasses \(numClasses) is not between 1 and 100000")
+        check([1, 3].contains(inChannels), "modelOptions.inChannels \(inChannels) is not 1 or 3")
+        check(inputSize.map { (1...4096).contains($0) } ?? true, "modelOptions.inputSize \(inputSize ?? 0) is not between 1 and 4096")
+        if let size = imageSize {
+            check(size >= entry.minimumInputSize, "\(entry.name) needs inputs of at least \(entry.minimumInputSize) pixels, the images are \(size)")
+        }
+        switch entry.family {
+        case "unet":
+            check((1...8).contains(depth), "modelOptions.depth \(depth) is not between 1 and 8")
+            check((1...4096).contains(base) && (1...8).contains(depth) && base << depth <= 4096,
+                  "modelOptions.base \(base) × 2^depth is not between 1 and 4096 channels")
+        case "vgg":
+            if resolvedHead == .small, let size = imageSize {
+                check((32...63).contains(size), "a VGG with the small head takes 32–63 pixel inputs, the images are \(size)")
+            }
+        default: break
+        }
+        return found
+    }
 }
 
 extension Stem: Codable {}

@@ -103,6 +103,7 @@ public struct RunConfig: Codable, Equatable, Sendable {
         if let entry = try? ModelRegistry.entry(model) {
             check((entry.family == "unet") == (task == .segmentation),
                   "task \(task.rawValue) does not fit model \(model) (\(entry.family == "unet" ? "a segmenter" : "a classifier"))")
+            found += modelOptions.problems(for: entry, imageSize: p.size)
         } else {
             found.append("model '\(model)' is not in the zoo (\(ModelRegistry.names.joined(separator: ", ")))")
         }

@@ -36,7 +36,9 @@ public final class Trainer {
     let mixing: BatchMixing?
 
     /// Starts a new run in `directory` (created if needed). Pass `model` to start from given weights.
-    public init(config: RunConfig, data: PreparedData, directory: URL, model: Module? = nil) throws {
+    /// With `replacingRun` (`--force`) a run already there is removed, but only once every option has
+    /// been checked: a mistyped option must not cost the old run.
+    public init(config: RunConfig, data: PreparedData, directory: URL, model: Module? = nil, replacingRun: Bool = false) throws {
         guard config.epochs > 0 else { throw ToolError.invalidOption("--epochs must be positive, got \(config.epochs)") }
         guard config.batchSize > 0 else { throw ToolError.invalidOption("--batch-size must be positive, got \(config.batchSize)") }
         guard config.learningRate > 0, config.learningRate.isFinite else {
@@ -51,6 +53,17 @@ public final class Trainer {
                 throw ToolError.invalidOption("\(name) mixes whole images and their labels; it applies to classification, not segmentation")
             }
         }
+        if data.task == .segmentation {
+            // Segmentation training crops, flips and turns image and mask together; these are classification options.
+            let unused = [config.erasing.map { _ in "--erasing" }, config.cropPadding.map { _ in "--crop-padding" },
+                          config.augmentation == "trivial" ? "--augment trivial" : nil].compactMap { $0 }
+            if !unused.isEmpty {
+                throw ToolError.invalidOption("\(unused.joined(separator: ", ")) \(unused.count == 1 ? "applies" : "apply") to classification; segmentation training takes --augment standard (random crop, flips, quarter turns), strong (+ small rotations) or none")
+            }
+        }
+        if config.warmupEpochs > 0 && config.warmupEpochs >= config.epochs {
+            throw ToolError.invalidOption("--warmup-epochs \(config.warmupEpochs) leaves no epoch of the schedule (--epochs \(config.epochs)); warm up for fewer epochs")
+        }
         if data.task == .classification && config.modelOptions.numClasses != data.classNames.count {
             throw ToolError.invalidOption("the model predicts \(config.modelOptions.numClasses) classes but \(config.data) has \(data.classNames.count) (\(Trainer.listed(data.classNames))); the labels would not fit its outputs")
         }
@@ -61,11 +74,6 @@ public final class Trainer {
         self.data = data
         self.model = try model ?? config.buildModel()
         state = RunState()
-        do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        } catch {
-            throw ToolError.invalidRun(path: directory.path, reason: "cannot create the run directory: \(error.localizedDescription)")
-        }
         try Trainer.applyFreezing(config.freeze, to: self.model)
         trainLoader = DataLoader(data.train, batchSize: config.batchSize, shuffle: true, dropLast: data.train.count > config.batchSize,
                                  workers: config.workers, seed: config.seed, transform: data.trainTransform)
@@ -76,6 +84,12 @@ public final class Trainer {
         }
         optimizer = try Trainer.makeOptimizer(config, model: self.model)
         schedule = try Trainer.makeSchedule(config, batchesPerEpoch: trainLoader.batchCount)
+        if replacingRun { try Trainer.claimRunDirectory(directory, overwrite: true) }
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        } catch {
+            throw ToolError.invalidRun(path: directory.path, reason: "cannot create the run directory: \(error.localizedDescription)")
+        }
     }
 
     /// Reopens a run directory to continue from its last completed epoch.
@@ -329,13 +343,15 @@ public final class Trainer {
         case "adamw": return AdamW(groups, learningRate: lr, weightDecay: wd)
         case "rmsprop": return RMSprop(groups, learningRate: lr, weightDecay: wd, momentum: config.momentum)
         case "adagrad": return Adagrad(groups, learningRate: lr, weightDecay: wd)
-        default: throw ToolError.invalidOption("unknown optimizer '\(config.optimizer)'; choose sgd, nesterov, adam, adamw, rmsprop or adagrad")
+        default: throw ToolError.invalidOption("unknown optimizer '\(config.optimizer)'; choose \(optimizerNames.joined(separator: ", "))")
         }
     }
 
+    public static let optimizerNames = ["sgd", "nesterov", "adam", "adamw", "rmsprop", "adagrad"]
+
     public static let scheduleNames = ["cosine", "step", "onecycle", "linear", "exponential", "constant"]
 
-    static func makeSchedule(_ config: RunConfig, batchesPerEpoch: Int) throws -> any LRSchedule {
+    public static func makeSchedule(_ config: RunConfig, batchesPerEpoch: Int) throws -> any LRSchedule {
         let total = max(1, config.epochs * batchesPerEpoch)
         let warmup = config.warmupEpochs * batchesPerEpoch
         let lr = config.learningRate
@@ -343,7 +359,7 @@ public final class Trainer {
         switch config.schedule.lowercased() {
         case "cosine": base = CosineAnnealingLR(baseLR: lr, period: max(1, total - warmup))
         case "step": base = MultiStepLR(baseLR: lr, milestones: [total / 2 - warmup, total * 3 / 4 - warmup].map { max(1, $0) }, gamma: 0.1)
-        case "onecycle": base = OneCycleLR(maxLR: lr, totalSteps: total)
+        case "onecycle": base = OneCycleLR(maxLR: lr, totalSteps: max(1, total - warmup))
         case "linear": base = LinearLR(baseLR: lr, startFactor: 1, endFactor: 0.01, totalSteps: max(1, total - warmup))
         case "exponential": base = ExponentialLR(baseLR: lr, gamma: Float(Foundation.pow(0.01, 1 / Double(max(1, total - warmup)))))
         case "constant": base = ConstantLR(baseLR: lr)

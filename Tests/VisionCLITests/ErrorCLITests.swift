@@ -44,6 +44,19 @@ final class ErrorCLITests: XCTestCase {
                            mentioning: ["-o", "does not exist"])
     }
 
+    /// Options that would do nothing are refused at parse time.
+    func testOptionsWithoutEffectAreRefused() throws {
+        let image = directory.appendingPathComponent("in.png")
+        try TestData.writeRGB(image, height: 6, width: 7) { y, x in (UInt8(20 * y), UInt8(30 * x), 90) }
+        try VisionCLI.fail(["convert", image.path, directory.appendingPathComponent("out.png").path, "--quality", "50"],
+                           mentioningValidation: ["--quality", "PNG"])
+        let jpeg = directory.appendingPathComponent("out.jpg")
+        try VisionCLI.succeed(["convert", image.path, jpeg.path, "--quality", "50"])
+        XCTAssertTrue(FileManager.default.fileExists(atPath: jpeg.path))
+        try VisionCLI.fail(["features", "--model", "resnet20", "--filters", "--layer", "layer1", "-o", directory.appendingPathComponent("f").path],
+                           mentioningValidation: ["--layer", "image"])
+    }
+
     func testCorruptPNGIsNamed() throws {
         let corrupt = directory.appendingPathComponent("x.png")
         try Data("this is not a PNG file at all".utf8).write(to: corrupt)
@@ -106,6 +119,9 @@ final class ErrorCLITests: XCTestCase {
         try VisionCLI.fail(base + ["--lr", "inf"], mentioningValidation: ["--lr", "finite"])
         try VisionCLI.fail(base + ["--lr", "nan"], mentioningValidation: ["--lr"])
         try VisionCLI.fail(base + ["--warmup-epochs=-1"], mentioningValidation: ["--warmup-epochs"])
+        try VisionCLI.fail(base + ["--epochs", "3", "--warmup-epochs", "3"], mentioningValidation: ["--warmup-epochs", "fewer than --epochs"])
+        try VisionCLI.fail(base + ["--optimizer", "lion"], mentioningValidation: ["--optimizer", "lion", "adamw"])
+        try VisionCLI.fail(base + ["--schedule", "cosin"], mentioningValidation: ["--schedule", "cosin", "onecycle"])
         try VisionCLI.fail(base + ["--warmup-epochs", "1000000000000"], mentioningValidation: ["--warmup-epochs", "100000"])
         try VisionCLI.fail(base + ["--epochs", "1000000000000"], mentioningValidation: ["--epochs", "100000"])
         try VisionCLI.fail(base + ["--erasing", "nan"], mentioningValidation: ["--erasing"])
@@ -118,6 +134,13 @@ final class ErrorCLITests: XCTestCase {
             try VisionCLI.fail(["finetune", "--from", run.path, "--data", data.path, "--backbone-lr-scale=\(value)"],
                                mentioningValidation: ["--backbone-lr-scale"])
         }
+        try VisionCLI.fail(["finetune", "--from", run.path, "--data", data.path, "--freeze", "backbone", "--backbone-lr-scale", "0.1"],
+                           mentioningValidation: ["--backbone-lr-scale", "--freeze backbone"])
+        // Model options the chosen network does not have are refused, not ignored.
+        try VisionCLI.fail(base + ["--stem", "small"], mentioning: ["resnet20", "--stem", "resnet18–152"])
+        try VisionCLI.fail(base + ["--zero-init-residual"], mentioning: ["resnet20", "--zero-init-residual"])
+        try VisionCLI.fail(base + ["--base", "8", "--depth", "3"], mentioning: ["resnet20", "--base or --depth", "unet"])
+        try VisionCLI.fail(["train", "unet", "--data", data.path, "-o", run.path, "--stem", "imagenet"], mentioning: ["unet", "--stem"])
         XCTAssertFalse(FileManager.default.fileExists(atPath: run.path))
     }
 

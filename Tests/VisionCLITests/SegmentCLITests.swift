@@ -45,6 +45,33 @@ final class SegmentCLITests: XCTestCase {
         return try result.get()
     }
 
+    /// Classification-only augmentation options are refused for segmentation instead of being ignored.
+    func testClassificationAugmentationOptionsAreRefusedForSegmentation() throws {
+        let (data, _) = try trainedRun()
+        let out = workspace().appendingPathComponent("unet-refused")
+        let base = ["train", "unet", "--data", data.path, "--base", "4", "--depth", "2", "--workers", "0", "-o", out.path]
+        try VisionCLI.fail(base + ["--erasing", "0.5"], mentioning: ["--erasing", "classification"])
+        try VisionCLI.fail(base + ["--crop-padding", "4", "--augment", "trivial"], mentioning: ["--crop-padding", "--augment trivial"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.appendingPathComponent("run.json").path))
+    }
+
+    /// A run.json whose model options cannot build the network is refused with the field named (not a trap).
+    func testModelOptionsFromAFileAreChecked() throws {
+        let (data, run) = try trainedRun()
+        let copy = workspace().appendingPathComponent("unet-edited")
+        try? FileManager.default.removeItem(at: copy)
+        try FileManager.default.copyItem(at: run, to: copy)
+        let url = copy.appendingPathComponent("run.json")
+        var json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        var config = try XCTUnwrap(json["config"] as? [String: Any])
+        var options = try XCTUnwrap(config["modelOptions"] as? [String: Any])
+        options["depth"] = 0
+        config["modelOptions"] = options
+        json["config"] = config
+        try JSONSerialization.data(withJSONObject: json).write(to: url)
+        try VisionCLI.fail(["evaluate", "--weights", copy.path, "--data", data.path, "--workers", "0"], mentioning: ["modelOptions.depth 0"])
+    }
+
     func testTrainingASegmentationFolderRecordsTheTaskAndIoU() throws {
         let (_, run) = try trainedRun()
         let record = try Checkpoint.readRecord(run)

@@ -68,6 +68,14 @@ final class TrainCLITests: XCTestCase {
                                         "--workers", "0", "--limit", "8", "--force", "-o", copy.path])
         XCTAssertEqual(forced.status, 0, forced.stderr)
         XCTAssertEqual(try Checkpoint.readRecord(copy).config.epochs, 1, "--force starts a new run there")
+
+        // --force removes the old run only once every option has been checked: a bad one costs nothing.
+        let kept = try Data(contentsOf: copy.appendingPathComponent("last.safetensors"))
+        try VisionCLI.fail(["finetune", "--from", run.path, "--data", data.path, "--freeze-until", "layer9", "--force",
+                            "--workers", "0", "-o", copy.path], mentioning: ["--freeze-until layer9"])
+        try VisionCLI.fail(["train", "resnet20", "--data", data.path, "--force", "--stem", "small", "-o", copy.path], mentioning: ["--stem"])
+        XCTAssertEqual(try Data(contentsOf: copy.appendingPathComponent("last.safetensors")), kept, "the run survives a refused --force")
+        XCTAssertNoThrow(try Checkpoint.readRecord(copy))
     }
 
     func testTrainWritesCheckpointsRunRecordMetricsAndPlots() throws {

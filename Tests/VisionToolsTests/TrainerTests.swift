@@ -569,5 +569,23 @@ final class TrainerTests: XCTestCase {
         var wrongHead = config(prepared)
         wrongHead.modelOptions.numClasses = 5
         rejects(wrongHead, mentioning: "5 classes")
+        var allWarmup = config(prepared, epochs: 3)
+        allWarmup.warmupEpochs = 3
+        rejects(allWarmup, mentioning: "--warmup-epochs")
+    }
+
+    /// Every schedule runs its whole course after the warm-up: one-cycle included, it ends near zero
+    /// at the last step, and the warm-up climbs linearly to the peak.
+    func testSchedulesFinishTheirCourseAfterWarmUp() throws {
+        let prepared = try prepare()
+        for name in Trainer.scheduleNames where name != "constant" {
+            var c = config(prepared, epochs: 10, schedule: name)
+            c.warmupEpochs = 2
+            let schedule = try Trainer.makeSchedule(c, batchesPerEpoch: 5)
+            let last = schedule.learningRate(at: 49)
+            XCTAssertLessThan(last, 0.04 * c.learningRate, "\(name) ends at \(last), peak \(c.learningRate)")
+            let peak = (0..<50).map { schedule.learningRate(at: $0) }.max() ?? 0
+            XCTAssertEqual(peak, c.learningRate, accuracy: 1e-3 * c.learningRate, "\(name) reaches --lr")
+        }
     }
 }
