@@ -128,12 +128,16 @@ typedef struct {
 /// the plane, so a 16-lane vector is one masked load per image it touches.
 static int is_shift(const ck_patches *b) {
     return b->stride_h == 1 && b->stride_w == 1 && b->out_w == b->width
-        && b->kernel_h <= MAX_TAPS && b->kernel_w <= MAX_TAPS;
+        && b->kernel_h <= MAX_TAPS && b->kernel_w <= MAX_TAPS
+        // shift_segments compares rows and columns in 32 bits
+        && b->height + b->pad_h + b->kernel_h * b->dilation_h < (1L << 30)
+        && b->width + b->pad_w + b->kernel_w * b->dilation_w < (1L << 30);
 }
 
 /// The segments of the panel of `count` columns from `column` (shift geometry), in vector order.
-static int shift_segments(const ck_patches *b, long column, long count, segment *segments) {
+CK_AVX512 static int shift_segments(const ck_patches *b, long column, long count, segment *segments) {
     const long plane = b->out_h * b->out_w, width = b->width, height = b->height;
+    int32_t output_row[16] = {0}, output_column[16] = {0};
     int n_segments = 0;
     for (int v = 0; v < 3; ++v) {
         long t = 0;
@@ -148,21 +152,25 @@ static int shift_segments(const ck_patches *b, long column, long count, segment 
             s->image = image;
             s->base = p - t;
             s->lanes = (uint16_t)(((1u << lanes) - 1) << t);
-            for (long ky = 0; ky < b->kernel_h; ++ky) s->rows[ky] = 0;
-            for (long kx = 0; kx < b->kernel_w; ++kx) s->columns[kx] = 0;
-            // Output row and column of lane u, stepped along the segment (no division per lane).
+            // Output row and column of lane u, stepped along the segment (no division per lane); then
+            // per tap, the lanes whose input row (column) lies inside the image, by vector compares.
             long oh = p / width, ow = p - oh * width;
             for (long u = t; u < t + lanes; ++u) {
-                const uint16_t bit = (uint16_t)(1u << u);
-                for (long ky = 0; ky < b->kernel_h; ++ky) {
-                    long iy = oh + ky * b->dilation_h - b->pad_h;
-                    if (iy >= 0 && iy < height) s->rows[ky] |= bit;
-                }
-                for (long kx = 0; kx < b->kernel_w; ++kx) {
-                    long ix = ow + kx * b->dilation_w - b->pad_w;
-                    if (ix >= 0 && ix < width) s->columns[kx] |= bit;
-                }
+                output_row[u] = (int32_t)oh;
+                output_column[u] = (int32_t)ow;
                 if (++ow == width) { ow = 0; ++oh; }
+            }
+            const __m512i rows = _mm512_loadu_si512(output_row), columns = _mm512_loadu_si512(output_column);
+            for (long ky = 0; ky < b->kernel_h; ++ky) {
+                // 0 ≤ oh + ky·dilation − pad < height
+                const long low = b->pad_h - ky * b->dilation_h;
+                __mmask16 m = _mm512_mask_cmpge_epi32_mask(s->lanes, rows, _mm512_set1_epi32((int32_t)low));
+                s->rows[ky] = _mm512_mask_cmplt_epi32_mask(m, rows, _mm512_set1_epi32((int32_t)(low + height)));
+            }
+            for (long kx = 0; kx < b->kernel_w; ++kx) {
+                const long low = b->pad_w - kx * b->dilation_w;
+                __mmask16 m = _mm512_mask_cmpge_epi32_mask(s->lanes, columns, _mm512_set1_epi32((int32_t)low));
+                s->columns[kx] = _mm512_mask_cmplt_epi32_mask(m, columns, _mm512_set1_epi32((int32_t)(low + width)));
             }
             t += lanes;
         }
@@ -463,6 +471,48 @@ static inline float epilogue_value(const ck_epilogue *e, long row, float v, cons
     return v;
 }
 
+/// Stores a finished tile (`rows` × `columns` of the NR-wide buffer `tile`) whose vectors may cross
+/// from one image into the next, as the vectorised kernels would: each 16-lane vector goes out in at
+/// most two masked parts, the lanes in the image of its first column and those in the next one. Needs
+/// planes of at least 16 positions (so that no vector reaches a third image).
+CK_AVX512 static void store_split(const ck_planes *c, long row, long rows, long column, long columns,
+                                  const float *tile, int accumulate, const ck_epilogue *e) {
+    const long ldc = c->row_stride;
+    for (long v = 0; v < 3 && 16 * v < columns; ++v) {
+        const long lanes = columns - 16 * v < 16 ? columns - 16 * v : 16;
+        const __mmask16 valid = (__mmask16)((1u << lanes) - 1);
+        const long q = c->first_column + column + 16 * v;
+        const long image = q / c->plane, p = q - image * c->plane, first = c->plane - p;
+        const __mmask16 m1 = first >= 16 ? valid : (__mmask16)(valid & ((1u << first) - 1));
+        const __mmask16 m2 = (__mmask16)(valid & ~m1);
+        // Lane t of the vector is at d1 + t (in this image) or d2 + t (in the next one): d2 may point
+        // before the next image's plane, but only its lanes t ≥ first are touched.
+        const long o1 = image * c->image_stride + row * ldc + p;
+        const long o2 = (image + 1) * c->image_stride + row * ldc - first;
+        for (long i = 0; i < rows; ++i) {
+            __m512 x = _mm512_maskz_loadu_ps(valid, tile + i * NR + 16 * v);
+            float *d1 = c->data + o1 + i * ldc, *d2 = c->data + o2 + i * ldc;
+            if (accumulate) {
+                __m512 old = _mm512_maskz_loadu_ps(m1, d1);
+                if (m2) old = _mm512_mask_loadu_ps(old, m2, d2);
+                x = _mm512_add_ps(x, old);
+            }
+            if (e) {
+                if (e->scale) x = _mm512_mul_ps(x, _mm512_set1_ps(e->scale[row + i]));
+                if (e->shift) x = _mm512_add_ps(x, _mm512_set1_ps(e->shift[row + i]));
+                if (e->residual) {
+                    __m512 r = _mm512_maskz_loadu_ps(m1, e->residual + o1 + i * ldc);
+                    if (m2) r = _mm512_mask_loadu_ps(r, m2, e->residual + o2 + i * ldc);
+                    x = _mm512_add_ps(x, r);
+                }
+                if (e->relu) x = _mm512_max_ps(_mm512_setzero_ps(), x);  // NaN stays
+            }
+            _mm512_mask_storeu_ps(d1, m1, x);
+            if (m2) _mm512_mask_storeu_ps(d2, m2, x);
+        }
+    }
+}
+
 CK_AVX512 static void store_tile(const ck_planes *c, long row, long rows, long column, long columns,
                                  long kc, const float *ap, const float *bp, int accumulate, const ck_epilogue *e,
                                  const ck_patches *b, long r0, const direct_panel *dp) {
@@ -483,6 +533,10 @@ CK_AVX512 static void store_tile(const ck_planes *c, long row, long rows, long c
     float *tile = thread_tile();
     if (dp) kernel_8x48_direct(kc, ap, b, r0, dp, tile, tile + 16, tile + 32, NR, 0, 0, 0, 0, 0, 0);
     else kernel_8x48(kc, ap, bp, tile, tile + 16, tile + 32, NR, 0, 0, 0, 0, 0, 0);
+    if (c->plane >= 16) {
+        store_split(c, row, rows, column, columns, tile, accumulate, e);
+        return;
+    }
     for (long t = 0; t < columns; ++t) {
         float *out = plane_address(c, column + t, row);
         for (long i = 0; i < rows; ++i) {

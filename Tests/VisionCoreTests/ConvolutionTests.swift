@@ -208,6 +208,10 @@ final class ConvolutionTests: XCTestCase {
             ConvCase(batch: 3, channels: 64, height: 16, width: 16, outChannels: 24, kernel: (3, 3), padding: (1, 1)),
             ConvCase(batch: 5, channels: 7, height: 8, width: 8, outChannels: 11, kernel: (3, 3), padding: (2, 2), dilation: (2, 2)),
             ConvCase(batch: 2, channels: 4, height: 12, width: 12, outChannels: 8, kernel: (5, 5), padding: (2, 2), groups: 2),
+            // Planes of 25 and 196: vectors split between two images inside a full tile and in the last,
+            // part-filled one (the masked two-part store), with 8-row tiles and a part-filled one.
+            ConvCase(batch: 3, channels: 20, height: 5, width: 5, outChannels: 19, kernel: (3, 3), padding: (1, 1)),
+            ConvCase(batch: 3, channels: 16, height: 14, width: 14, outChannels: 16, kernel: (3, 3), padding: (1, 1)),
         ]
         let saved = (ConvolutionTuning.directPanelMaximumRows, ConvolutionTuning.gatherPacking)
         defer { (ConvolutionTuning.directPanelMaximumRows, ConvolutionTuning.gatherPacking) = saved }
@@ -282,6 +286,7 @@ final class ConvolutionTests: XCTestCase {
             ConvCase(batch: 2, channels: 6, height: 8, width: 8, outChannels: 6, kernel: (3, 3), padding: (2, 2), dilation: (2, 2), groups: 3),
             ConvCase(batch: 2, channels: 8, height: 5, width: 5, outChannels: 16, kernel: (1, 1), stride: (2, 2)),
             ConvCase(batch: 2, channels: 6, height: 6, width: 7, outChannels: 9, kernel: (3, 3), padding: (1, 1), groups: 3),
+            ConvCase(batch: 3, channels: 16, height: 7, width: 7, outChannels: 16, kernel: (3, 3), padding: (1, 1)),
         ]
         let savedWinograd = (ConvolutionTuning.winogradMaximumPlane, ConvolutionTuning.winogradMinimumChannels)
         defer { (ConvolutionTuning.winogradMaximumPlane, ConvolutionTuning.winogradMinimumChannels) = savedWinograd }
