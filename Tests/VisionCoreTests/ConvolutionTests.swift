@@ -286,7 +286,9 @@ final class ConvolutionTests: XCTestCase {
             ConvCase(batch: 2, channels: 6, height: 8, width: 8, outChannels: 6, kernel: (3, 3), padding: (2, 2), dilation: (2, 2), groups: 3),
             ConvCase(batch: 2, channels: 8, height: 5, width: 5, outChannels: 16, kernel: (1, 1), stride: (2, 2)),
             ConvCase(batch: 2, channels: 6, height: 6, width: 7, outChannels: 9, kernel: (3, 3), padding: (1, 1), groups: 3),
+            // Vectors crossing into the next image inside full tiles (7×7) and inside the part-filled last tile (5×5).
             ConvCase(batch: 3, channels: 16, height: 7, width: 7, outChannels: 16, kernel: (3, 3), padding: (1, 1)),
+            ConvCase(batch: 3, channels: 16, height: 5, width: 5, outChannels: 16, kernel: (3, 3), padding: (1, 1)),
         ]
         let savedWinograd = (ConvolutionTuning.winogradMaximumPlane, ConvolutionTuning.winogradMinimumChannels)
         defer { (ConvolutionTuning.winogradMaximumPlane, ConvolutionTuning.winogradMinimumChannels) = savedWinograd }
