@@ -141,8 +141,14 @@ struct TrainingOptions: ParsableArguments {
     @Option(name: .customLong("warmup-epochs"), help: "Linear warm-up epochs before the schedule.")
     var warmupEpochs: Int = 0
 
-    @Option(name: .customLong("weight-decay"), help: "Weight decay (L2 added to the gradient for sgd/adam/rmsprop/adagrad, decoupled for adamw); biases and batch-norm are not decayed.")
+    @Option(name: .customLong("weight-decay"), help: "Weight decay (L2 added to the gradient for sgd/adam/rmsprop/adagrad, decoupled for adamw); biases and batch-norm are not decayed unless --norm-weight-decay / --bias-weight-decay say so.")
     var weightDecay: Float = 5e-4
+
+    @Option(name: .customLong("norm-weight-decay"), help: "Weight decay of batch-norm weights and biases (torchvision's reference-script option; default 0). He et al. decayed every parameter: pass the --weight-decay value here and to --bias-weight-decay for that.")
+    var normWeightDecay: Float?
+
+    @Option(name: .customLong("bias-weight-decay"), help: "Weight decay of convolution and linear biases (default 0).")
+    var biasWeightDecay: Float?
 
     @Option(name: .customLong("label-smoothing"), help: "Label smoothing for the cross-entropy loss.")
     var labelSmoothing: Float = 0
@@ -190,6 +196,8 @@ struct TrainingOptions: ParsableArguments {
         if !(momentum >= 0 && momentum.isFinite) { throw ValidationError("--momentum must be finite and ≥ 0") }
         if optimizer.lowercased() == "nesterov" && !(momentum > 0) { throw ValidationError("--optimizer nesterov needs --momentum > 0") }
         if !(weightDecay >= 0 && weightDecay.isFinite) { throw ValidationError("--weight-decay must be finite and ≥ 0") }
+        if let d = normWeightDecay, !(d >= 0 && d.isFinite) { throw ValidationError("--norm-weight-decay must be finite and ≥ 0") }
+        if let d = biasWeightDecay, !(d >= 0 && d.isFinite) { throw ValidationError("--bias-weight-decay must be finite and ≥ 0") }
         if !(0...100_000).contains(warmupEpochs) { throw ValidationError("--warmup-epochs must be between 0 and 100000") }
         if warmupEpochs > 0 && warmupEpochs >= epochs {
             throw ValidationError("--warmup-epochs (\(warmupEpochs)) must be fewer than --epochs (\(epochs)), or the schedule never starts")
@@ -229,6 +237,8 @@ struct TrainingOptions: ParsableArguments {
         config.cropPadding = cropPadding
         config.mixupAlpha = mixupAlpha
         config.cutmixAlpha = cutmixAlpha
+        config.normWeightDecay = normWeightDecay
+        config.biasWeightDecay = biasWeightDecay
         return config
     }
 

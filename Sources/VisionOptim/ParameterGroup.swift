@@ -61,6 +61,34 @@ public struct ParameterGroup {
         return groups
     }
 
+    /// Splits named parameters of `module` as torchvision's reference training scripts do
+    /// (`--norm-weight-decay`, `--bias-weight-decay`): the parameters of batch-norm layers
+    /// (`"<prefix>norm"`, decay `normWeightDecay`), the other parameters named `bias`
+    /// (`"<prefix>bias"`, decay `biasWeightDecay`), and the rest (`"<prefix>decay"`, the optimizer's
+    /// decay). Empty groups are left out. He et al. (2015) decayed every parameter: both values equal
+    /// to the optimizer's decay reproduce that.
+    /// - Parameters:
+    ///   - named: parameters with their state-dict names in `module` (possibly filtered).
+    public static func splittingWeightDecay(_ named: [(name: String, tensor: Tensor)], of module: Module,
+                                            normWeightDecay: Float, biasWeightDecay: Float,
+                                            learningRateScale: Float = 1, prefix: String = "") -> [ParameterGroup] {
+        precondition(normWeightDecay >= 0 && biasWeightDecay >= 0,
+                     "weight decays must be non-negative, got norm \(normWeightDecay), bias \(biasWeightDecay)")
+        let normLayers = Set(module.namedModules().filter { $0.module is BatchNorm2d }.map(\.name))
+        var decayed: [Tensor] = [], norm: [Tensor] = [], bias: [Tensor] = []
+        for (name, tensor) in named {
+            let dot = name.lastIndex(of: ".")
+            let owner = dot.map { String(name[..<$0]) } ?? ""
+            let leaf = dot.map { String(name[name.index(after: $0)...]) } ?? name
+            if normLayers.contains(owner) { norm.append(tensor) }
+            else if leaf == "bias" { bias.append(tensor) }
+            else { decayed.append(tensor) }
+        }
+        return [(decayed, nil as Float?, "decay"), (norm, normWeightDecay, "norm"), (bias, biasWeightDecay, "bias")]
+            .filter { !$0.0.isEmpty }
+            .map { ParameterGroup($0.0, learningRateScale: learningRateScale, weightDecay: $0.1, name: prefix + $0.2) }
+    }
+
     /// `splittingWeightDecay(module.namedParameters(), …)`.
     public static func splittingWeightDecay(_ module: Module, learningRateScale: Float = 1, prefix: String = "",
                                             noDecay: (String, Tensor) -> Bool = { _, tensor in tensor.rank <= 1 })

@@ -38,6 +38,10 @@ public struct RunConfig: Codable, Equatable, Sendable {
     public var learningRate: Float
     public var momentum: Float
     public var weightDecay: Float
+    /// Weight decay of batch-norm weights and biases (torchvision's `--norm-weight-decay`); nil: 0, not decayed.
+    public var normWeightDecay: Float?
+    /// Weight decay of the other biases (convolutions, linear layers; `--bias-weight-decay`); nil: 0, not decayed.
+    public var biasWeightDecay: Float?
     public var schedule: String
     public var warmupEpochs: Int
     public var labelSmoothing: Float
@@ -120,6 +124,8 @@ public struct RunConfig: Codable, Equatable, Sendable {
         check(learningRate > 0 && learningRate.isFinite, "learningRate \(learningRate) is not a positive number")
         check(momentum >= 0 && momentum.isFinite, "momentum \(momentum) is not a finite number ≥ 0")
         check(weightDecay >= 0 && weightDecay.isFinite, "weightDecay \(weightDecay) is not a finite number ≥ 0")
+        check(normWeightDecay.map { $0 >= 0 && $0.isFinite } ?? true, "normWeightDecay \(normWeightDecay ?? 0) is not a finite number ≥ 0")
+        check(biasWeightDecay.map { $0 >= 0 && $0.isFinite } ?? true, "biasWeightDecay \(biasWeightDecay ?? 0) is not a finite number ≥ 0")
         check(labelSmoothing >= 0 && labelSmoothing < 1, "labelSmoothing \(labelSmoothing) is not in [0, 1)")
         check(erasing.map { $0 >= 0 && $0 <= 1 } ?? true, "erasing \(erasing ?? 0) is not in [0, 1]")
         check(cropPadding.map { (0...1024).contains($0) } ?? true, "cropPadding \(cropPadding ?? 0) is not between 0 and 1024")

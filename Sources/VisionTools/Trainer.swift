@@ -324,16 +324,27 @@ public final class Trainer {
     }
 
     /// The optimizer a configuration names, over the model's trainable parameters (biases and
-    /// batch-norm undecayed; a slower backbone group when `backboneLearningRateScale` is set).
+    /// batch-norm undecayed unless `normWeightDecay` / `biasWeightDecay` say otherwise; a slower
+    /// backbone group when `backboneLearningRateScale` is set).
     public static func makeOptimizer(_ config: RunConfig, model: Module) throws -> GradientOptimizer {
         let named = model.namedParameters().filter { $0.tensor.requiresGrad }
         guard !named.isEmpty else { throw ToolError.invalidOption("nothing to train: every parameter is frozen") }
+        // Without --norm-weight-decay / --bias-weight-decay, the two groups of earlier runs (their
+        // optimizer state is stored by group and index).
+        let split: ([(name: String, tensor: Tensor)], Float, String) -> [ParameterGroup]
+        if config.normWeightDecay != nil || config.biasWeightDecay != nil {
+            split = { ParameterGroup.splittingWeightDecay($0, of: model, normWeightDecay: config.normWeightDecay ?? 0,
+                                                          biasWeightDecay: config.biasWeightDecay ?? 0,
+                                                          learningRateScale: $1, prefix: $2) }
+        } else {
+            split = { ParameterGroup.splittingWeightDecay($0, learningRateScale: $1, prefix: $2) }
+        }
         var groups: [ParameterGroup]
         if let scale = config.backboneLearningRateScale {
-            groups = ParameterGroup.splittingWeightDecay(named.filter { !isHeadParameter($0.name) }, learningRateScale: scale, prefix: "backbone_")
-                + ParameterGroup.splittingWeightDecay(named.filter { isHeadParameter($0.name) }, prefix: "head_")
+            groups = split(named.filter { !isHeadParameter($0.name) }, scale, "backbone_")
+                + split(named.filter { isHeadParameter($0.name) }, 1, "head_")
         } else {
-            groups = ParameterGroup.splittingWeightDecay(named)
+            groups = split(named, 1, "")
         }
         let lr = config.learningRate, wd = config.weightDecay
         switch config.optimizer.lowercased() {

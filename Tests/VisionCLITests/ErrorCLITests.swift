@@ -114,6 +114,8 @@ final class ErrorCLITests: XCTestCase {
         for value in ["-1", "nan", "inf"] {
             try VisionCLI.fail(base + ["--weight-decay=\(value)"], mentioningValidation: ["--weight-decay"])
             try VisionCLI.fail(base + ["--momentum=\(value)"], mentioningValidation: ["--momentum"])
+            try VisionCLI.fail(base + ["--norm-weight-decay=\(value)"], mentioningValidation: ["--norm-weight-decay"])
+            try VisionCLI.fail(base + ["--bias-weight-decay=\(value)"], mentioningValidation: ["--bias-weight-decay"])
         }
         try VisionCLI.fail(base + ["--optimizer", "nesterov", "--momentum", "0"], mentioningValidation: ["nesterov", "--momentum"])
         try VisionCLI.fail(base + ["--lr", "inf"], mentioningValidation: ["--lr", "finite"])

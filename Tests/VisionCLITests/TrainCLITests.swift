@@ -35,7 +35,7 @@ final class TrainCLITests: XCTestCase {
             try TestData.writeClassFolder(data, classes: TestData.rgbClasses, perClass: 12, side: 12, seed: 7)
             let output = try VisionCLI.run(["train", "resnet20", "--data", data.path, "--epochs", "2", "--batch-size", "8",
                                             "--workers", "0", "--seed", "1", "--mixup-alpha", "0.2", "--cutmix-alpha", "1", "--augment", "trivial",
-                                            "-o", run.path])
+                                            "--norm-weight-decay", "5e-4", "--bias-weight-decay", "0", "-o", run.path])
             guard output.status == 0 else {
                 throw CLIError("vision train failed (status \(output.status)):\n\(output.stdout)\n\(output.stderr)")
             }
@@ -98,6 +98,8 @@ final class TrainCLITests: XCTestCase {
         XCTAssertEqual(config["augmentation"] as? String, "trivial")
         XCTAssertEqual(try XCTUnwrap(config["mixupAlpha"] as? Double), 0.2, accuracy: 1e-6)
         XCTAssertEqual(try XCTUnwrap(config["cutmixAlpha"] as? Double), 1, accuracy: 1e-6)
+        XCTAssertEqual(try XCTUnwrap(config["normWeightDecay"] as? Double), 5e-4, accuracy: 1e-9)
+        XCTAssertEqual(try XCTUnwrap(config["biasWeightDecay"] as? Double), 0)
         let preprocessing = try XCTUnwrap(config["preprocessing"] as? [String: Any])
         XCTAssertEqual(preprocessing["size"] as? Int, 12, "folders of small images keep their native size")
         XCTAssertEqual(preprocessing["channels"] as? Int, 3)
@@ -144,6 +146,11 @@ final class TrainCLITests: XCTestCase {
         XCTAssertEqual(try SafeTensors.readMetadata(contentsOf: run.appendingPathComponent("last.safetensors"))["vision.epoch"], "2")
         let optimizerState = try SafeTensors.read(contentsOf: run.appendingPathComponent("optimizer.safetensors"))
         XCTAssertFalse(optimizerState.isEmpty, "SGD with momentum keeps state")
+        // --norm-weight-decay / --bias-weight-decay: three groups (weights, batch-norm, the fc bias), each with state.
+        for group in 0..<3 {
+            XCTAssertTrue(optimizerState.keys.contains { $0.hasPrefix("state.\(group).0.") }, "group \(group): \(optimizerState.keys.sorted().prefix(5))")
+        }
+        XCTAssertFalse(optimizerState.keys.contains { $0.hasPrefix("state.3.") })
     }
 
     func testResumeOfAFinishedRunSucceedsAndChangesNothing() throws {

@@ -220,6 +220,38 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(groups.map(\.learningRateScale), [0.1, 0.1])
     }
 
+    /// torchvision's reference-script split: batch-norm parameters, other biases, the rest; a PReLU slope
+    /// (rank 1, neither) takes the optimizer's decay. One SGD step shows each group's decay applied.
+    func testSplittingWeightDecayByLayerKind() {
+        var g = SeededGenerator(seed: 3)
+        let conv = Conv2d(1, 2, kernelSize: (3, 3), generator: &g), norm = BatchNorm2d(2), prelu = PReLU()
+        let linear = Linear(2, 3, generator: &g)
+        let model = Sequential(conv, norm, prelu, linear)
+        let groups = ParameterGroup.splittingWeightDecay(model.namedParameters(), of: model, normWeightDecay: 0.5,
+                                                         biasWeightDecay: 0.25, learningRateScale: 0.1, prefix: "backbone_")
+        XCTAssertEqual(groups.map(\.name), ["backbone_decay", "backbone_norm", "backbone_bias"])
+        XCTAssertEqual(groups.map { $0.parameters.map(ObjectIdentifier.init) }, [
+            [conv.weight, prelu.weight, linear.weight], [norm.weight, norm.bias], [conv.bias!, linear.bias!],
+        ].map { $0.map(ObjectIdentifier.init) })
+        XCTAssertEqual(groups.map(\.weightDecay), [nil, 0.5, 0.25])
+        XCTAssertEqual(groups.map(\.learningRateScale), [0.1, 0.1, 0.1])
+
+        let optimizer = SGD(groups, learningRate: 1, momentum: 0, weightDecay: 0.125)
+        let before = groups.map { $0.parameters.map(\.storage) }
+        for group in groups { for p in group.parameters { p.grad = Tensor.zeros(p.shape) } }
+        optimizer.step()
+        // With zero gradients a step is p ← p − lr·scale·decay·p.
+        for (k, decay) in [Float(0.125), 0.5, 0.25].enumerated() {
+            for (p, old) in zip(groups[k].parameters, before[k]) {
+                assertClose(p.storage, old.map { $0 * (1 - 0.1 * decay) }, rtol: 1e-6, atol: 1e-7, groups[k].name)
+            }
+        }
+        // Without batch-norm layers or biases, only the decayed group remains.
+        let bare = Conv2d(1, 1, kernelSize: (1, 1), bias: false, generator: &g)
+        XCTAssertEqual(ParameterGroup.splittingWeightDecay(bare.namedParameters(), of: bare, normWeightDecay: 0,
+                                                           biasWeightDecay: 0).map(\.name), ["decay"])
+    }
+
     func testParametersWithoutGradientAreSkipped() {
         let a = Tensor([1, 2], shape: [2], requiresGrad: true)
         let b = Tensor([3], shape: [1], requiresGrad: true)
