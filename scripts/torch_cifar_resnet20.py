@@ -59,7 +59,9 @@ Optimisation (Sources/VisionTools/Trainer.swift `makeOptimizer`, `makeSchedule`,
     (Sources/VisionOptim/SGD.swift) - torch.optim.SGD's algorithm.
   - Weight decay 1e-4 only on tensors of rank >= 2 (conv and fc weights); biases and BN weights/biases
     (rank <= 1) in a group with decay 0 (`ParameterGroup.splittingWeightDecay`,
-    Sources/VisionOptim/ParameterGroup.swift).
+    Sources/VisionOptim/ParameterGroup.swift). With --norm-weight-decay / --bias-weight-decay (as
+    `vision train`'s options of those names): three groups, the BN parameters, the other biases and the rest,
+    in that layout (`splittingWeightDecay(_:of:normWeightDecay:biasWeightDecay:)`, `Trainer.makeOptimizer`).
   - lr 0.1, schedule "step": total = epochs * batches_per_epoch, milestones max(1, total/2) and
     max(1, total*3/4) (integer division) in BATCH steps, lr = 0.1 * 0.1^(milestones <= step); the lr for
     global step epoch*batches + index is set before each batch (`MultiStepLR`, Sources/VisionOptim/Schedules.swift).
@@ -96,7 +98,7 @@ IMAGE_EXTENSIONS = {"png", "jpg", "jpeg"}  # ImageFolder.defaultExtensions
 MOMENTUM = 0.9
 CSV_HEADER = "epoch,lr,train_loss,train_accuracy,val_loss,val_accuracy,val_mean_iou,val_dice,seconds,images_per_second"
 # Arguments a resumed run must share with the checkpoint (--epochs may grow; the schedule then follows it).
-RECIPE_KEYS = ("batch_size", "lr", "weight_decay", "seed", "limit")
+RECIPE_KEYS = ("batch_size", "lr", "weight_decay", "norm_weight_decay", "bias_weight_decay", "seed", "limit")
 
 # ---------------------------------------------------------------------------------------------------------
 # vision's SeededGenerator (Sources/VisionCore/Random.swift), for the --limit subsets only.
@@ -352,6 +354,20 @@ def evaluate(model, loader):
     return loss_sum / max(seen, 1), correct / max(seen, 1)
 
 
+def parameter_groups(model, named, args):
+    """vision's groups: two by rank, or with either BN/bias option three by layer kind (empty ones left out)."""
+    if args.norm_weight_decay is None and args.bias_weight_decay is None:
+        return [{"params": [p for _, p in named if p.dim() > 1], "weight_decay": args.weight_decay, "name": "decay"},
+                {"params": [p for _, p in named if p.dim() <= 1], "weight_decay": 0.0, "name": "no_decay"}]
+    norm_layers = {name for name, m in model.named_modules() if isinstance(m, nn.BatchNorm2d)}
+    kinds = {"decay": [], "norm": [], "bias": []}
+    for name, p in named:
+        owner, _, leaf = name.rpartition(".")
+        kinds["norm" if owner in norm_layers else "bias" if leaf == "bias" else "decay"].append(p)
+    decay = {"decay": args.weight_decay, "norm": args.norm_weight_decay or 0.0, "bias": args.bias_weight_decay or 0.0}
+    return [{"params": ps, "weight_decay": decay[k], "name": k} for k, ps in kinds.items() if ps]
+
+
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -361,6 +377,9 @@ def parse_args():
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--norm-weight-decay", type=float, default=None,
+                   help="weight decay of BN weights and biases (default: vision's rule, rank <= 1 undecayed)")
+    p.add_argument("--bias-weight-decay", type=float, default=None, help="weight decay of the other biases")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     p.add_argument("--workers", type=int, default=2, help="DataLoader worker processes (0: decode in-process)")
@@ -375,8 +394,9 @@ def parse_args():
             p.error(f"--{name.replace('_', '-')} must be positive")
     if args.limit is not None and args.limit <= 0:
         p.error("--limit must be positive")
-    if args.workers < 0 or args.lr <= 0 or args.weight_decay < 0:
-        p.error("--workers and --weight-decay must be non-negative, --lr positive")
+    decays = [args.weight_decay] + [d for d in (args.norm_weight_decay, args.bias_weight_decay) if d is not None]
+    if args.workers < 0 or args.lr <= 0 or not all(d >= 0 and math.isfinite(d) for d in decays):
+        p.error("--workers and the weight decays must be non-negative, --lr positive")
     return args
 
 
@@ -390,10 +410,10 @@ def main():
         if not os.path.exists(checkpoint_path):
             sys.exit(f"--resume: no {checkpoint_path}")
         checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
-        differing = [k for k in RECIPE_KEYS if checkpoint["args"][k] != getattr(args, k)]
+        differing = [k for k in RECIPE_KEYS if checkpoint["args"].get(k) != getattr(args, k)]
         if differing:
             sys.exit("--resume: " + ", ".join(f"--{k.replace('_', '-')} {getattr(args, k)} differs from the "
-                                              f"checkpoint's {checkpoint['args'][k]}" for k in differing))
+                                              f"checkpoint's {checkpoint['args'].get(k)}" for k in differing))
     elif os.path.exists(checkpoint_path):
         sys.exit(f"{checkpoint_path} exists: continue it with --resume, or choose another --out")
 
@@ -409,8 +429,7 @@ def main():
     torch.manual_seed(args.seed)
     model = CIFARResNet(20, num_classes=len(classes))
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    groups = [{"params": [p for _, p in named if p.dim() > 1], "weight_decay": args.weight_decay, "name": "decay"},
-              {"params": [p for _, p in named if p.dim() <= 1], "weight_decay": 0.0, "name": "no_decay"}]
+    groups = parameter_groups(model, named, args)
     optimizer = torch.optim.SGD(groups, lr=args.lr, momentum=MOMENTUM, dampening=0,
                                 weight_decay=args.weight_decay, nesterov=False)
 
