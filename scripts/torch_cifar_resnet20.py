@@ -60,7 +60,7 @@ Optimisation (Sources/VisionTools/Trainer.swift `makeOptimizer`, `makeSchedule`,
   - Weight decay 1e-4 only on tensors of rank >= 2 (conv and fc weights); biases and BN weights/biases
     (rank <= 1) in a group with decay 0 (`ParameterGroup.splittingWeightDecay`,
     Sources/VisionOptim/ParameterGroup.swift). With --norm-weight-decay / --bias-weight-decay (as
-    `vision train`'s options of those names): three groups, the BN parameters, the other biases and the rest,
+    `vision train`'s options of those names): three groups, every bias, the BN scales and the rest,
     in that layout (`splittingWeightDecay(_:of:normWeightDecay:biasWeightDecay:)`, `Trainer.makeOptimizer`).
   - lr 0.1, schedule "step": total = epochs * batches_per_epoch, milestones max(1, total/2) and
     max(1, total*3/4) (integer division) in BATCH steps, lr = 0.1 * 0.1^(milestones <= step); the lr for
@@ -363,7 +363,7 @@ def parameter_groups(model, named, args):
     kinds = {"decay": [], "norm": [], "bias": []}
     for name, p in named:
         owner, _, leaf = name.rpartition(".")
-        kinds["norm" if owner in norm_layers else "bias" if leaf == "bias" else "decay"].append(p)
+        kinds["bias" if leaf == "bias" else "norm" if owner in norm_layers else "decay"].append(p)
     decay = {"decay": args.weight_decay, "norm": args.norm_weight_decay or 0.0, "bias": args.bias_weight_decay or 0.0}
     return [{"params": ps, "weight_decay": decay[k], "name": k} for k, ps in kinds.items() if ps]
 
@@ -378,8 +378,8 @@ def parse_args():
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--norm-weight-decay", type=float, default=None,
-                   help="weight decay of BN weights and biases (default: vision's rule, rank <= 1 undecayed)")
-    p.add_argument("--bias-weight-decay", type=float, default=None, help="weight decay of the other biases")
+                   help="weight decay of BN scales (default: vision's rule, rank <= 1 undecayed)")
+    p.add_argument("--bias-weight-decay", type=float, default=None, help="weight decay of every bias, BN shifts included")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     p.add_argument("--workers", type=int, default=2, help="DataLoader worker processes (0: decode in-process)")

@@ -144,10 +144,10 @@ struct TrainingOptions: ParsableArguments {
     @Option(name: .customLong("weight-decay"), help: "Weight decay (L2 added to the gradient for sgd/adam/rmsprop/adagrad, decoupled for adamw); biases and batch-norm are not decayed unless --norm-weight-decay / --bias-weight-decay say so.")
     var weightDecay: Float = 5e-4
 
-    @Option(name: .customLong("norm-weight-decay"), help: "Weight decay of batch-norm weights and biases (torchvision's reference-script option; default 0). He et al. decayed every parameter: pass the --weight-decay value here and to --bias-weight-decay for that.")
+    @Option(name: .customLong("norm-weight-decay"), help: "Weight decay of batch-norm scales (named after torchvision's reference-script option, whose unset value means --weight-decay; here unset is 0). He et al. decayed every parameter: pass the --weight-decay value here and to --bias-weight-decay for that.")
     var normWeightDecay: Float?
 
-    @Option(name: .customLong("bias-weight-decay"), help: "Weight decay of convolution and linear biases (default 0).")
+    @Option(name: .customLong("bias-weight-decay"), help: "Weight decay of every bias, batch-norm shifts included, as torchvision's scripts apply it (default 0).")
     var biasWeightDecay: Float?
 
     @Option(name: .customLong("label-smoothing"), help: "Label smoothing for the cross-entropy loss.")

@@ -61,12 +61,12 @@ public struct ParameterGroup {
         return groups
     }
 
-    /// Splits named parameters of `module` as torchvision's reference training scripts do
-    /// (`--norm-weight-decay`, `--bias-weight-decay`): the parameters of batch-norm layers
-    /// (`"<prefix>norm"`, decay `normWeightDecay`), the other parameters named `bias`
-    /// (`"<prefix>bias"`, decay `biasWeightDecay`), and the rest (`"<prefix>decay"`, the optimizer's
-    /// decay). Empty groups are left out. He et al. (2015) decayed every parameter: both values equal
-    /// to the optimizer's decay reproduce that.
+    /// Splits named parameters of `module` in the order of precedence of torchvision's reference
+    /// training scripts (`--bias-weight-decay`, then `--norm-weight-decay`): parameters named `bias`,
+    /// batch-norm biases included (`"<prefix>bias"`, decay `biasWeightDecay`), the other parameters of
+    /// batch-norm layers — their scales (`"<prefix>norm"`, decay `normWeightDecay`), and the rest
+    /// (`"<prefix>decay"`, the optimizer's decay). Empty groups are left out. He et al. (2015) decayed
+    /// every parameter: both values equal to the optimizer's decay reproduce that.
     /// - Parameters:
     ///   - named: parameters with their state-dict names in `module` (possibly filtered).
     public static func splittingWeightDecay(_ named: [(name: String, tensor: Tensor)], of module: Module,
@@ -80,8 +80,8 @@ public struct ParameterGroup {
             let dot = name.lastIndex(of: ".")
             let owner = dot.map { String(name[..<$0]) } ?? ""
             let leaf = dot.map { String(name[name.index(after: $0)...]) } ?? name
-            if normLayers.contains(owner) { norm.append(tensor) }
-            else if leaf == "bias" { bias.append(tensor) }
+            if leaf == "bias" { bias.append(tensor) }
+            else if normLayers.contains(owner) { norm.append(tensor) }
             else { decayed.append(tensor) }
         }
         return [(decayed, nil as Float?, "decay"), (norm, normWeightDecay, "norm"), (bias, biasWeightDecay, "bias")]

@@ -38,9 +38,11 @@ public struct RunConfig: Codable, Equatable, Sendable {
     public var learningRate: Float
     public var momentum: Float
     public var weightDecay: Float
-    /// Weight decay of batch-norm weights and biases (torchvision's `--norm-weight-decay`); nil: 0, not decayed.
+    /// Weight decay of batch-norm scales (`--norm-weight-decay`, named after torchvision's reference-script
+    /// option); nil: 0, not decayed (torchvision's nil means `weightDecay`).
     public var normWeightDecay: Float?
-    /// Weight decay of the other biases (convolutions, linear layers; `--bias-weight-decay`); nil: 0, not decayed.
+    /// Weight decay of every bias, batch-norm shifts included (`--bias-weight-decay`, which torchvision's
+    /// scripts also apply before the norm rule); nil: 0, not decayed.
     public var biasWeightDecay: Float?
     public var schedule: String
     public var warmupEpochs: Int

@@ -44,6 +44,12 @@ public final class Trainer {
         guard config.learningRate > 0, config.learningRate.isFinite else {
             throw ToolError.invalidOption("--lr must be a positive number, got \(config.learningRate)")
         }
+        for (name, value) in [("--weight-decay", config.weightDecay), ("--norm-weight-decay", config.normWeightDecay),
+                              ("--bias-weight-decay", config.biasWeightDecay)] {
+            if let value, !(value >= 0 && value.isFinite) {
+                throw ToolError.invalidOption("\(name) must be a finite number ≥ 0, got \(value)")
+            }
+        }
         for (name, value) in [("--mixup-alpha", config.mixupAlpha), ("--cutmix-alpha", config.cutmixAlpha)] {
             guard let value, value != 0 else { continue }
             guard value > 0, value.isFinite else {

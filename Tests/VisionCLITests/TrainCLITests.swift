@@ -146,9 +146,12 @@ final class TrainCLITests: XCTestCase {
         XCTAssertEqual(try SafeTensors.readMetadata(contentsOf: run.appendingPathComponent("last.safetensors"))["vision.epoch"], "2")
         let optimizerState = try SafeTensors.read(contentsOf: run.appendingPathComponent("optimizer.safetensors"))
         XCTAssertFalse(optimizerState.isEmpty, "SGD with momentum keeps state")
-        // --norm-weight-decay / --bias-weight-decay: three groups (weights, batch-norm, the fc bias), each with state.
-        for group in 0..<3 {
-            XCTAssertTrue(optimizerState.keys.contains { $0.hasPrefix("state.\(group).0.") }, "group \(group): \(optimizerState.keys.sorted().prefix(5))")
+        // --norm-weight-decay / --bias-weight-decay: three groups — 20 weights, 19 batch-norm scales, 20 biases
+        // (19 batch-norm shifts and fc's) — each parameter with its momentum buffer.
+        for (group, size) in [20, 19, 20].enumerated() {
+            let prefix = "state.\(group)."
+            XCTAssertEqual(Set(optimizerState.keys.filter { $0.hasPrefix(prefix) }.map { $0.dropFirst(prefix.count).split(separator: ".")[0] }).count,
+                           size, "group \(group): \(optimizerState.keys.sorted().prefix(5))")
         }
         XCTAssertFalse(optimizerState.keys.contains { $0.hasPrefix("state.3.") })
     }

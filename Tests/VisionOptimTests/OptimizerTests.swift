@@ -220,8 +220,9 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(groups.map(\.learningRateScale), [0.1, 0.1])
     }
 
-    /// torchvision's reference-script split: batch-norm parameters, other biases, the rest; a PReLU slope
-    /// (rank 1, neither) takes the optimizer's decay. One SGD step shows each group's decay applied.
+    /// torchvision's reference-script split and precedence: every bias (batch-norm shifts too), then
+    /// batch-norm scales, then the rest; a PReLU slope (rank 1, neither) takes the optimizer's decay.
+    /// One SGD step shows each group's decay applied.
     func testSplittingWeightDecayByLayerKind() {
         var g = SeededGenerator(seed: 3)
         let conv = Conv2d(1, 2, kernelSize: (3, 3), generator: &g), norm = BatchNorm2d(2), prelu = PReLU()
@@ -231,7 +232,7 @@ final class OptimizerTests: XCTestCase {
                                                          biasWeightDecay: 0.25, learningRateScale: 0.1, prefix: "backbone_")
         XCTAssertEqual(groups.map(\.name), ["backbone_decay", "backbone_norm", "backbone_bias"])
         XCTAssertEqual(groups.map { $0.parameters.map(ObjectIdentifier.init) }, [
-            [conv.weight, prelu.weight, linear.weight], [norm.weight, norm.bias], [conv.bias!, linear.bias!],
+            [conv.weight, prelu.weight, linear.weight], [norm.weight], [conv.bias!, norm.bias, linear.bias!],
         ].map { $0.map(ObjectIdentifier.init) })
         XCTAssertEqual(groups.map(\.weightDecay), [nil, 0.5, 0.25])
         XCTAssertEqual(groups.map(\.learningRateScale), [0.1, 0.1, 0.1])

@@ -149,6 +149,7 @@ final class TrainerTests: XCTestCase {
         try edit({ j in inConfig(&j) { $0["task"] = "segmentation" } }, mentioning: ["task segmentation", "resnet20"])
         try edit({ j in inConfig(&j) { $0["classNames"] = ["a"] } }, mentioning: ["1 classNames", "numClasses 3"])
         try edit({ j in inConfig(&j) { $0["warmupEpochs"] = 1 << 62 } }, mentioning: ["warmupEpochs"], onlyResume: true)
+        try edit({ j in inConfig(&j) { $0["normWeightDecay"] = -1 } }, mentioning: ["normWeightDecay -1"], onlyResume: true)
         // Many loader threads are unusual, not wrong: such a run stays readable and resumable.
         var manyWorkers = try XCTUnwrap(JSONSerialization.jsonObject(with: original) as? [String: Any])
         inConfig(&manyWorkers) { $0["workers"] = 2000 }
@@ -207,15 +208,23 @@ final class TrainerTests: XCTestCase {
     /// A run.json written before MixUp and CutMix existed still reads, with both off.
     func testRunRecordsWithoutMixingOptionsStillRead() throws {
         let prepared = try prepare()
-        let encoded = try JSONEncoder().encode(RunRecord(config: config(prepared, mixupAlpha: 0.2, cutmixAlpha: 1), state: RunState()))
+        var recent = config(prepared, mixupAlpha: 0.2, cutmixAlpha: 1)
+        (recent.normWeightDecay, recent.biasWeightDecay) = (1e-4, 0)
+        let encoded = try JSONEncoder().encode(RunRecord(config: recent, state: RunState()))
         var json = try XCTUnwrap(JSONSerialization.jsonObject(with: encoded) as? [String: Any])
         var configJSON = try XCTUnwrap(json["config"] as? [String: Any])
-        XCTAssertNotNil(configJSON.removeValue(forKey: "mixupAlpha"))
-        XCTAssertNotNil(configJSON.removeValue(forKey: "cutmixAlpha"))
+        for key in ["mixupAlpha", "cutmixAlpha", "normWeightDecay", "biasWeightDecay"] {
+            XCTAssertNotNil(configJSON.removeValue(forKey: key), key)
+        }
         json["config"] = configJSON
         let old = try JSONDecoder().decode(RunRecord.self, from: JSONSerialization.data(withJSONObject: json))
         XCTAssertNil(old.config.mixupAlpha)
         XCTAssertNil(old.config.cutmixAlpha)
+        XCTAssertNil(old.config.normWeightDecay)
+        XCTAssertNil(old.config.biasWeightDecay)
+        // Such a run keeps the two groups its optimizer state was saved with.
+        let groups = try Trainer.makeOptimizer(old.config, model: try old.config.buildModel()).groups
+        XCTAssertEqual(groups.map(\.name), ["decay", "no_decay"])
         XCTAssertEqual(old.config.model, "resnet20")
     }
 
@@ -572,6 +581,29 @@ final class TrainerTests: XCTestCase {
         var allWarmup = config(prepared, epochs: 3)
         allWarmup.warmupEpochs = 3
         rejects(allWarmup, mentioning: "--warmup-epochs")
+        var negativeDecay = config(prepared)
+        negativeDecay.normWeightDecay = -1
+        rejects(negativeDecay, mentioning: "--norm-weight-decay")
+        negativeDecay.normWeightDecay = nil
+        negativeDecay.biasWeightDecay = .nan
+        rejects(negativeDecay, mentioning: "--bias-weight-decay")
+    }
+
+    /// With --norm-weight-decay / --bias-weight-decay the groups follow torchvision's split, inside the
+    /// backbone and head groups of fine-tuning too; ResNet-20 has 19 batch-norms and one bias (fc).
+    func testWeightDecayGroupsByLayerKind() throws {
+        let prepared = try prepare()
+        var c = config(prepared)
+        c.biasWeightDecay = 1e-4
+        var groups = try Trainer.makeOptimizer(c, model: try c.buildModel()).groups
+        XCTAssertEqual(groups.map(\.name), ["decay", "norm", "bias"])
+        XCTAssertEqual(groups.map(\.parameters.count), [20, 19, 20])
+        XCTAssertEqual(groups.map(\.weightDecay), [nil, 0, 1e-4])
+        c.backboneLearningRateScale = 0.1
+        groups = try Trainer.makeOptimizer(c, model: try c.buildModel()).groups
+        XCTAssertEqual(groups.map(\.name), ["backbone_decay", "backbone_norm", "backbone_bias", "head_decay", "head_bias"])
+        XCTAssertEqual(groups.map(\.parameters.count), [19, 19, 19, 1, 1])
+        XCTAssertEqual(groups.map(\.learningRateScale), [0.1, 0.1, 0.1, 1, 1])
     }
 
     /// Every schedule runs its whole course after the warm-up: one-cycle included, it ends near zero
