@@ -72,8 +72,6 @@ public struct ParameterGroup {
     public static func splittingWeightDecay(_ named: [(name: String, tensor: Tensor)], of module: Module,
                                             normWeightDecay: Float, biasWeightDecay: Float,
                                             learningRateScale: Float = 1, prefix: String = "") -> [ParameterGroup] {
-        precondition(normWeightDecay >= 0 && biasWeightDecay >= 0,
-                     "weight decays must be non-negative, got norm \(normWeightDecay), bias \(biasWeightDecay)")
         let normLayers = Set(module.namedModules().filter { $0.module is BatchNorm2d }.map(\.name))
         var decayed: [Tensor] = [], norm: [Tensor] = [], bias: [Tensor] = []
         for (name, tensor) in named {
