@@ -8,15 +8,12 @@
 // image per vector: the kernel reads them from the images (`direct_panel`). The finished tile goes
 // through an optional epilogue (`ck_epilogue`) as it is stored.
 
-#include "ckernels.h"
+#include "gemm_internal.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 
-enum { MR = 8, NR = 48, KC_MAX = 256, NB = 8 * NR, MAX_TAPS = 16, MAX_SEGMENTS = 3 * 16 };
-
-static long k_blocks(long k) { return (k + KC_MAX - 1) / KC_MAX; }
-static long k_block_start(long k, long block) { return block * k / k_blocks(k); }
+enum { MAX_SEGMENTS = 3 * 16 };
 
 long ck_packed_a_size(long m, long k) { return ((m + MR - 1) / MR) * MR * k; }
 
@@ -86,16 +83,38 @@ void ck_winograd_filter_packed(const float *w, long m, long channels, float *con
 
 #define CK_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
 
-int ck_gemm_supported(void) {
+/// 2 with AVX-512 F/BW/DQ/VL, 1 with AVX2 and FMA (and the OS saving their registers), else 0.
+static int detect_instruction_set(void) {
     unsigned eax, ebx, ecx, edx;
     if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return 0;
-    if (!(ecx & (1u << 27))) return 0;  // OSXSAVE
+    if (!(ecx & (1u << 27)) || !(ecx & (1u << 28)) || !(ecx & (1u << 12))) return 0;  // OSXSAVE, AVX, FMA
     unsigned lo, hi;
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-    if ((lo & 0xE6) != 0xE6) return 0;  // XMM, YMM, opmask, ZMM state enabled by the OS
+    if ((lo & 0x6) != 0x6) return 0;  // XMM and YMM state enabled by the OS
     if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return 0;
+    if (!(ebx & (1u << 5))) return 0;  // AVX2
     const unsigned f = 1u << 16, dq = 1u << 17, bw = 1u << 30, vl = 1u << 31;
-    return (ebx & (f | dq | bw | vl)) == (f | dq | bw | vl);
+    if ((lo & 0xE6) == 0xE6 && (ebx & (f | dq | bw | vl)) == (f | dq | bw | vl)) return 2;  // + opmask, ZMM state
+    return 1;
+}
+
+/// The detected level, and the one the kernels use (-1: not yet read).
+static int supported_set = -1, selected_set = -1;
+
+int ck_gemm_supported(void) {
+    if (supported_set < 0) supported_set = detect_instruction_set();
+    return supported_set;
+}
+
+int ck_gemm_instruction_set(void) {
+    if (selected_set < 0) selected_set = ck_gemm_supported();
+    return selected_set;
+}
+
+int ck_set_gemm_instruction_set(int level) {
+    const int supported = ck_gemm_supported();
+    selected_set = level < 0 ? 0 : (level > supported ? supported : level);
+    return selected_set;
 }
 
 // MARK: - Per-thread buffers
@@ -103,7 +122,7 @@ int ck_gemm_supported(void) {
 static _Thread_local float *panel_buffer;
 static _Thread_local float *tile_buffer;
 
-static float *thread_panels(void) {
+float *ck_thread_panels(void) {
     if (!panel_buffer) panel_buffer = aligned_alloc(64, sizeof(float) * KC_MAX * NB);
     return panel_buffer;
 }
@@ -123,16 +142,6 @@ typedef struct {
     long image, base;
     uint16_t rows[MAX_TAPS], columns[MAX_TAPS];
 } segment;
-
-/// Stride-1 geometry whose output rows are as wide as the input: every tap reads a shifted copy of
-/// the plane, so a 16-lane vector is one masked load per image it touches.
-static int is_shift(const ck_patches *b) {
-    return b->stride_h == 1 && b->stride_w == 1 && b->out_w == b->width
-        && b->kernel_h <= MAX_TAPS && b->kernel_w <= MAX_TAPS
-        // shift_segments compares rows and columns in 32 bits
-        && b->height + b->pad_h + b->kernel_h * b->dilation_h < (1L << 30)
-        && b->width + b->pad_w + b->kernel_w * b->dilation_w < (1L << 30);
-}
 
 /// The segments of the panel of `count` columns from `column` (shift geometry), in vector order.
 CK_AVX512 static int shift_segments(const ck_patches *b, long column, long count, segment *segments) {
@@ -270,41 +279,6 @@ CK_AVX512 static void pack_panel_shift(const ck_patches *b, long r0, long kc, lo
     }
 }
 
-static void pack_panel_general(const ck_patches *b, long r0, long kc, long column, long count, float *dst) {
-    const long plane = b->out_h * b->out_w;
-    long offset[NR], iy0[NR], ix0[NR];
-    for (long t = 0; t < NR; ++t) {
-        if (t < count) {
-            long q = b->first_column + column + t;
-            long image = q / plane, p = q - image * plane;
-            long oh = p / b->out_w, ow = p - oh * b->out_w;
-            offset[t] = image * b->image_stride;
-            iy0[t] = oh * b->stride_h - b->pad_h;
-            ix0[t] = ow * b->stride_w - b->pad_w;
-        } else {
-            offset[t] = 0;
-            iy0[t] = -(1L << 40);  // never inside
-            ix0[t] = 0;
-        }
-    }
-    const long taps = b->kernel_h * b->kernel_w;
-    long c = r0 / taps, tap = r0 % taps, ky = tap / b->kernel_w, kx = tap % b->kernel_w;
-    for (long r = 0; r < kc; ++r) {
-        const float *channel = b->data + c * b->channel_stride;
-        long dy = ky * b->dilation_h, dx = kx * b->dilation_w;
-        for (long t = 0; t < NR; ++t) {
-            long iy = iy0[t] + dy, ix = ix0[t] + dx;
-            dst[t] = (iy >= 0 && iy < b->height && ix >= 0 && ix < b->width)
-                ? channel[offset[t] + iy * b->width + ix] : 0.0f;
-        }
-        dst += NR;
-        if (++kx == b->kernel_w) {
-            kx = 0;
-            if (++ky == b->kernel_h) { ky = 0; ++c; }
-        }
-    }
-}
-
 int ck_gather_packing = 1;
 long ck_direct_max_rows = 64;
 
@@ -363,7 +337,7 @@ static void pack_b(const ck_patches *b, long r0, long kc, long column, long coun
         if (skip && skip[j / NR]) continue;
         if (shift) pack_panel_shift(b, r0, kc, column + j, n, dst);
         else if (!ck_gather_packing || !pack_panel_gather(b, r0, kc, column + j, n, dst))
-            pack_panel_general(b, r0, kc, column + j, n, dst);
+            pack_panel_general(b, r0, kc, column + j, n, NR, dst);
     }
 }
 
@@ -432,12 +406,6 @@ CK_AVX512 static void kernel_8x48(long kc, const float *restrict ap, const float
 
 // MARK: - Driver
 
-static float *plane_address(const ck_planes *c, long column, long row) {
-    long q = c->first_column + column;
-    long image = q / c->plane, p = q - image * c->plane;
-    return c->data + image * c->image_stride + row * c->row_stride + p;
-}
-
 /// `kernel_8x48` with B read straight from the images (`direct_panel`) instead of a packed panel:
 /// rows first_row … first_row + kc − 1 of the column matrix, r = c·taps + tap.
 CK_AVX512 static void kernel_8x48_direct(long kc, const float *restrict ap, const ck_patches *b, long first_row,
@@ -459,16 +427,6 @@ CK_AVX512 static void kernel_8x48_direct(long kc, const float *restrict ap, cons
         if (++tap == taps) { tap = 0; channel += channel_bytes; }
     }
     CK_STORE(0) CK_STORE(1) CK_STORE(2) CK_STORE(3) CK_STORE(4) CK_STORE(5) CK_STORE(6) CK_STORE(7)
-}
-
-/// The epilogue of one finished value v of output row `row`; `residual` points at its residual value
-/// (NULL when there is none).
-static inline float epilogue_value(const ck_epilogue *e, long row, float v, const float *residual) {
-    if (e->scale) v *= e->scale[row];
-    if (e->shift) v += e->shift[row];
-    if (residual) v += *residual;
-    if (e->relu && v <= 0) v = 0;  // NaN stays, as in ReLU
-    return v;
 }
 
 /// Stores a finished tile (`rows` × `columns` of the NR-wide buffer `tile`) whose vectors may cross
@@ -549,26 +507,11 @@ CK_AVX512 static void store_tile(const ck_planes *c, long row, long rows, long c
     }
 }
 
-void ck_gemm(long m, long k, const float *packed_a, const ck_patches *b, const ck_planes *c,
-             int accumulate, long row0, long row1, long column0, long column1, const ck_epilogue *epilogue) {
-    if (row1 > m) row1 = m;
-    if (row0 >= row1 || column0 >= column1) return;
-    if (k == 0) {
-        for (long j = column0; j < column1; ++j) {
-            float *out = plane_address(c, j, row0);
-            for (long i = 0; i < row1 - row0; ++i) {
-                float value = accumulate ? out[i * c->row_stride] : 0;
-                if (epilogue) {
-                    value = epilogue_value(epilogue, row0 + i, value, epilogue->residual
-                                           ? epilogue->residual + (out - c->data) + i * c->row_stride : 0);
-                }
-                out[i * c->row_stride] = value;
-            }
-        }
-        return;
-    }
+/// `ck_gemm` for k > 0 and a non-empty range of rows (row1 ≤ m) and columns.
+static void gemm_avx512(long m, long k, const float *packed_a, const ck_patches *b, const ck_planes *c,
+                        int accumulate, long row0, long row1, long column0, long column1, const ck_epilogue *epilogue) {
     const long padded = ((m + MR - 1) / MR) * MR;
-    float *panels = thread_panels();
+    float *panels = ck_thread_panels();
     // With few rows of A a packed panel serves few tiles: read full panels straight from the images.
     const int try_direct = m <= ck_direct_max_rows && is_shift(b);
     direct_panel direct[NB / NR];
@@ -633,8 +576,8 @@ CK_AVX512 static inline __attribute__((always_inline)) void weight_gradient_rows
     }
 }
 
-CK_AVX512 void ck_weight_gradient_3x3(const ck_patches *x, const float *dy, long dy_image_stride, long images,
-                                      float *dw, long ldw, long o0, long o1, long c0, long c1) {
+CK_AVX512 static void weight_gradient_3x3_avx512(const ck_patches *x, const float *dy, long dy_image_stride, long images,
+                                                float *dw, long ldw, long o0, long o1, long c0, long c1) {
     const long plane = x->out_h * x->out_w, vectors = (plane + 15) / 16;
     if (o0 >= o1 || c0 >= c1 || images == 0 || plane == 0) return;
     // Per vector of the plane: the lanes each tap reads inside the image, then the lanes inside the plane.
@@ -681,9 +624,43 @@ CK_AVX512 void ck_weight_gradient_3x3(const ck_patches *x, const float *dy, long
     free(valid);
 }
 
+void ck_gemm(long m, long k, const float *packed_a, const ck_patches *b, const ck_planes *c,
+             int accumulate, long row0, long row1, long column0, long column1, const ck_epilogue *epilogue) {
+    if (row1 > m) row1 = m;
+    if (row0 >= row1 || column0 >= column1) return;
+    if (k == 0) {  // an empty sum: C keeps its values (accumulate) or becomes 0, then the epilogue
+        for (long j = column0; j < column1; ++j) {
+            float *out = plane_address(c, j, row0);
+            for (long i = 0; i < row1 - row0; ++i) {
+                float value = accumulate ? out[i * c->row_stride] : 0;
+                if (epilogue) {
+                    value = epilogue_value(epilogue, row0 + i, value, epilogue->residual
+                                           ? epilogue->residual + (out - c->data) + i * c->row_stride : 0);
+                }
+                out[i * c->row_stride] = value;
+            }
+        }
+        return;
+    }
+    if (ck_gemm_instruction_set() == 2) gemm_avx512(m, k, packed_a, b, c, accumulate, row0, row1, column0, column1, epilogue);
+    else if (ck_gemm_instruction_set() == 1) ck_gemm_avx2(m, k, packed_a, b, c, accumulate, row0, row1, column0, column1, epilogue);
+    else abort();  // callers check ck_gemm_supported() first
+}
+
+void ck_weight_gradient_3x3(const ck_patches *x, const float *dy, long dy_image_stride, long images,
+                            float *dw, long ldw, long o0, long o1, long c0, long c1) {
+    if (ck_gemm_instruction_set() == 2) weight_gradient_3x3_avx512(x, dy, dy_image_stride, images, dw, ldw, o0, o1, c0, c1);
+    else if (ck_gemm_instruction_set() == 1) ck_weight_gradient_3x3_avx2(x, dy, dy_image_stride, images, dw, ldw, o0, o1, c0, c1);
+    else abort();  // callers check ck_gemm_supported() first
+}
+
 #else
 
 int ck_gemm_supported(void) { return 0; }
+
+int ck_gemm_instruction_set(void) { return 0; }
+
+int ck_set_gemm_instruction_set(int level) { (void)level; return 0; }
 
 void ck_set_gather_packing(int on) { (void)on; }
 

@@ -104,6 +104,8 @@ struct Tuning {
     var inferenceFusion = InferenceFusion.enabled
     var gatherPacking = ConvolutionTuning.gatherPacking
     var directPanelMaximumRows = ConvolutionTuning.directPanelMaximumRows
+    var usesPackedKernel = ConvolutionTuning.usesPackedKernel
+    var packedKernelInstructionSet = ConvolutionTuning.packedKernelInstructionSet
 
     init(_ options: BenchmarkOptions) {
         if let plane = options.int("winograd-plane") { winogradMaximumPlane = plane }
@@ -114,6 +116,12 @@ struct Tuning {
         if let on = options.int("fusion") { inferenceFusion = on != 0 }
         if let on = options.int("gather-packing") { gatherPacking = on != 0 }
         if let rows = options.int("direct-rows") { directPanelMaximumRows = rows }
+        switch options.string("kernels")?.lowercased() {
+        case "blas": usesPackedKernel = false
+        case "avx2": (usesPackedKernel, packedKernelInstructionSet) = (true, .avx2)
+        case "avx512": (usesPackedKernel, packedKernelInstructionSet) = (true, .avx512)
+        default: break
+        }
     }
 
     func apply() {
@@ -125,6 +133,8 @@ struct Tuning {
         InferenceFusion.enabled = inferenceFusion
         ConvolutionTuning.gatherPacking = gatherPacking
         ConvolutionTuning.directPanelMaximumRows = directPanelMaximumRows
+        ConvolutionTuning.usesPackedKernel = usesPackedKernel
+        ConvolutionTuning.packedKernelInstructionSet = packedKernelInstructionSet
     }
 }
 

@@ -22,7 +22,9 @@ func printUsage() {
           + "  --winograd-channels C (fewest input and output channels for Winograd; default 128)\n"
           + "  --winograd-weight-gradient 0|1 (their weight gradients over the same tiles; default 1)\n"
           + "  --fusion 0|1 (eval-mode conv → batch-norm → ReLU as one pass; default 1)\n"
-          + "  --gather-packing 0|1 (strided windows packed with AVX-512 gathers; default 1)\n"
+          + "  --gather-packing 0|1 (strided windows packed with gathers; default 1)\n"
+          + "  --kernels blas|avx2|avx512 (convolutions on im2col + OpenBLAS or on the packed kernels of an instruction\n"
+          + "    set up to the CPU's; default the CPU's best, or VISION_GEMM)\n"
           + "  --direct-rows R (stride-1 windows read straight from the images for products of up to R rows; default 64)\n"
           + "  --weight-gradient-plane P, --weight-gradient-channels C (3×3 weight gradients skip im2col + OpenBLAS\n"
           + "    from planes of P pixels (default 100) up to C channels (default 64))\n"
@@ -40,11 +42,13 @@ if chosen.isEmpty {
     printUsage()
     exit(2)
 }
-print("OpenBLAS core \(BLAS.coreName), \(BLAS.threads) BLAS threads, \(Parallel.threads) worker threads"
-      + (BLASRuntime.wasReexecuted ? " (re-executed with OPENBLAS_CORETYPE=SkylakeX)" : "")
-      + "; forward convolutions: " + (ConvolutionTuning.usesPackedKernel ? "AVX-512 packed kernel (VISION_GEMM=blas for OpenBLAS)" : "im2col + OpenBLAS"))
 let options = BenchmarkOptions(Array(arguments.dropFirst()))
 Tuning(options).apply()
+print("OpenBLAS core \(BLAS.coreName), \(BLAS.threads) BLAS threads, \(Parallel.threads) worker threads"
+      + (BLASRuntime.wasReexecuted ? " (re-executed with OPENBLAS_CORETYPE=SkylakeX)" : "")
+      + "; forward convolutions: " + (ConvolutionTuning.usesPackedKernel
+          ? "\(ConvolutionTuning.packedKernelInstructionSet.map(\.description) ?? "") packed kernel (VISION_GEMM=blas for OpenBLAS, =avx2 for AVX2 on AVX-512)"
+          : "im2col + OpenBLAS"))
 for benchmark in chosen {
     benchmark.run(options)
 }

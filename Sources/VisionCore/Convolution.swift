@@ -1,5 +1,5 @@
-// 2-D convolution and transposed convolution: the packed AVX-512 kernels (CKernels) where the CPU has
-// them, im2col + OpenBLAS sgemm with the batch folded into the GEMM otherwise and for the weight and
+// 2-D convolution and transposed convolution: the packed AVX-512 or AVX2 kernels (CKernels) where the
+// CPU has them, im2col + OpenBLAS sgemm with the batch folded into the GEMM otherwise and for the weight and
 // input gradients those kernels do not cover.
 import CKernels
 
@@ -389,17 +389,44 @@ enum ConvolutionEngine {
     }
 }
 
+/// The vector instruction sets of the packed convolution kernels (`CKernels`).
+public enum PackedKernelInstructionSet: Int, Comparable, Sendable, CustomStringConvertible {
+    /// AVX2 with FMA: 4 × 24 register tiles (AMD Zen 2/3, Intel cores before Ice Lake).
+    case avx2 = 1
+    /// AVX-512 F/BW/DQ/VL: 8 × 48 register tiles, stride-1 windows read straight from the images,
+    /// Winograd F(2×2, 3×3).
+    case avx512 = 2
+
+    public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
+
+    public var description: String { self == .avx2 ? "AVX2" : "AVX-512" }
+}
+
 /// Tuning knobs of the convolution kernels.
 public enum ConvolutionTuning {
-    /// Whether forward convolutions use the AVX-512 packed kernel (see `PackedGEMM`) rather than
-    /// im2col + OpenBLAS. On by default where the CPU supports it; setting it on elsewhere is ignored.
+    /// Whether forward convolutions use the packed kernels (see `PackedGEMM`) rather than
+    /// im2col + OpenBLAS. On by default where the CPU supports them (`VISION_GEMM=blas` turns them
+    /// off); setting it on elsewhere is ignored.
     public static var usesPackedKernel: Bool {
         get { PackedGEMM.enabled }
-        set { PackedGEMM.enabled = newValue && PackedGEMM.isSupported }
+        set { PackedGEMM.enabled = newValue && PackedGEMM.instructionSet != nil }
     }
 
-    /// Whether the packed kernel reads strided windows (and others whose output rows are narrower than
-    /// the input) with AVX-512 gathers rather than element by element. On by default.
+    /// The instruction set this CPU runs the packed kernels with: AVX-512, else AVX2 with FMA, else nil.
+    public static var supportedPackedKernelInstructionSet: PackedKernelInstructionSet? { PackedGEMM.supportedInstructionSet }
+
+    /// The instruction set the packed kernels run with: the supported one unless lowered, e.g. to
+    /// `.avx2` on an AVX-512 machine (`VISION_GEMM=avx2` at start-up), for tests and comparisons.
+    /// A value above the supported one selects the supported one; nil turns the packed kernels off
+    /// (`usesPackedKernel`) until an instruction set is selected again. Winograd F(2×2, 3×3) and direct
+    /// panels need AVX-512; with AVX2 those convolutions run on the plain packed product.
+    public static var packedKernelInstructionSet: PackedKernelInstructionSet? {
+        get { PackedGEMM.instructionSet }
+        set { PackedGEMM.instructionSet = newValue }
+    }
+
+    /// Whether the packed kernels read strided windows (and others whose output rows are narrower than
+    /// the input) with gathers rather than element by element. On by default.
     nonisolated(unsafe) public static var gatherPacking = true {
         didSet { ck_set_gather_packing(gatherPacking ? 1 : 0) }
     }
@@ -518,7 +545,7 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (In
 /// + residual)`, computed in the convolution's own pass over its output. A batch-norm in eval mode folds
 /// into `scale = γ/√(var + ε)` and `shift = β − mean·scale` (plus the convolution's bias times `scale`).
 /// `residual` has the output's shape. No graph is recorded: call it where none is (under
-/// `Autograd.noGrad`, or with inputs that do not require grad). Without the AVX-512 kernels it runs as
+/// `Autograd.noGrad`, or with inputs that do not require grad). Without the packed kernels it runs as
 /// the separate operations.
 public func fusedConv2d(_ x: Tensor, weight: Tensor, scale: [Float]? = nil, shift: [Float]? = nil,
                         residual: Tensor? = nil, relu: Bool = false, stride: (Int, Int) = (1, 1),

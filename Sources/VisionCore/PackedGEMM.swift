@@ -1,16 +1,37 @@
 import CKernels
 import Foundation
 
-/// The AVX-512 convolution GEMM of `CKernels`: weights packed once, the column matrix packed on the fly
-/// from the images, the output written straight into NCHW planes.
+/// The convolution GEMM of `CKernels` (AVX-512, or AVX2 with FMA): weights packed once, the column
+/// matrix packed on the fly from the images, the output written straight into NCHW planes.
 enum PackedGEMM {
-    /// Whether this CPU runs the kernel (AVX-512).
-    static let isSupported = ck_gemm_supported() != 0
+    /// The instruction set of the kernels this CPU runs (nil: neither).
+    static let supportedInstructionSet = PackedKernelInstructionSet(rawValue: Int(ck_gemm_supported()))
 
-    /// Whether convolutions use it: supported, and `VISION_GEMM` is not `blas` (which keeps OpenBLAS,
-    /// for comparisons).
-    nonisolated(unsafe) static var enabled = isSupported
-        && ProcessInfo.processInfo.environment["VISION_GEMM"]?.lowercased() != "blas"
+    /// Whether this CPU runs the kernels.
+    static let isSupported = supportedInstructionSet != nil
+
+    /// `VISION_GEMM`: `blas` keeps im2col + OpenBLAS, `avx2` runs the AVX2 kernels on an AVX-512 CPU
+    /// (for comparisons); unset or anything else, the best kernels the CPU has.
+    private static let environmentChoice = ProcessInfo.processInfo.environment["VISION_GEMM"]?.lowercased()
+
+    /// Whether convolutions use the kernels: supported, and `VISION_GEMM` is not `blas`.
+    nonisolated(unsafe) static var enabled: Bool = {
+        if environmentChoice == "avx2" { ck_set_gemm_instruction_set(Int32(PackedKernelInstructionSet.avx2.rawValue)) }
+        return isSupported && environmentChoice != "blas"
+    }()
+
+    /// The instruction set the kernels run with (nil when the CPU has neither, or after setting nil,
+    /// which also turns `enabled` off).
+    static var instructionSet: PackedKernelInstructionSet? {
+        get {
+            _ = enabled  // applies VISION_GEMM first
+            return PackedKernelInstructionSet(rawValue: Int(ck_gemm_instruction_set()))
+        }
+        set {
+            _ = enabled
+            if ck_set_gemm_instruction_set(Int32(newValue?.rawValue ?? 0)) == 0 { enabled = false }
+        }
+    }
 
     /// Register tile of the micro-kernel: rows of A per panel and columns of B per panel.
     static let tileRows = 8, tileColumns = 48

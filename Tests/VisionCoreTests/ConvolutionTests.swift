@@ -97,16 +97,46 @@ private func withColumnLimit<R>(_ limit: Int, _ body: () -> R) -> R {
     return body()
 }
 
-/// Runs `body` with the AVX-512 packed forward kernel on or off (off = im2col + OpenBLAS), restoring the default.
-private func withPackedKernel<R>(_ on: Bool, _ body: () -> R) -> R {
-    let saved = ConvolutionTuning.usesPackedKernel
-    ConvolutionTuning.usesPackedKernel = on
-    defer { ConvolutionTuning.usesPackedKernel = saved }
+/// A convolution path: im2col + OpenBLAS, or the packed kernels of one instruction set.
+private enum ConvolutionPath: CustomStringConvertible {
+    case blas
+    case packed(PackedKernelInstructionSet)
+
+    var description: String {
+        switch self {
+        case .blas: "im2col + OpenBLAS"
+        case .packed(let set): "packed \(set)"
+        }
+    }
+}
+
+/// Runs `body` on one convolution path, restoring the defaults afterwards.
+private func withPath<R>(_ path: ConvolutionPath, _ body: () -> R) -> R {
+    let saved = (ConvolutionTuning.packedKernelInstructionSet, ConvolutionTuning.usesPackedKernel)
+    defer {
+        ConvolutionTuning.packedKernelInstructionSet = saved.0
+        ConvolutionTuning.usesPackedKernel = saved.1
+    }
+    switch path {
+    case .blas:
+        ConvolutionTuning.usesPackedKernel = false
+    case .packed(let set):
+        ConvolutionTuning.usesPackedKernel = true
+        ConvolutionTuning.packedKernelInstructionSet = set
+    }
     return body()
 }
 
-/// The forward paths this machine has: OpenBLAS always, the packed kernel where the CPU supports it.
-private let forwardKernels: [Bool] = withPackedKernel(true) { ConvolutionTuning.usesPackedKernel } ? [false, true] : [false]
+/// The packed paths this machine runs: AVX2 where the CPU has AVX2 and FMA, AVX2 and AVX-512 where it has AVX-512.
+private let packedPaths: [ConvolutionPath] = [PackedKernelInstructionSet.avx2, .avx512]
+    .filter { set in ConvolutionTuning.supportedPackedKernelInstructionSet.map { set <= $0 } ?? false }
+    .map { .packed($0) }
+
+/// Every convolution path this machine has: OpenBLAS always, then the packed ones.
+private let convolutionPaths: [ConvolutionPath] = [.blas] + packedPaths
+
+private let noPackedKernels = "this CPU has neither AVX-512 nor AVX2 with FMA"
+private let noWinograd = "Winograd F(2×2, 3×3) runs on the AVX-512 kernels, which this CPU lacks"
 
 final class ConvolutionTests: XCTestCase {
     private let sweep: [ConvCase] = [
@@ -137,24 +167,26 @@ final class ConvolutionTests: XCTestCase {
             let w = Tensor.normal([c.outChannels, c.channels / c.groups, c.kernel.0, c.kernel.1], generator: &g)
             let b = c.bias ? Tensor.normal([c.outChannels], generator: &g) : nil
             let expected = naiveConv2d(x, w, b, c)
-            for packed in forwardKernels {
+            for path in convolutionPaths {
                 for limit in columnLimits(c) {
-                    let y = withPackedKernel(packed) {
+                    let y = withPath(path) {
                         withColumnLimit(limit) {
                             conv2d(x, weight: w, bias: b, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
                         }
                     }
-                    assertClose(y, expected, rtol: 1e-4, atol: 1e-4, "\(c) column limit \(limit) packed \(packed)")
+                    assertClose(y, expected, rtol: 1e-4, atol: 1e-4, "\(c) column limit \(limit) \(path)")
                 }
             }
         }
     }
 
-    /// With the packed kernel, stride-1 input gradients are convolutions with the flipped kernel and 3×3
+    /// With the packed kernels, stride-1 input gradients are convolutions with the flipped kernel and 3×3
     /// stride-1 weight gradients are read straight from the images (here on every plane size): both must
-    /// equal the im2col + OpenBLAS gradients (other geometries fall back to those in both).
+    /// equal the im2col + OpenBLAS gradients (other geometries fall back to those in both), on each
+    /// instruction set. An infinite input at the end of an image row must make the same weight-gradient
+    /// entries non-finite on every path (the AVX2 kernel's masked row tails read nothing past the row).
     func testGradientsAgreeBetweenPackedAndBLASPaths() throws {
-        guard forwardKernels.contains(true) else { throw XCTSkip("this CPU has no AVX-512") }
+        guard !packedPaths.isEmpty else { throw XCTSkip(noPackedKernels) }
         let saved = (ConvolutionTuning.packedWeightGradientMinimumPlane, ConvolutionTuning.packedWeightGradientMaximumChannels)
         (ConvolutionTuning.packedWeightGradientMinimumPlane, ConvolutionTuning.packedWeightGradientMaximumChannels) = (1, .max)
         defer { (ConvolutionTuning.packedWeightGradientMinimumPlane, ConvolutionTuning.packedWeightGradientMaximumChannels) = saved }
@@ -169,22 +201,39 @@ final class ConvolutionTests: XCTestCase {
             ConvCase(batch: 4, channels: 1, height: 6, width: 6, outChannels: 16, kernel: (3, 3), padding: (1, 1)),
             ConvCase(batch: 3, channels: 40, height: 32, width: 32, outChannels: 40, kernel: (3, 3), padding: (1, 1), bias: false),
             ConvCase(batch: 2, channels: 3, height: 8, width: 8, outChannels: 5, kernel: (3, 3), padding: (0, 1)),
+            // AVX2 weight gradients: rows of 8 + a 3-lane tail, dilation 2 with 10-wide rows, a 7-lane tail alone.
+            ConvCase(batch: 2, channels: 4, height: 5, width: 11, outChannels: 3, kernel: (3, 3), padding: (1, 1)),
+            ConvCase(batch: 2, channels: 3, height: 7, width: 10, outChannels: 4, kernel: (3, 3), padding: (2, 2), dilation: (2, 2)),
+            ConvCase(batch: 3, channels: 2, height: 7, width: 7, outChannels: 2, kernel: (3, 3), padding: (1, 1)),
         ]
-        for c in cases {
-            let x = Tensor.normal([c.batch, c.channels, c.height, c.width], generator: &g, requiresGrad: true)
+        for (index, c) in cases.enumerated() {
+            var input = Tensor.normal([c.batch, c.channels, c.height, c.width], generator: &g).storage
+            let withInfinity = index >= cases.count - 3
+            if withInfinity { input[c.width - 1] = .infinity }  // image 0, channel 0, end of row 0
+            let x = Tensor(input, shape: [c.batch, c.channels, c.height, c.width], requiresGrad: true)
             let w = Tensor.normal([c.outChannels, c.channels / c.groups, c.kernel.0, c.kernel.1], generator: &g, requiresGrad: true)
             var gradients: [[Float]] = []
             var upstream: Tensor?
-            for packed in [false, true] {
+            for path in convolutionPaths {
                 x.zeroGrad(); w.zeroGrad()
-                withPackedKernel(packed) {
+                withPath(path) {
                     let y = conv2d(x, weight: w, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
                     if upstream == nil { upstream = Tensor.normal(y.shape, generator: &g) }
                     y.backward(upstream!)
                 }
-                gradients.append(x.grad!.storage + w.grad!.storage)
+                gradients.append(withInfinity ? w.grad!.storage : x.grad!.storage + w.grad!.storage)
             }
-            assertClose(gradients[1], gradients[0], rtol: 1e-4, atol: 1e-4, "\(c)")
+            for (path, gradient) in zip(convolutionPaths, gradients).dropFirst() {
+                if withInfinity {
+                    let finite = gradients[0].map(\.isFinite)
+                    XCTAssertEqual(gradient.map(\.isFinite), finite, "non-finite weight gradients, \(path), \(c)")
+                    XCTAssertTrue(finite.contains(false) && finite.contains(true), "\(c)")
+                    assertClose(zip(gradient, finite).map { $1 ? $0 : 0 }, zip(gradients[0], finite).map { $1 ? $0 : 0 },
+                                rtol: 1e-4, atol: 1e-4, "finite weight gradients, \(path), \(c)")
+                } else {
+                    assertClose(gradient, gradients[0], rtol: 1e-4, atol: 1e-4, "\(path), \(c)")
+                }
+            }
         }
     }
 
@@ -194,7 +243,7 @@ final class ConvolutionTests: XCTestCase {
     /// each with stride-1 windows both packed and read straight from the images (direct panels: planes
     /// of 16×16 and 8×8 are whole vectors; 64 channels split into k-blocks mid-channel; a 5×5 window).
     func testPackedKernelMatchesNaiveConvolutionOnLargerShapes() throws {
-        guard forwardKernels.contains(true) else { throw XCTSkip("this CPU has no AVX-512") }
+        guard !packedPaths.isEmpty else { throw XCTSkip(noPackedKernels) }
         var g = SeededGenerator(seed: 15)
         let cases = [
             ConvCase(batch: 5, channels: 40, height: 7, width: 7, outChannels: 20, kernel: (3, 3), padding: (1, 1)),
@@ -220,16 +269,19 @@ final class ConvolutionTests: XCTestCase {
             let w = Tensor.normal([c.outChannels, c.channels / c.groups, c.kernel.0, c.kernel.1], generator: &g)
             let b = c.bias ? Tensor.normal([c.outChannels], generator: &g) : nil
             let expected = naiveConv2d(x, w, b, c)
-            // Strided windows (and rows narrower than the input) packed with AVX-512 gathers, then element by element.
-            for gather in [true, false] {
-                ConvolutionTuning.gatherPacking = gather
-                for direct in [0, Int.max] {
-                    ConvolutionTuning.directPanelMaximumRows = direct
-                    let y = withPackedKernel(true) {
-                        conv2d(x, weight: w, bias: b, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
+            // Strided windows (and rows narrower than the input) packed with gathers, then element by element;
+            // direct panels (AVX-512 only) off and everywhere.
+            for path in packedPaths {
+                for gather in [true, false] {
+                    ConvolutionTuning.gatherPacking = gather
+                    for direct in [0, Int.max] {
+                        ConvolutionTuning.directPanelMaximumRows = direct
+                        let y = withPath(path) {
+                            conv2d(x, weight: w, bias: b, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
+                        }
+                        assertClose(y, expected, rtol: 1e-4, atol: 1e-4,
+                                    "\(c), \(path), direct panels up to \(direct) rows, gather packing \(gather)")
                     }
-                    assertClose(y, expected, rtol: 1e-4, atol: 1e-4,
-                                "\(c), direct panels up to \(direct) rows, gather packing \(gather)")
                 }
             }
         }
@@ -240,7 +292,7 @@ final class ConvolutionTests: XCTestCase {
     /// in several chunks, the input gradient (a convolution with the flipped kernel) and the weight gradient
     /// (over the same tiles), both against the direct paths.
     func testWinogradMatchesNaiveConvolution() throws {
-        guard forwardKernels.contains(true) else { throw XCTSkip("this CPU has no AVX-512") }
+        guard ConvolutionTuning.supportedPackedKernelInstructionSet == .avx512 else { throw XCTSkip(noWinograd) }
         let saved = (ConvolutionTuning.winogradMaximumPlane, ConvolutionTuning.winogradMinimumChannels)
         ConvolutionTuning.winogradMaximumPlane = .max
         ConvolutionTuning.winogradMinimumChannels = 0
@@ -292,7 +344,7 @@ final class ConvolutionTests: XCTestCase {
         ]
         let savedWinograd = (ConvolutionTuning.winogradMaximumPlane, ConvolutionTuning.winogradMinimumChannels)
         defer { (ConvolutionTuning.winogradMaximumPlane, ConvolutionTuning.winogradMinimumChannels) = savedWinograd }
-        for packed in forwardKernels {
+        for path in convolutionPaths {
             for winograd in [false, true] {
                 (ConvolutionTuning.winogradMaximumPlane, ConvolutionTuning.winogradMinimumChannels) = winograd ? (.max, 0) : (0, 0)
                 for c in cases + (winograd ? [ConvCase(batch: 30, channels: 64, height: 17, width: 15, outChannels: 64,
@@ -313,11 +365,11 @@ final class ConvolutionTests: XCTestCase {
                         ("all", scale, shift, residual, true, (plain * perChannel(scale) + perChannel(shift) + residual).relu()),
                     ]
                     for (name, scale, shift, residual, relu, expected) in variants {
-                        let y = withPackedKernel(packed) {
+                        let y = withPath(path) {
                             fusedConv2d(x, weight: w, scale: scale, shift: shift, residual: residual, relu: relu,
                                         stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
                         }
-                        let tag = "\(name), packed \(packed), Winograd \(winograd), \(c)"
+                        let tag = "\(name), \(path), Winograd \(winograd), \(c)"
                         XCTAssertEqual(y.storage.map(\.isNaN), expected.storage.map(\.isNaN), tag)
                         assertClose(y.storage.map { $0.isNaN ? 0 : $0 }, expected.storage.map { $0.isNaN ? 0 : $0 },
                                     rtol: 1e-4, atol: 1e-4, tag)
@@ -325,6 +377,33 @@ final class ConvolutionTests: XCTestCase {
                 }
             }
         }
+    }
+
+    /// The packed kernels' instruction set can be lowered (an AVX-512 machine runs the AVX2 kernels) but
+    /// never raised above the CPU's; none turns the packed kernels off.
+    func testPackedKernelInstructionSetIsClampedToTheCPU() {
+        let supported = ConvolutionTuning.supportedPackedKernelInstructionSet
+        let saved = (ConvolutionTuning.packedKernelInstructionSet, ConvolutionTuning.usesPackedKernel)
+        defer {
+            ConvolutionTuning.packedKernelInstructionSet = saved.0
+            ConvolutionTuning.usesPackedKernel = saved.1
+        }
+        ConvolutionTuning.packedKernelInstructionSet = .avx512
+        XCTAssertEqual(ConvolutionTuning.packedKernelInstructionSet, supported)
+        ConvolutionTuning.packedKernelInstructionSet = .avx2
+        XCTAssertEqual(ConvolutionTuning.packedKernelInstructionSet, supported == nil ? nil : .avx2)
+        ConvolutionTuning.usesPackedKernel = true
+        XCTAssertEqual(ConvolutionTuning.usesPackedKernel, supported != nil)
+        ConvolutionTuning.packedKernelInstructionSet = nil
+        XCTAssertNil(ConvolutionTuning.packedKernelInstructionSet)
+        XCTAssertFalse(ConvolutionTuning.usesPackedKernel)
+        ConvolutionTuning.usesPackedKernel = true
+        XCTAssertFalse(ConvolutionTuning.usesPackedKernel, "no instruction set selected")
+        var g = SeededGenerator(seed: 37)
+        let c = ConvCase(padding: (1, 1))
+        let x = Tensor.normal([c.batch, c.channels, c.height, c.width], generator: &g)
+        let w = Tensor.normal([c.outChannels, c.channels, 3, 3], generator: &g)
+        assertClose(conv2d(x, weight: w, padding: (1, 1)), naiveConv2d(x, w, nil, c), rtol: 1e-4, atol: 1e-4, "OpenBLAS")
     }
 
     func testConv2dGradientsMatchFiniteDifferences() {
@@ -346,11 +425,11 @@ final class ConvolutionTests: XCTestCase {
             let w = Tensor.normal([c.outChannels, c.channels / c.groups, c.kernel.0, c.kernel.1], generator: &g, requiresGrad: true)
             // With the packed kernel on, stride-1 input gradients bypass the chunked col2im path; with it
             // off every case runs the chunked im2col/col2im products.
-            for packed in forwardKernels {
+            for path in convolutionPaths {
                 var gradients: [[Float]] = []
                 for limit in columnLimits(c).reversed() {
                     x.zeroGrad(); w.zeroGrad()
-                    withPackedKernel(packed) {
+                    withPath(path) {
                         withColumnLimit(limit) {
                             let y = conv2d(x, weight: w, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
                             y.backward(Tensor.full(y.shape, 0.5) + y)
@@ -358,8 +437,8 @@ final class ConvolutionTests: XCTestCase {
                     }
                     gradients.append(x.grad!.storage + w.grad!.storage)
                 }
-                assertClose(gradients[1], gradients[0], rtol: 1e-4, atol: 1e-4, "\(c) one image per chunk, packed \(packed)")
-                assertClose(gradients[2], gradients[0], rtol: 1e-4, atol: 1e-4, "\(c) row bands, packed \(packed)")
+                assertClose(gradients[1], gradients[0], rtol: 1e-4, atol: 1e-4, "\(c) one image per chunk, \(path)")
+                assertClose(gradients[2], gradients[0], rtol: 1e-4, atol: 1e-4, "\(c) row bands, \(path)")
             }
         }
     }
@@ -524,11 +603,11 @@ final class ConvolutionTests: XCTestCase {
             let x = Tensor.normal(shape, generator: &g)
             let w = Tensor.normal([shape[1], outPerGroup, kernel.0, kernel.1], generator: &g)
             let b = Tensor.normal([outPerGroup * groups], generator: &g)
-            for packed in forwardKernels {
+            for path in convolutionPaths {
                 // Defaults, then the direct 3×3 weight gradient on every plane size.
                 for thresholds in [saved, (1, Int.max)] {
                     (ConvolutionTuning.packedWeightGradientMinimumPlane, ConvolutionTuning.packedWeightGradientMaximumChannels) = thresholds
-                    withPackedKernel(packed) {
+                    withPath(path) {
                         checkGradients([x, w, b]) { t in
                             convTranspose2d(t[0], weight: t[1], bias: t[2], padding: padding, dilation: dilation, groups: groups)
                         }
@@ -551,11 +630,11 @@ final class ConvolutionTests: XCTestCase {
             let w = Tensor.normal([shape[1], outPerGroup, kernel.0, kernel.1], generator: &g)
             let b = Tensor.normal([outPerGroup * groups], generator: &g)
             let expected = naiveConvTranspose2d(x, w, b, stride: (1, 1), padding: padding, dilation: dilation, groups: groups)
-            for packed in forwardKernels {
-                let y = withPackedKernel(packed) {
+            for path in convolutionPaths {
+                let y = withPath(path) {
                     convTranspose2d(x, weight: w, bias: b, padding: padding, dilation: dilation, groups: groups)
                 }
-                assertClose(y, expected, rtol: 1e-4, atol: 1e-4, "\(shape) kernel \(kernel) padding \(padding) packed \(packed)")
+                assertClose(y, expected, rtol: 1e-4, atol: 1e-4, "\(shape) kernel \(kernel) padding \(padding) \(path)")
             }
         }
     }
@@ -564,7 +643,7 @@ final class ConvolutionTests: XCTestCase {
     /// input-gradient pass; its input gradient the engine's forward); with Winograd forced on — by default
     /// it starts at 128 channels — output and both gradients must match the direct paths and the definition.
     func testConvTransposeThroughWinogradMatchesTheDirectPaths() throws {
-        guard forwardKernels.contains(true) else { throw XCTSkip("this CPU has no AVX-512") }
+        guard ConvolutionTuning.supportedPackedKernelInstructionSet == .avx512 else { throw XCTSkip(noWinograd) }
         let saved = (ConvolutionTuning.winogradMaximumPlane, ConvolutionTuning.winogradMinimumChannels)
         defer { (ConvolutionTuning.winogradMaximumPlane, ConvolutionTuning.winogradMinimumChannels) = saved }
         var g = SeededGenerator(seed: 29)
@@ -620,13 +699,13 @@ final class ConvolutionTests: XCTestCase {
                                  -0.25, 4.1749997, 1.9125, -3.3875, 0.47499996,
                                  -0.87500006, 3.1500001, 0.7750001, 2.9000001, -2.4499998,
                                  -1.1500001, 0.17499995, 2.8, -1.3, 0.52499998]
-        for packed in forwardKernels {
-            let y = withPackedKernel(packed) { convTranspose2d(x, weight: w, bias: b, padding: (1, 1)) }
+        for path in convolutionPaths {
+            let y = withPath(path) { convTranspose2d(x, weight: w, bias: b, padding: (1, 1)) }
             XCTAssertEqual(y.shape, [1, 2, 3, 3])
-            assertClose(y.storage, padded, rtol: 1e-5, atol: 1e-5, "padding 1, packed \(packed)")
-            let z = withPackedKernel(packed) { convTranspose2d(x, weight: w) }
+            assertClose(y.storage, padded, rtol: 1e-5, atol: 1e-5, "padding 1, \(path)")
+            let z = withPath(path) { convTranspose2d(x, weight: w) }
             XCTAssertEqual(z.shape, [1, 2, 5, 5])
-            assertClose(z.storage, unpadded, rtol: 1e-5, atol: 1e-5, "padding 0, packed \(packed)")
+            assertClose(z.storage, unpadded, rtol: 1e-5, atol: 1e-5, "padding 0, \(path)")
         }
     }
 

@@ -2,7 +2,8 @@
 #define CKERNELS_H
 
 /*
- * Single-precision matrix product for convolutions, written for AVX-512.
+ * Single-precision matrix product for convolutions, written for AVX-512 (gemm.c) and for AVX2 with
+ * FMA (gemm_avx2.c); `ck_gemm_supported` tells which this CPU runs.
  *
  * C[i, j] (=|+=) Σ_r A[i, r] · B[r, j]
  *
@@ -50,16 +51,25 @@ typedef struct {
     int relu;
 } ck_epilogue;
 
-/// Whether this CPU runs the AVX-512 kernels (otherwise callers use BLAS).
+/// The kernels this CPU runs: 2 for AVX-512 (F, BW, DQ, VL), 1 for AVX2 with FMA, 0 for neither
+/// (then callers use BLAS).
 int ck_gemm_supported(void);
 
-/// Whether windows other than stride-1 "same-width" ones are packed with AVX-512 gathers (1, the
-/// default) or element by element (0); for measuring the difference.
+/// The instruction set `ck_gemm` and `ck_weight_gradient_3x3` use (as `ck_gemm_supported`); the
+/// supported one unless lowered with `ck_set_gemm_instruction_set`.
+int ck_gemm_instruction_set(void);
+
+/// Selects the kernels' instruction set, clamped to [0, `ck_gemm_supported()`] (so an AVX-512 machine
+/// can run the AVX2 kernels, for tests and comparisons); returns the level selected.
+int ck_set_gemm_instruction_set(int level);
+
+/// Whether windows other than stride-1 "same-width" ones are packed with gathers (1, the default) or
+/// element by element (0); for measuring the difference.
 void ck_set_gather_packing(int on);
 
 /// Products with at most this many rows of A (output channels) read stride-1 "same-width" windows
 /// straight from the images for every panel that lies inside one image per vector, instead of packing
-/// them (0: always pack). Default 64.
+/// them (0: always pack). Default 64. The AVX-512 kernel only; the AVX2 one always packs.
 void ck_set_direct_max_rows(long rows);
 
 /// Floats `ck_pack_a` writes for an m×k matrix.
