@@ -18,8 +18,8 @@ func printUsage() {
     print("  all        every benchmark above except the diagnostic ones")
     print("options: --seconds S (minimum timed seconds per case); conv: --channels C, --column-limit F; models: --only NAME;\n"
           + "  --malloc glibc (leave glibc's mmap/trim thresholds at their defaults: freed activations go back to the kernel)\n"
-          + "  --winograd-plane P (largest plane of 3×3 stride-1 convolutions run as Winograd F(2×2, 3×3); default 256)\n"
-          + "  --winograd-channels C (fewest input and output channels for Winograd; default 128)\n"
+          + "  --winograd-plane P (largest plane of 3×3 stride-1 convolutions run as Winograd F(2×2, 3×3); default 256, 65536 on AVX2 CPUs)\n"
+          + "  --winograd-channels C (fewest input and output channels for Winograd; default 128, 64 on AVX2 CPUs)\n"
           + "  --winograd-weight-gradient 0|1 (their weight gradients over the same tiles; default 1)\n"
           + "  --fusion 0|1 (eval-mode conv → batch-norm → ReLU as one pass; default 1)\n"
           + "  --gather-packing 0|1 (strided windows packed with gathers; default 1)\n"

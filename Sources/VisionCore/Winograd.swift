@@ -3,13 +3,13 @@ import CKernels
 
 /// 3×3 stride-1 convolutions by Winograd's minimal filtering F(2×2, 3×3) (Lavin & Gray 2015): the
 /// filter and 4×4 input tiles are transformed (`ck_winograd_*`), 16 products over the channels run on
-/// the packed AVX-512 kernel (the transforms are AVX-512 code), and each 2×2 output tile is transformed back — 2.25× fewer multiplies
+/// the packed kernels (the transforms are compiled for AVX-512 and for AVX2), and each 2×2 output tile is transformed back — 2.25× fewer multiplies
 /// than the direct product, for a few more float roundings (agrees with it to ~1e-6 relative). The
 /// weight gradient runs over the same tiles (`weightGradient`).
 enum Winograd {
     /// Whether `g` (per group: `channels` inputs, `outChannels` outputs) runs this way.
     static func applies(_ g: ConvolutionGeometry, channels: Int, outChannels: Int) -> Bool {
-        ConvolutionTuning.winogradMaximumPlane > 0 && ConvolutionTuning.packedKernelInstructionSet == .avx512
+        ConvolutionTuning.winogradMaximumPlane > 0
             && min(channels, outChannels) >= ConvolutionTuning.winogradMinimumChannels
             && g.kernelHeight == 3 && g.kernelWidth == 3 && g.strideHeight == 1 && g.strideWidth == 1
             && g.dilationHeight == 1 && g.dilationWidth == 1 && g.paddingHeight == g.paddingWidth

@@ -136,7 +136,6 @@ private let packedPaths: [ConvolutionPath] = [PackedKernelInstructionSet.avx2, .
 private let convolutionPaths: [ConvolutionPath] = [.blas] + packedPaths
 
 private let noPackedKernels = "this CPU has neither AVX-512 nor AVX2 with FMA"
-private let noWinograd = "Winograd F(2×2, 3×3) runs on the AVX-512 kernels, which this CPU lacks"
 
 final class ConvolutionTests: XCTestCase {
     private let sweep: [ConvCase] = [
@@ -290,9 +289,9 @@ final class ConvolutionTests: XCTestCase {
     /// 3×3 stride-1 convolutions as Winograd F(2×2, 3×3): odd output sizes (cropped tiles), padding 0–2,
     /// groups, more than 256 channels (several k-blocks), output channels off the 8-row tile, the batch
     /// in several chunks, the input gradient (a convolution with the flipped kernel) and the weight gradient
-    /// (over the same tiles), both against the direct paths.
+    /// (over the same tiles), both against the direct paths; with the transforms of each instruction set.
     func testWinogradMatchesNaiveConvolution() throws {
-        guard ConvolutionTuning.supportedPackedKernelInstructionSet == .avx512 else { throw XCTSkip(noWinograd) }
+        guard !packedPaths.isEmpty else { throw XCTSkip(noPackedKernels) }
         let saved = (ConvolutionTuning.winogradMaximumPlane, ConvolutionTuning.winogradMinimumChannels)
         ConvolutionTuning.winogradMaximumPlane = .max
         ConvolutionTuning.winogradMinimumChannels = 0
@@ -306,22 +305,26 @@ final class ConvolutionTests: XCTestCase {
             ConvCase(batch: 13, channels: 40, height: 32, width: 32, outChannels: 40, kernel: (3, 3), padding: (1, 1)),
             ConvCase(batch: 1, channels: 3, height: 1, width: 1, outChannels: 4, kernel: (3, 3), padding: (1, 1)),
         ]
-        for c in cases {
-            let x = Tensor.normal([c.batch, c.channels, c.height, c.width], generator: &g, requiresGrad: true)
-            let w = Tensor.normal([c.outChannels, c.channels / c.groups, c.kernel.0, c.kernel.1], generator: &g, requiresGrad: true)
-            let b = c.bias ? Tensor.normal([c.outChannels], generator: &g) : nil
-            let y = conv2d(x, weight: w, bias: b, padding: c.padding, groups: c.groups)
-            assertClose(y, naiveConv2d(x, w, b, c), rtol: 1e-4, atol: 1e-4, "\(c)")
-            let upstream = Tensor.normal(y.shape, generator: &g)
-            y.backward(upstream)
-            let winogradGradient = x.grad!.storage, winogradWeightGradient = w.grad!.storage
-            x.zeroGrad(); w.zeroGrad()
-            ConvolutionTuning.winogradMaximumPlane = 0
-            conv2d(x, weight: w, bias: b, padding: c.padding, groups: c.groups).backward(upstream)
-            ConvolutionTuning.winogradMaximumPlane = .max
-            assertClose(winogradGradient, x.grad!.storage, rtol: 1e-4, atol: 1e-4, "input gradient \(c)")
-            let scale = w.grad!.storage.map(abs).max()!
-            assertClose(winogradWeightGradient, w.grad!.storage, rtol: 1e-4, atol: 1e-4 * scale, "weight gradient \(c)")
+        for path in packedPaths {
+            withPath(path) {
+                for c in cases {
+                    let x = Tensor.normal([c.batch, c.channels, c.height, c.width], generator: &g, requiresGrad: true)
+                    let w = Tensor.normal([c.outChannels, c.channels / c.groups, c.kernel.0, c.kernel.1], generator: &g, requiresGrad: true)
+                    let b = c.bias ? Tensor.normal([c.outChannels], generator: &g) : nil
+                    let y = conv2d(x, weight: w, bias: b, padding: c.padding, groups: c.groups)
+                    assertClose(y, naiveConv2d(x, w, b, c), rtol: 1e-4, atol: 1e-4, "\(c), \(path)")
+                    let upstream = Tensor.normal(y.shape, generator: &g)
+                    y.backward(upstream)
+                    let winogradGradient = x.grad!.storage, winogradWeightGradient = w.grad!.storage
+                    x.zeroGrad(); w.zeroGrad()
+                    ConvolutionTuning.winogradMaximumPlane = 0
+                    conv2d(x, weight: w, bias: b, padding: c.padding, groups: c.groups).backward(upstream)
+                    ConvolutionTuning.winogradMaximumPlane = .max
+                    assertClose(winogradGradient, x.grad!.storage, rtol: 1e-4, atol: 1e-4, "input gradient \(c), \(path)")
+                    let scale = w.grad!.storage.map(abs).max()!
+                    assertClose(winogradWeightGradient, w.grad!.storage, rtol: 1e-4, atol: 1e-4 * scale, "weight gradient \(c), \(path)")
+                }
+            }
         }
     }
 
@@ -643,7 +646,7 @@ final class ConvolutionTests: XCTestCase {
     /// input-gradient pass; its input gradient the engine's forward); with Winograd forced on — by default
     /// it starts at 128 channels — output and both gradients must match the direct paths and the definition.
     func testConvTransposeThroughWinogradMatchesTheDirectPaths() throws {
-        guard ConvolutionTuning.supportedPackedKernelInstructionSet == .avx512 else { throw XCTSkip(noWinograd) }
+        guard !packedPaths.isEmpty else { throw XCTSkip(noPackedKernels) }
         let saved = (ConvolutionTuning.winogradMaximumPlane, ConvolutionTuning.winogradMinimumChannels)
         defer { (ConvolutionTuning.winogradMaximumPlane, ConvolutionTuning.winogradMinimumChannels) = saved }
         var g = SeededGenerator(seed: 29)
@@ -652,28 +655,32 @@ final class ConvolutionTests: XCTestCase {
             ([3, 130, 6, 6], 12, (0, 0), 1),
             ([2, 12, 8, 8], 6, (1, 1), 3),
         ]
-        for (shape, outPerGroup, padding, groups) in cases {
-            let x = Tensor.normal(shape, generator: &g, requiresGrad: true)
-            let w = Tensor.normal([shape[1], outPerGroup, 3, 3], generator: &g, requiresGrad: true)
-            let b = Tensor.normal([outPerGroup * groups], generator: &g)
-            var results: [(y: [Float], dx: [Float], dw: [Float])] = []
-            for winograd in [true, false] {
-                (ConvolutionTuning.winogradMaximumPlane, ConvolutionTuning.winogradMinimumChannels) = winograd ? (.max, 0) : (0, 0)
-                x.zeroGrad(); w.zeroGrad()
-                let y = convTranspose2d(x, weight: w, bias: b, padding: padding, groups: groups)
-                if winograd {
-                    let expected = naiveConvTranspose2d(x, w, b, stride: (1, 1), padding: padding, dilation: (1, 1), groups: groups)
-                    assertClose(y, expected, rtol: 1e-4, atol: 1e-3, "\(shape) padding \(padding) groups \(groups)")
+        for path in packedPaths {
+            withPath(path) {
+                for (shape, outPerGroup, padding, groups) in cases {
+                    let x = Tensor.normal(shape, generator: &g, requiresGrad: true)
+                    let w = Tensor.normal([shape[1], outPerGroup, 3, 3], generator: &g, requiresGrad: true)
+                    let b = Tensor.normal([outPerGroup * groups], generator: &g)
+                    var results: [(y: [Float], dx: [Float], dw: [Float])] = []
+                    for winograd in [true, false] {
+                        (ConvolutionTuning.winogradMaximumPlane, ConvolutionTuning.winogradMinimumChannels) = winograd ? (.max, 0) : (0, 0)
+                        x.zeroGrad(); w.zeroGrad()
+                        let y = convTranspose2d(x, weight: w, bias: b, padding: padding, groups: groups)
+                        if winograd {
+                            let expected = naiveConvTranspose2d(x, w, b, stride: (1, 1), padding: padding, dilation: (1, 1), groups: groups)
+                            assertClose(y, expected, rtol: 1e-4, atol: 1e-3, "\(shape) padding \(padding) groups \(groups), \(path)")
+                        }
+                        var upstream = SeededGenerator(seed: 31)
+                        y.backward(Tensor.normal(y.shape, generator: &upstream))
+                        results.append((y.storage, x.grad!.storage, w.grad!.storage))
+                    }
+                    let tag = "\(shape) padding \(padding) groups \(groups), \(path)"
+                    assertClose(results[0].y, results[1].y, rtol: 1e-4, atol: 1e-3, "output \(tag)")
+                    assertClose(results[0].dx, results[1].dx, rtol: 1e-4, atol: 1e-3, "input gradient \(tag)")
+                    let scale = results[1].dw.map(abs).max()!
+                    assertClose(results[0].dw, results[1].dw, rtol: 1e-4, atol: 1e-4 * scale, "weight gradient \(tag)")
                 }
-                var upstream = SeededGenerator(seed: 31)
-                y.backward(Tensor.normal(y.shape, generator: &upstream))
-                results.append((y.storage, x.grad!.storage, w.grad!.storage))
             }
-            let tag = "\(shape) padding \(padding) groups \(groups)"
-            assertClose(results[0].y, results[1].y, rtol: 1e-4, atol: 1e-3, "output \(tag)")
-            assertClose(results[0].dx, results[1].dx, rtol: 1e-4, atol: 1e-3, "input gradient \(tag)")
-            let scale = results[1].dw.map(abs).max()!
-            assertClose(results[0].dw, results[1].dw, rtol: 1e-4, atol: 1e-4 * scale, "weight gradient \(tag)")
         }
     }
 
