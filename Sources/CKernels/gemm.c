@@ -98,23 +98,23 @@ static int detect_instruction_set(void) {
     return 1;
 }
 
-/// The detected level, and the one the kernels use (-1: not yet read).
-static int supported_set = -1, selected_set = -1;
+/// The detected level, and the one the kernels use; both set when the library loads (so no thread
+/// races to initialise them), the selection read and written atomically.
+static int supported_set, selected_set;
 
-int ck_gemm_supported(void) {
-    if (supported_set < 0) supported_set = detect_instruction_set();
-    return supported_set;
+__attribute__((constructor)) static void initialise_instruction_set(void) {
+    supported_set = detect_instruction_set();
+    __atomic_store_n(&selected_set, supported_set, __ATOMIC_RELAXED);
 }
 
-int ck_gemm_instruction_set(void) {
-    if (selected_set < 0) selected_set = ck_gemm_supported();
-    return selected_set;
-}
+int ck_gemm_supported(void) { return supported_set; }
+
+int ck_gemm_instruction_set(void) { return __atomic_load_n(&selected_set, __ATOMIC_RELAXED); }
 
 int ck_set_gemm_instruction_set(int level) {
-    const int supported = ck_gemm_supported();
-    selected_set = level < 0 ? 0 : (level > supported ? supported : level);
-    return selected_set;
+    const int selected = level < 0 ? 0 : (level > supported_set ? supported_set : level);
+    __atomic_store_n(&selected_set, selected, __ATOMIC_RELAXED);
+    return selected;
 }
 
 // MARK: - Per-thread buffers
@@ -642,15 +642,17 @@ void ck_gemm(long m, long k, const float *packed_a, const ck_patches *b, const c
         }
         return;
     }
-    if (ck_gemm_instruction_set() == 2) gemm_avx512(m, k, packed_a, b, c, accumulate, row0, row1, column0, column1, epilogue);
-    else if (ck_gemm_instruction_set() == 1) ck_gemm_avx2(m, k, packed_a, b, c, accumulate, row0, row1, column0, column1, epilogue);
+    const int set = ck_gemm_instruction_set();
+    if (set == 2) gemm_avx512(m, k, packed_a, b, c, accumulate, row0, row1, column0, column1, epilogue);
+    else if (set == 1) ck_gemm_avx2(m, k, packed_a, b, c, accumulate, row0, row1, column0, column1, epilogue);
     else abort();  // callers check ck_gemm_supported() first
 }
 
 void ck_weight_gradient_3x3(const ck_patches *x, const float *dy, long dy_image_stride, long images,
                             float *dw, long ldw, long o0, long o1, long c0, long c1) {
-    if (ck_gemm_instruction_set() == 2) weight_gradient_3x3_avx512(x, dy, dy_image_stride, images, dw, ldw, o0, o1, c0, c1);
-    else if (ck_gemm_instruction_set() == 1) ck_weight_gradient_3x3_avx2(x, dy, dy_image_stride, images, dw, ldw, o0, o1, c0, c1);
+    const int set = ck_gemm_instruction_set();
+    if (set == 2) weight_gradient_3x3_avx512(x, dy, dy_image_stride, images, dw, ldw, o0, o1, c0, c1);
+    else if (set == 1) ck_weight_gradient_3x3_avx2(x, dy, dy_image_stride, images, dw, ldw, o0, o1, c0, c1);
     else abort();  // callers check ck_gemm_supported() first
 }
 

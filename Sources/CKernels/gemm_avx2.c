@@ -27,6 +27,21 @@ CK_AVX2 static inline __m256i lane_mask(unsigned bits) {
     return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)bits), bit), bit);
 }
 
+// Masked loads (`vmaskmovps`) here only ever span memory inside the plane or buffer they read: Intel
+// guarantees that masked-off lanes never fault, but AMD leaves it to the implementation. Where the
+// eight lanes would reach past a plane, the lanes are read one by one instead.
+
+/// The lanes `bits` of the 8 floats at `address`, read one by one (the others zero): only those lanes'
+/// memory is touched.
+CK_AVX2 static inline __m256 load_lanes(uintptr_t address, unsigned bits) {
+    const float *p = (const float *)address;
+    float v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int t = 0; t < 8; ++t) {
+        if (bits >> t & 1) v[t] = p[t];
+    }
+    return _mm256_loadu_ps(v);
+}
+
 // MARK: - Packing B
 
 /// Lanes of one 8-column vector of a panel that belong to one image: lane t reads position base + t of
@@ -91,7 +106,7 @@ static inline void tap_channels(long r0, long kc, long taps, long tap, long *fir
 }
 
 CK_AVX2 static void pack_panel_shift8(const ck_patches *b, long r0, long kc, long column, long count, float *dst) {
-    const long width = b->width, taps = b->kernel_h * b->kernel_w;
+    const long width = b->width, taps = b->kernel_h * b->kernel_w, plane = b->height * b->width;
     segment8 segments[MAX_SEGMENTS8];
     const int n_segments = shift_segments8(b, column, count, segments);
     const int full = n_segments == 3 && segments[0].lanes == 0xFF && segments[1].lanes == 0xFF && segments[2].lanes == 0xFF;
@@ -108,7 +123,9 @@ CK_AVX2 static void pack_panel_shift8(const ck_patches *b, long r0, long kc, lon
         // Byte addresses: masked-off lanes are not read, so lane 0 may lie outside the plane.
         uintptr_t source = (uintptr_t)b->data + sizeof(float) * (uintptr_t)(c * b->channel_stride + shift);
         const uintptr_t source_step = sizeof(float) * (uintptr_t)b->channel_stride;
-        if (full) {
+        // Whether the eight lanes of segment s stay inside the input plane for this tap.
+        #define WINDOW_INSIDE(s) (segments[s].base + shift >= 0 && segments[s].base + shift + 8 <= plane)
+        if (full && WINDOW_INSIDE(0) && WINDOW_INSIDE(1) && WINDOW_INSIDE(2)) {
             const __m256i m0 = lane_mask(segments[0].rows[ky] & segments[0].columns[kx]);
             const __m256i m1 = lane_mask(segments[1].rows[ky] & segments[1].columns[kx]);
             const __m256i m2 = lane_mask(segments[2].rows[ky] & segments[2].columns[kx]);
@@ -126,21 +143,26 @@ CK_AVX2 static void pack_panel_shift8(const ck_patches *b, long r0, long kc, lon
         // their lanes are disjoint and masked-off lanes load as zero, so the parts combine by `or`.
         __m256i masks[MAX_SEGMENTS8];
         uintptr_t offsets[MAX_SEGMENTS8];
-        int ends[PW / 8] = {0, 0, 0}, n_loads = 0;
+        unsigned lanes[MAX_SEGMENTS8];
+        int inside[MAX_SEGMENTS8], ends[PW / 8] = {0, 0, 0}, n_loads = 0;
         for (int v = 0, s = 0; v < PW / 8; ++v) {
             for (; s < n_segments && segments[s].vector == v; ++s) {
                 const unsigned bits = segments[s].lanes & segments[s].rows[ky] & segments[s].columns[kx];
                 if (!bits) continue;
                 masks[n_loads] = lane_mask(bits);
+                lanes[n_loads] = bits;
+                inside[n_loads] = WINDOW_INSIDE(s);
                 offsets[n_loads++] = sizeof(float) * (uintptr_t)(segments[s].image * b->image_stride + segments[s].base);
             }
             ends[v] = n_loads;
         }
+        #undef WINDOW_INSIDE
         for (; c <= c_end; ++c, out += out_step, source += source_step) {
             for (int v = 0, l = 0; v < PW / 8; ++v) {
                 __m256 value = _mm256_setzero_ps();
                 for (; l < ends[v]; ++l) {
-                    value = _mm256_or_ps(value, _mm256_maskload_ps((const float *)(source + offsets[l]), masks[l]));
+                    value = _mm256_or_ps(value, inside[l] ? _mm256_maskload_ps((const float *)(source + offsets[l]), masks[l])
+                                                          : load_lanes(source + offsets[l], lanes[l]));
                 }
                 _mm256_store_ps(out + 8 * v, value);
             }
@@ -367,8 +389,9 @@ CK_AVX2 static inline float horizontal_sum(__m256 v) {
 /// shifted copies of one input channel, over `images` images: the input planes are zero-padded copies
 /// (`padded`, `padded_size` floats apart, rows `padded_width` wide) in which tap (ky, kx) of output
 /// position (oh, ow) is at (oh + ky·dilation_h)·padded_width + ow + kx·dilation_w. Each output row is
-/// read in whole vectors and a masked tail (`tail`: its lanes), so no load needs a per-tap mask:
-/// 9 accumulators, one dY load and 9 input loads per 9 products.
+/// read in whole vectors and a masked tail (`tail`: its lanes; the padded planes are followed by 8
+/// spare floats, and a dY tail that would reach past its plane is read lane by lane), so no load needs
+/// a per-tap mask: 9 accumulators, one dY load and 9 input loads per 9 products.
 CK_AVX2 static void weight_gradient_channel8(const float *padded, long padded_size, long padded_width,
                                             long dilation_h, long dilation_w, const float *dy, long dy_image_stride,
                                             long images, long out_h, long out_w, __m256i tail, float *dw) {
@@ -388,7 +411,8 @@ CK_AVX2 static void weight_gradient_channel8(const float *padded, long padded_si
             }
             if (ow < out_w) {
                 // Lanes past the row are zero in both factors (an input's inf or NaN there must not leak in).
-                const __m256 dv = _mm256_maskload_ps(d + ow, tail);
+                const __m256 dv = oh + 1 < out_h ? _mm256_maskload_ps(d + ow, tail)
+                                                 : load_lanes((uintptr_t)(d + ow), (1u << (out_w - ow)) - 1);
                 for (int t = 0; t < 9; ++t) acc[t] = _mm256_fmadd_ps(dv, _mm256_maskload_ps(x + offset[t] + ow, tail), acc[t]);
             }
         }
@@ -404,11 +428,14 @@ CK_AVX2 void ck_weight_gradient_3x3_avx2(const ck_patches *x, const float *dy, l
     // and columns −pad_w … width − 1 + pad_w, the parts outside the image zero.
     const long padded_height = out_h + 2 * x->dilation_h, padded_width = x->width + 2 * x->dilation_w;
     const long padded_size = padded_height * padded_width;
-    // Images in blocks whose dY planes and padded input planes stay in L2 (reduced once per block).
-    long block = (96 * 1024) / ((o1 - o0) * plane + (c1 - c0) * padded_size);
+    // Images in blocks whose dY planes (every output channel) and padded input planes (one channel at a
+    // time) stay in L2 (reduced once per block).
+    long block = (96 * 1024) / ((o1 - o0) * plane + padded_size);
     if (block < 1) block = 1;
     if (block > images) block = images;
-    float *padded = aligned_alloc(32, sizeof(float) * (size_t)(((block * padded_size) + 7) & ~7L));
+    // The 8 spare floats after the last plane keep its row tails' masked loads inside the buffer.
+    float *padded = aligned_alloc(32, sizeof(float) * (size_t)(((block * padded_size) + 8 + 7) & ~7L));
+    if (!padded) abort();
     const __m256i tail = lane_mask((1u << (out_w & 7)) - 1);
     for (long n0 = 0; n0 < images; n0 += block) {
         const long count = images - n0 < block ? images - n0 : block;

@@ -26,29 +26,33 @@
 #include "winograd_transforms.inc"
 #undef CK_VECTOR
 #undef CK_NAME
-#define CK_PICK(name) (ck_gemm_instruction_set() == 2 ? name##_avx512 : name##_avx2)
+// The copy for the instruction set `set` selected; none selected means a caller skipped ck_gemm_supported().
+#define CK_PICK(set, name) ((set) == 2 ? name##_avx512 : (set) == 1 ? name##_avx2 : (abort(), name##_avx2))
 #else
 #define CK_VECTOR
 #define CK_NAME(name) name##_generic
 #include "winograd_transforms.inc"
-#define CK_PICK(name) name##_generic
+#define CK_PICK(set, name) ((void)(set), name##_generic)
 #endif
 
 void ck_winograd_input(const float *x, long height, long width, long pad, long channel_stride, long image_stride,
                        long images, long tiles_h, long tiles_w, float *v, long v_stride, long c0, long c1) {
-    CK_PICK(winograd_input)(x, height, width, pad, channel_stride, image_stride, images, tiles_h, tiles_w, v, v_stride, c0, c1);
+    const int set = ck_gemm_instruction_set();
+    CK_PICK(set, winograd_input)(x, height, width, pad, channel_stride, image_stride, images, tiles_h, tiles_w, v, v_stride, c0, c1);
 }
 
 void ck_winograd_output(const float *m, long m_stride, long images, long tiles_h, long tiles_w,
                         float *y, long out_h, long out_w, long channel_stride, long image_stride,
                         int accumulate, long k0, long k1, const ck_epilogue *epilogue) {
-    CK_PICK(winograd_output)(m, m_stride, images, tiles_h, tiles_w, y, out_h, out_w, channel_stride, image_stride,
+    const int set = ck_gemm_instruction_set();
+    CK_PICK(set, winograd_output)(m, m_stride, images, tiles_h, tiles_w, y, out_h, out_w, channel_stride, image_stride,
                              accumulate, k0, k1, epilogue);
 }
 
 void ck_winograd_output_gradient(const float *dy, long out_h, long out_w, long channel_stride, long image_stride,
                                  long images, long tiles_h, long tiles_w, float *u, long u_stride, long k0, long k1) {
-    CK_PICK(winograd_output_gradient)(dy, out_h, out_w, channel_stride, image_stride, images, tiles_h, tiles_w,
+    const int set = ck_gemm_instruction_set();
+    CK_PICK(set, winograd_output_gradient)(dy, out_h, out_w, channel_stride, image_stride, images, tiles_h, tiles_w,
                                       u, u_stride, k0, k1);
 }
 

@@ -417,8 +417,8 @@ public enum ConvolutionTuning {
 
     /// The instruction set the packed kernels run with: the supported one unless lowered, e.g. to
     /// `.avx2` on an AVX-512 machine (`VISION_GEMM=avx2` at start-up), for tests and comparisons.
-    /// A value above the supported one selects the supported one; nil turns the packed kernels off
-    /// (`usesPackedKernel`) until an instruction set is selected again. Direct panels
+    /// A value above the supported one selects the supported one; nil also turns the packed kernels off
+    /// (`usesPackedKernel` stays false until set again, after an instruction set is). Direct panels
     /// (`directPanelMaximumRows`) are AVX-512 only: the AVX2 kernel always packs.
     public static var packedKernelInstructionSet: PackedKernelInstructionSet? {
         get { PackedGEMM.instructionSet }
@@ -455,11 +455,12 @@ public enum ConvolutionTuning {
     /// 8×8 forward 1.1×, forward + backward 1.15× (with the vectorised tile transforms; the scalar ones
     /// cost what the products saved); 128 channels at 16×16, five rounds, forward median 184 → 204,
     /// forward + backward 157 → 188 GFLOP/s (with the products run whole per thread). Those are AVX-512
-    /// figures; where the CPU's best is AVX2 the default is 65,536 (256×256), with 64 channels and more
+    /// figures; where the kernels start as AVX2 (the CPU's best, or `VISION_GEMM=avx2`) the default is
+    /// 65,536 (256×256), with 64 channels and more
     /// (`winogradMinimumChannels`): on an AMD EPYC Zen 3, U-Net (base 32) training 1.8 → 1.9–2.0 img/s
     /// against a plane of 4,096, two alternating pairs; ResNet-18 training (`--versus`) 1.13× against
     /// the AVX-512 thresholds, 64 channels at 32² forward / forward + backward 146 / 128 → 183 / 175 GFLOP/s.
-    nonisolated(unsafe) public static var winogradMaximumPlane = PackedGEMM.supportedInstructionSet == .avx2 ? 1 << 16 : 256
+    nonisolated(unsafe) public static var winogradMaximumPlane = PackedGEMM.instructionSet == .avx2 ? 1 << 16 : 256
 
     /// Whether the weight gradients of the convolutions that run forward as Winograd F(2×2, 3×3) do too
     /// (over the same tiles, `Winograd.weightGradient`) rather than by im2col + OpenBLAS.
@@ -468,10 +469,10 @@ public enum ConvolutionTuning {
     /// The fewest input and output channels (per group) for which they do. 128: with 64 channels at 8×8
     /// (ResNet-20's last stage) the transforms cost more than the products save — `vision-bench models
     /// --only resnet20 --winograd-plane 16|64`, three alternating pairs: 361/384/392 vs 337/344/371 img/s
-    /// per CPU second. Where the CPU's best is AVX2, 64: there ResNet-20 trains as fast with 64-channel
+    /// per CPU second. Where the kernels start as AVX2, 64: there ResNet-20 trains as fast with 64-channel
     /// Winograd as without (`--versus "--winograd-channels 64"` 1.005), and 32 or 16 channels are slower
     /// (0.93, 0.80 of the speed).
-    nonisolated(unsafe) public static var winogradMinimumChannels = PackedGEMM.supportedInstructionSet == .avx2 ? 64 : 128
+    nonisolated(unsafe) public static var winogradMinimumChannels = PackedGEMM.instructionSet == .avx2 ? 64 : 128
 
     /// The largest im2col column buffer, in floats, that one convolution call allocates
     /// (default 2²¹ floats = 8 MiB, which stays in cache).

@@ -21,7 +21,7 @@ enum PackedGEMM {
     }()
 
     /// The instruction set the kernels run with (nil when the CPU has neither, or after setting nil,
-    /// which also turns `enabled` off).
+    /// which also turns `enabled` off; selecting one again leaves `enabled` as it is).
     static var instructionSet: PackedKernelInstructionSet? {
         get {
             _ = enabled  // applies VISION_GEMM first
