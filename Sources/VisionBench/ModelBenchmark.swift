@@ -11,13 +11,16 @@ func runModelBenchmark(_ options: BenchmarkOptions) {
     let seconds = options.double("seconds", default: 3)
     var g = SeededGenerator(seed: 0)
 
-    func classifierCases() -> [(String, Module, Int, Float)] {
-        [("resnet18_cifar", resnet18(numClasses: 10, stem: .small), 64, 0.01),
-         ("vgg16bn_cifar", VGG(depth: 16, batchNorm: true, numClasses: 10, head: .small), 64, 0.01),
-         ("resnet20_cifar", CIFARResNet(depth: 20, numClasses: 10), 128, 0.1)]
+    /// (name, model, batch, learning rate, input shape of one image).
+    func classifierCases() -> [(String, Module, Int, Float, [Int])] {
+        [("resnet18_cifar", resnet18(numClasses: 10, stem: .small), 64, 0.01, [3, 32, 32]),
+         ("vgg16bn_cifar", VGG(depth: 16, batchNorm: true, numClasses: 10, head: .small), 64, 0.01, [3, 32, 32]),
+         ("resnet20_cifar", CIFARResNet(depth: 20, numClasses: 10), 128, 0.1, [3, 32, 32]),
+         // The main job's network and input (Fashion-MNIST): planes of 28², 14² and 7².
+         ("resnet20_fashion", CIFARResNet(depth: 20, numClasses: 10, inChannels: 1), 128, 0.1, [1, 28, 28])]
     }
 
-    // --only NAME keeps the cases whose name starts with NAME (resnet18, vgg16bn, resnet20, unet).
+    // --only NAME keeps the cases whose name starts with NAME (resnet18, vgg16bn, resnet20, resnet20_fashion, unet).
     let only = options.string("only")
     func chosen(_ name: String) -> Bool { only.map { name.hasPrefix($0) } ?? true }
 
@@ -29,8 +32,8 @@ func runModelBenchmark(_ options: BenchmarkOptions) {
             print(name.padding(toLength: max(name.count, 34), withPad: " ", startingAt: 0)
                   + String(format: " %8.1f vs %.1f img/s (versus); paired speed ratio %.3f", work / ta.median, work / tb.median, 1 / ratio))
         }
-        for (name, model, batch, lr) in classifierCases() where chosen(name) {
-            let x = Tensor.normal([batch, 3, 32, 32], generator: &g)
+        for (name, model, batch, lr, shape) in classifierCases() where chosen(name) {
+            let x = Tensor.normal([batch] + shape, generator: &g)
             let y = (0..<batch).map { $0 % 10 }
             let optimizer = SGD([ParameterGroup(model.parameters())], learningRate: lr, momentum: 0.9)
             model.train()
@@ -48,8 +51,8 @@ func runModelBenchmark(_ options: BenchmarkOptions) {
         return
     }
 
-    for (name, model, batch, lr) in classifierCases() where chosen(name) {
-        let x = Tensor.normal([batch, 3, 32, 32], generator: &g)
+    for (name, model, batch, lr, shape) in classifierCases() where chosen(name) {
+        let x = Tensor.normal([batch] + shape, generator: &g)
         let y = (0..<batch).map { $0 % 10 }
         let optimizer = SGD([ParameterGroup(model.parameters())], learningRate: lr, momentum: 0.9)
         model.train()
