@@ -7,6 +7,7 @@ The reference run (issue 7's CIFAR-10 ResNet-20) is
 and this script is its PyTorch counterpart:
     python3 scripts/torch_cifar_resnet20.py --data ROOT --out runs/torch-resnet20-cifar10
     python3 scripts/torch_cifar_resnet20.py --data ROOT --out runs/torch-resnet20-cifar10 --resume
+    (add --preload to decode the images once and augment in-process: the same distribution, faster on 2 cores)
 Needs torch, torchvision and Pillow. Prints one line per epoch and writes DIR/checkpoint.pt (every epoch,
 atomically) and DIR/metrics.csv (the same columns as vision's metrics.csv).
 
@@ -228,6 +229,57 @@ def build_datasets(args):
     return classes, ImageList(train, train_transform, args.seed), ImageList(test, normalize), tree, side, padding
 
 
+class PreloadedImages:
+    """An ImageList decoded once: uint8 pixels [N, 3, H, W] and int64 labels, for --preload."""
+
+    def __init__(self, image_list):
+        samples = image_list.samples
+        with Image.open(samples[0][0]) as probe:
+            width, height = probe.size
+        self.pixels = torch.empty(len(samples), 3, height, width, dtype=torch.uint8)
+        for i, (path, _) in enumerate(samples):
+            with Image.open(path) as image:
+                rgb = image.convert("RGB")
+            if rgb.size != (width, height):
+                sys.exit(f"{path}: {rgb.size[0]}x{rgb.size[1]}, the first image is {width}x{height} (--preload "
+                         "needs one size)")
+            self.pixels[i] = torch.frombuffer(bytearray(rgb.tobytes()), dtype=torch.uint8).view(height, width, 3).permute(2, 0, 1)
+        self.labels = torch.tensor([label for _, label in samples], dtype=torch.int64)
+
+    def __len__(self):
+        return len(self.labels)
+
+
+def normalized(pixels):
+    mean = torch.tensor(CIFAR_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(CIFAR_STD).view(1, 3, 1, 1)
+    return (pixels.float() / 255 - mean) / std
+
+
+def preloaded_train_batches(data, padding, batch_size, drop_last, seed, epoch):
+    """Batches of one epoch: a permutation and per-image crop offsets and flips drawn from (seed, epoch) alone,
+    RandomCrop of the zero-padded image (padding before Normalize: black borders) and flip p = 0.5."""
+    n, (_, _, height, width) = len(data), data.pixels.shape
+    generator = torch.Generator().manual_seed(derived_seed(seed, epoch, "preload"))
+    order = torch.randperm(n, generator=generator)
+    tops = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
+    lefts = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
+    flips = torch.rand(n, generator=generator) < 0.5
+    padded = F.pad(data.pixels, (padding, padding, padding, padding)) if padding else data.pixels
+    count = n // batch_size if drop_last else math.ceil(n / batch_size)
+    for b in range(count):
+        indices = order[b * batch_size:(b + 1) * batch_size]
+        crops = torch.stack([padded[i, :, tops[i]:tops[i] + height, lefts[i]:lefts[i] + width]
+                             for i in indices.tolist()])
+        crops = torch.where(flips[indices].view(-1, 1, 1, 1), crops.flip(3), crops)
+        yield normalized(crops), data.labels[indices]
+
+
+def preloaded_test_batches(pixels, labels, batch_size):
+    for start in range(0, len(labels), batch_size):
+        yield pixels[start:start + batch_size], labels[start:start + batch_size]
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Model
 
@@ -388,6 +440,9 @@ def parse_args():
     p.add_argument("--out", default="runs/torch-resnet20-cifar10", help="checkpoint and metrics directory")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--stop-after", type=int, default=None, help="train at most this many more epochs, then stop")
+    p.add_argument("--preload", action="store_true",
+                   help="decode every image once into memory and augment whole batches in-process (no workers): "
+                        "the same crop/flip distribution, about 1.5x the speed on 2 cores")
     args = p.parse_args()
     for name in ("epochs", "batch_size", "threads"):
         if getattr(args, name) <= 0:
@@ -423,8 +478,17 @@ def main():
     drop_last = len(train_set) > args.batch_size
     batches = len(train_set) // args.batch_size if drop_last else math.ceil(len(train_set) / args.batch_size)
     total_steps = max(1, args.epochs * batches)
-    test_loader = DataLoader(test_set, batch_size=max(args.batch_size, 128), shuffle=False,
-                             num_workers=args.workers, worker_init_fn=worker_init)
+    if args.preload:
+        started = time.perf_counter()
+        train_data = PreloadedImages(train_set)
+        test_data = PreloadedImages(test_set)
+        test_pixels = normalized(test_data.pixels)
+        test_loader = list(preloaded_test_batches(test_pixels, test_data.labels, max(args.batch_size, 128)))
+        print(f"preloaded {len(train_data)} + {len(test_data)} images in {time.perf_counter() - started:.1f} s",
+              flush=True)
+    else:
+        test_loader = DataLoader(test_set, batch_size=max(args.batch_size, 128), shuffle=False,
+                                 num_workers=args.workers, worker_init_fn=worker_init)
 
     torch.manual_seed(args.seed)
     model = CIFARResNet(20, num_classes=len(classes))
@@ -447,16 +511,20 @@ def main():
 
     print(f"data {tree}: {len(classes)} classes, train {len(train_set)} (crop {side} pad {padding}, flip), "
           f"test {len(test_set)}; {batches} batches/epoch of {args.batch_size}, drop_last {drop_last}; "
-          f"{sum(p.numel() for p in model.parameters())} parameters; threads {args.threads}, workers {args.workers}",
+          f"{sum(p.numel() for p in model.parameters())} parameters; threads {args.threads}, "
+          f"{'preloaded, augmented in-process' if args.preload else f'workers {args.workers}'}",
           flush=True)
 
     last_epoch = args.epochs if args.stop_after is None else min(args.epochs, first_epoch + args.stop_after)
     for epoch in range(first_epoch, last_epoch):
         model.train()
         train_set.epoch = epoch  # workers are started per epoch and copy it
-        order = torch.Generator().manual_seed(derived_seed(args.seed, epoch, "order"))
-        loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, drop_last=drop_last,
-                            num_workers=args.workers, generator=order, worker_init_fn=worker_init)
+        if args.preload:
+            loader = preloaded_train_batches(train_data, padding, args.batch_size, drop_last, args.seed, epoch)
+        else:
+            order = torch.Generator().manual_seed(derived_seed(args.seed, epoch, "order"))
+            loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, drop_last=drop_last,
+                                num_workers=args.workers, generator=order, worker_init_fn=worker_init)
         start = time.perf_counter()
         loss_sum, correct, seen, lr = 0.0, 0, 0, args.lr
         for index, (images, labels) in enumerate(loader):
