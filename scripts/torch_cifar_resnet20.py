@@ -250,10 +250,13 @@ class PreloadedImages:
         return len(self.labels)
 
 
+_MEAN_NCHW = torch.tensor(CIFAR_MEAN).view(1, 3, 1, 1)
+_STD_NCHW = torch.tensor(CIFAR_STD).view(1, 3, 1, 1)
+
+
 def normalized(pixels):
-    mean = torch.tensor(CIFAR_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(CIFAR_STD).view(1, 3, 1, 1)
-    return (pixels.float() / 255 - mean) / std
+    """uint8 [N, 3, H, W] -> Normalize(CIFAR_MEAN, CIFAR_STD) of pixels / 255, as the ImageList transforms."""
+    return (pixels.float() / 255 - _MEAN_NCHW) / _STD_NCHW
 
 
 def preloaded_train_batches(data, padding, batch_size, drop_last, seed, epoch):
