@@ -32,7 +32,7 @@ struct Evaluate: ParsableCommand {
 
     func validate() throws {
         if !(1...100_000).contains(batchSize) { throw ValidationError("--batch-size must be between 1 and 100000") }
-        if workers < 0 { throw ValidationError("--workers must be ≥ 0") }
+        if !(0...RunConfig.maxWorkers).contains(workers) { throw ValidationError("--workers must be between 0 and \(RunConfig.maxWorkers)") }
         if let l = limit, l <= 0 { throw ValidationError("--limit must be positive") }
     }
 
@@ -44,9 +44,7 @@ struct Evaluate: ParsableCommand {
             var prepared: PreparedData
             do {
                 prepared = heldOut
-                    ? try DataSetup.prepare(data: data, augmentation: "none", seed: config.seed, limit: config.limit,
-                                            validationSplit: config.validationSplit, imageSize: config.imageSize,
-                                            normalization: (config.preprocessing.mean, config.preprocessing.std))
+                    ? try DataSetup.heldOutSet(data: data, config: config)
                     : try DataSetup.evaluationSet(data: data, config: config)
             } catch let error as ToolError {
                 // A channel mismatch often means the wrong kind of data altogether; say that when it is so.

@@ -52,7 +52,7 @@ struct LRFind: ParsableCommand {
         }
         if !(5...10_000).contains(steps) { throw ValidationError("--steps must be between 5 and 10000") }
         if !(1...100_000).contains(batchSize) { throw ValidationError("--batch-size must be between 1 and 100000") }
-        if workers < 0 { throw ValidationError("--workers must be ≥ 0") }
+        if !(0...RunConfig.maxWorkers).contains(workers) { throw ValidationError("--workers must be between 0 and \(RunConfig.maxWorkers)") }
         if let size = imageSize, !(1...4096).contains(size) { throw ValidationError("--image-size must be between 1 and 4096") }
     }
 

@@ -208,7 +208,7 @@ struct TrainingOptions: ParsableArguments {
         if !Trainer.scheduleNames.contains(schedule.lowercased()) {
             throw ValidationError("--schedule must be one of \(Trainer.scheduleNames.joined(separator: ", ")), got '\(schedule)'")
         }
-        if workers < 0 { throw ValidationError("--workers must be ≥ 0") }
+        if !(0...RunConfig.maxWorkers).contains(workers) { throw ValidationError("--workers must be between 0 and \(RunConfig.maxWorkers)") }
         if let size = imageSize, !(1...4096).contains(size) { throw ValidationError("--image-size must be between 1 and 4096") }
         if !["standard", "strong", "trivial", "none", "off"].contains(augmentation) { throw ValidationError("--augment must be standard, strong, trivial or none") }
         if let l = limit, l <= 0 { throw ValidationError("--limit must be positive") }

@@ -41,7 +41,8 @@ public struct DataLoader: Sendable {
         self.shuffle = shuffle
         self.dropLast = dropLast
         self.workers = workers
-        self.prefetch = max(prefetch ?? 2 * workers, workers, 1)
+        let doubled = workers.multipliedReportingOverflow(by: 2)
+        self.prefetch = max(prefetch ?? (doubled.overflow ? Int.max : doubled.partialValue), workers, 1)
         self.seed = seed
         self.transform = transform
     }

@@ -45,6 +45,8 @@ public enum OptimizerStateError: Error, LocalizedError, CustomStringConvertible,
     case indexOutOfRange(key: String, groupSizes: [Int])
     /// A state tensor whose shape differs from its parameter's.
     case shapeMismatch(key: String, expected: [Int], got: [Int])
+    /// A value that cannot be what it stands for (a step count that is not a whole number, say).
+    case invalidValue(key: String, reason: String)
 
     public var description: String {
         switch self {
@@ -56,6 +58,8 @@ public enum OptimizerStateError: Error, LocalizedError, CustomStringConvertible,
             return "optimizer state key '\(key)' does not match the parameter groups (sizes \(sizes))"
         case .shapeMismatch(let key, let expected, let got):
             return "optimizer state '\(key)' has shape \(got), expected \(expected)"
+        case .invalidValue(let key, let reason):
+            return "optimizer state '\(key)' \(reason)"
         }
     }
 
@@ -185,7 +189,12 @@ public class GradientOptimizer: Optimizer {
             loaded[g][i] = parameterState
             if slot == "step" {
                 guard tensor.shape == [2] else { throw OptimizerStateError.shapeMismatch(key: key, expected: [2], got: tensor.shape) }
-                parameterState.step = Int(tensor.storage[0]) * GradientOptimizer.stepRadix + Int(tensor.storage[1])
+                // Two base-2^24 digits, each exact in a Float (see `stateDict`).
+                let digits = [tensor.storage[0], tensor.storage[1]]
+                guard digits.allSatisfy({ $0 >= 0 && $0 < Float(GradientOptimizer.stepRadix) && $0.rounded() == $0 }) else {
+                    throw OptimizerStateError.invalidValue(key: key, reason: "holds \(digits), not a step count (two whole numbers from 0 to 2^24 - 1)")
+                }
+                parameterState.step = Int(digits[0]) * GradientOptimizer.stepRadix + Int(digits[1])
                 hasStep.insert("state.\(g).\(i)")
             } else if slotNames.contains(slot) {
                 let parameter = groups[g].parameters[i]

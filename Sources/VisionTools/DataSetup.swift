@@ -300,6 +300,14 @@ public enum DataSetup {
         return prepared
     }
 
+    /// The images a training run held out for validation (its seed, split and limit), prepared at the run's
+    /// input size and with its statistics whatever the data's native size (`evaluate --held-out`).
+    public static func heldOutSet(data: String, config: RunConfig) throws -> PreparedData {
+        try prepare(data: data, augmentation: "none", seed: config.seed, limit: config.limit, validationSplit: config.validationSplit,
+                    imageSize: config.preprocessing.size ?? config.imageSize,
+                    normalization: (config.preprocessing.mean, config.preprocessing.std))
+    }
+
     /// Opens a segmentation folder, detecting 0/255 binary masks (thresholded) versus class-index masks.
     static func openSegmentation(_ root: URL) throws -> (SegmentationFolder, SegmentationFolder.LabelEncoding, [String]) {
         let raw = try SegmentationFolder(root: root, encoding: .classIndices)

@@ -59,6 +59,8 @@ public struct RunConfig: Codable, Equatable, Sendable {
     /// each batch takes one of the two at random.
     public var cutmixAlpha: Float?
     public var workers: Int
+    /// The most data-loader worker threads a run may ask for (each holds decoded batches in memory).
+    public static let maxWorkers = 256
     public var seed: UInt64
     public var limit: Int?
     /// Fraction of the training set held out for validation; nil uses the dataset's test split when it has one.
@@ -102,6 +104,7 @@ public struct RunConfig: Codable, Equatable, Sendable {
         check(p.mean.allSatisfy(\.isFinite) && p.std.allSatisfy { $0 > 0 && $0.isFinite },
               "preprocessing.std must be positive and mean finite, got mean \(p.mean), std \(p.std)")
         check(p.size.map { (1...4096).contains($0) } ?? true, "preprocessing.size \(p.size ?? 0) is not between 1 and 4096")
+        check(imageSize.map { (1...4096).contains($0) } ?? true, "imageSize \(imageSize ?? 0) is not between 1 and 4096")
         check((task == .classification) == (p.size != nil),
               "preprocessing.size must be set for classification and absent for segmentation (task \(task.rawValue))")
         check(classNames.count == modelOptions.numClasses,
@@ -125,6 +128,11 @@ public struct RunConfig: Codable, Equatable, Sendable {
         check((0...100_000).contains(warmupEpochs), "warmupEpochs \(warmupEpochs) is not between 0 and 100000")
         check(learningRate > 0 && learningRate.isFinite, "learningRate \(learningRate) is not a positive number")
         check(momentum >= 0 && momentum.isFinite, "momentum \(momentum) is not a finite number ≥ 0")
+        check(optimizer.lowercased() != "nesterov" || momentum > 0, "optimizer nesterov needs momentum > 0, got \(momentum)")
+        check(backboneLearningRateScale.map { $0 >= 0 && $0.isFinite } ?? true,
+              "backboneLearningRateScale \(backboneLearningRateScale ?? 0) is not a finite number ≥ 0")
+        check(mixupAlpha.map { $0 >= 0 && $0.isFinite } ?? true, "mixupAlpha \(mixupAlpha ?? 0) is not a finite number ≥ 0")
+        check(cutmixAlpha.map { $0 >= 0 && $0.isFinite } ?? true, "cutmixAlpha \(cutmixAlpha ?? 0) is not a finite number ≥ 0")
         check(weightDecay >= 0 && weightDecay.isFinite, "weightDecay \(weightDecay) is not a finite number ≥ 0")
         check(normWeightDecay.map { $0 >= 0 && $0.isFinite } ?? true, "normWeightDecay \(normWeightDecay ?? 0) is not a finite number ≥ 0")
         check(biasWeightDecay.map { $0 >= 0 && $0.isFinite } ?? true, "biasWeightDecay \(biasWeightDecay ?? 0) is not a finite number ≥ 0")
@@ -133,8 +141,7 @@ public struct RunConfig: Codable, Equatable, Sendable {
         check(cropPadding.map { (0...1024).contains($0) } ?? true, "cropPadding \(cropPadding ?? 0) is not between 0 and 1024")
         check(limit.map { $0 > 0 } ?? true, "limit \(limit ?? 0) is not positive")
         check(validationSplit.map { $0 >= 0 && $0 < 1 } ?? true, "validationSplit \(validationSplit ?? 0) is not in [0, 1)")
-        check(imageSize.map { (1...4096).contains($0) } ?? true, "imageSize \(imageSize ?? 0) is not between 1 and 4096")
-        check(workers >= 0, "workers \(workers) is negative")
+        check((0...RunConfig.maxWorkers).contains(workers), "workers \(workers) is not between 0 and \(RunConfig.maxWorkers)")
         return found
     }
 

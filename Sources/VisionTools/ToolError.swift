@@ -4,6 +4,8 @@ import VisionCore
 /// Errors from the tools layer; each names the file or value at fault.
 public enum ToolError: Error, CustomStringConvertible, LocalizedError {
     case nonFiniteLoss(epoch: Int, batch: Int, value: Float, checkpoint: String?)
+    /// Every training batch of the epoch was finite, but the weights it ended with score a non-finite validation loss.
+    case nonFiniteValidationLoss(epoch: Int, value: Double, checkpoint: String?)
     case invalidOption(String)
     case invalidRun(path: String, reason: String)
     case incompatibleData(String)
@@ -11,7 +13,11 @@ public enum ToolError: Error, CustomStringConvertible, LocalizedError {
     public var description: String {
         switch self {
         case let .nonFiniteLoss(epoch, batch, value, checkpoint):
-            return "training stopped: loss became \(value) at epoch \(epoch), batch \(batch)"
+            return "training stopped: loss became \(value.isNaN ? "nan" : "\(value)") at epoch \(epoch), batch \(batch)"
+                + (checkpoint.map { "; the last good checkpoint is kept at \($0)" } ?? "; no checkpoint had been written yet")
+                + " (try a lower learning rate)"
+        case let .nonFiniteValidationLoss(epoch, value, checkpoint):
+            return "training stopped: the validation loss became \(value.isNaN ? "nan" : "\(value)") after epoch \(epoch) (every training batch was finite)"
                 + (checkpoint.map { "; the last good checkpoint is kept at \($0)" } ?? "; no checkpoint had been written yet")
                 + " (try a lower learning rate)"
         case .invalidOption(let message): return message

@@ -256,6 +256,11 @@ public final class Trainer {
         if let validationLoader {
             onEvent(.validating(epoch: epoch + 1))
             let result = try Evaluator.evaluate(model, loader: validationLoader, task: data.task, classes: data.classNames.count)
+            guard result.meanLoss.isFinite else {
+                let kept = directory.appendingPathComponent("last.safetensors")
+                throw ToolError.nonFiniteValidationLoss(epoch: epoch + 1, value: result.meanLoss,
+                                                        checkpoint: FileManager.default.fileExists(atPath: kept.path) ? kept.path : nil)
+            }
             record.validationLoss = result.meanLoss
             record.validationAccuracy = result.accuracy
             if data.task == .segmentation {
@@ -344,6 +349,12 @@ public final class Trainer {
                                                           learningRateScale: $1, prefix: $2) }
         } else {
             split = { ParameterGroup.splittingWeightDecay($0, learningRateScale: $1, prefix: $2) }
+        }
+        if let scale = config.backboneLearningRateScale, !(scale >= 0 && scale.isFinite) {
+            throw ToolError.invalidOption("the backbone learning-rate scale must be a finite number ≥ 0, got \(scale)")
+        }
+        if config.optimizer.lowercased() == "nesterov" && !(config.momentum > 0) {
+            throw ToolError.invalidOption("--optimizer nesterov needs --momentum > 0, got \(config.momentum)")
         }
         var groups: [ParameterGroup]
         if let scale = config.backboneLearningRateScale {

@@ -98,6 +98,13 @@ final class ErrorCLITests: XCTestCase {
         try VisionCLI.fail(base + ["--erasing", "2"], mentioningValidation: ["--erasing"])
         try VisionCLI.fail(base + ["--augment", "autoaugment"], mentioningValidation: ["--augment", "trivial"])
         try VisionCLI.fail(base + ["--epochs", "many"], mentioningValidation: ["many"])
+        // --workers is bounded (a huge count once overflowed the loader's prefetch arithmetic), for every command taking it.
+        for huge in ["257", "4611686018427387904"] {
+            try VisionCLI.fail(base + ["--workers", huge], mentioningValidation: ["--workers", "256"])
+            try VisionCLI.fail(["lr-find", "resnet20", "--data", data.path, "--workers", huge], mentioningValidation: ["--workers", "256"])
+            try VisionCLI.fail(["evaluate", "--weights", "w.safetensors", "--data", data.path, "--workers", huge],
+                               mentioningValidation: ["--workers", "256"])
+        }
         try VisionCLI.fail(["sobel", "a.png", "-o", "b.png", "--direction", "diagonal"], mentioningValidation: ["diagonal"])
         try VisionCLI.fail(["train", "--data", data.path], mentioningValidation: ["model"])
         XCTAssertFalse(FileManager.default.fileExists(atPath: directory.appendingPathComponent("run").path))

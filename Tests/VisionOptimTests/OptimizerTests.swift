@@ -343,6 +343,21 @@ final class OptimizerTests: XCTestCase {
             XCTAssertEqual(error as? OptimizerStateError, .missingKey("state.0.0.step"))
             XCTAssertTrue("\(error)".contains("state.0.0.step"))
         }
+        // A step count is two whole base-2^24 digits; anything else (a damaged file) is refused, not converted.
+        for digits in [[Float.nan, 0], [0, 2.5], [-1, 0], [0, Float(1 << 24)], [Float.infinity, 1]] {
+            var damaged = state
+            damaged["state.0.0.step"] = Tensor(digits, shape: [2])
+            XCTAssertThrowsError(try Adam([ParameterGroup([w])]).loadStateDict(damaged), "\(digits)") { error in
+                guard case .invalidValue(let key, _)? = error as? OptimizerStateError else { return XCTFail("got \(error)") }
+                XCTAssertEqual(key, "state.0.0.step")
+                XCTAssertTrue("\(error)".contains("not a step count"), "\(error)")
+            }
+        }
+        var large = state
+        large["state.0.0.step"] = Tensor([3, Float((1 << 24) - 1)], shape: [2])
+        let resumed = Adam([ParameterGroup([w])])
+        XCTAssertNoThrow(try resumed.loadStateDict(large))
+        XCTAssertEqual(resumed.stepCount(group: 0, index: 0), 4 << 24 - 1)
     }
 
     // MARK: Per-step trajectories against PyTorch

@@ -164,6 +164,26 @@ final class DataSetupTests: XCTestCase {
         }
     }
 
+    /// `evaluate --held-out` scores at the run's input size even when the folder's images are another size
+    /// (a VGG's small head takes exactly the trained size), with the run's split.
+    func testHeldOutSetKeepsTheRunsInputSize() throws {
+        let root = directory.appendingPathComponent("held-out-sizes")
+        try ToolsTestData.writeClassFolder(root, classes: ToolsTestData.colours, perClass: 4, side: 16, seed: 1)
+        var config = RunConfig(model: "resnet20", modelOptions: ModelOptions(numClasses: 3), data: root.path, task: .classification,
+                               classNames: ["blue", "green", "red"],
+                               preprocessing: Preprocessing(channels: 3, size: 8, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25]))
+        config.validationSplit = 0.25
+        let prepared = try DataSetup.heldOutSet(data: root.path, config: config)
+        XCTAssertEqual(prepared.preprocessing.size, 8)
+        XCTAssertEqual(prepared.preprocessing.mean, [0.5, 0.5, 0.5])
+        XCTAssertTrue(prepared.validationIsHeldOut)
+        XCTAssertEqual(prepared.validation?.count, 3)
+        let loader = DataLoader(try XCTUnwrap(prepared.validation), batchSize: 3, transform: prepared.evalTransform)
+        var shapes: [[Int]] = []
+        try loader.forEachBatch(epoch: 0) { shapes.append($0.images.shape) }
+        XCTAssertEqual(shapes, [[3, 3, 8, 8]])
+    }
+
     func testLimitCapsTrainingAndValidation() throws {
         let root = directory.appendingPathComponent("colours")
         try ToolsTestData.writeClassFolder(root, classes: ToolsTestData.colours, perClass: 10, side: 8, seed: 1)

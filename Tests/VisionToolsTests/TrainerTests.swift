@@ -194,6 +194,35 @@ final class TrainerTests: XCTestCase {
         XCTAssertFalse(config.trainingProblems.isEmpty, "not a run that can be continued")
     }
 
+    /// Hand-edited values that would reach a precondition (or, in -Ounchecked release code, run on silently)
+    /// are reported by name: an input size by `problems` (evaluate, predict), training options by `trainingProblems` (resume).
+    func testEditedRunValuesAreReportedByName() throws {
+        let prepared = try prepare()
+        var config = config(prepared)
+        XCTAssertEqual(config.problems, [])
+        XCTAssertEqual(config.trainingProblems, [])
+        config.imageSize = 0
+        XCTAssertTrue(config.problems.contains { $0.contains("imageSize 0") }, "\(config.problems)")
+        config.imageSize = nil
+        config.optimizer = "nesterov"
+        config.momentum = 0
+        config.backboneLearningRateScale = -1
+        config.mixupAlpha = .nan
+        config.cutmixAlpha = -1
+        config.workers = RunConfig.maxWorkers + 1
+        let problems = config.trainingProblems
+        for field in ["nesterov needs momentum", "backboneLearningRateScale -1", "mixupAlpha nan", "cutmixAlpha -1", "workers 257"] {
+            XCTAssertTrue(problems.contains { $0.contains(field) }, "'\(field)' missing from \(problems)")
+        }
+        // The optimizer is never built from them either.
+        let model = try config.buildModel()
+        for edit in [{ (c: inout RunConfig) in c.backboneLearningRateScale = -1 }, { (c: inout RunConfig) in c.optimizer = "nesterov"; c.momentum = 0 }] {
+            var bad = self.config(prepared)
+            edit(&bad)
+            XCTAssertThrowsError(try Trainer.makeOptimizer(bad, model: model))
+        }
+    }
+
     /// Images that changed size since the run started would be fed to a network built for the old size.
     func testResumeRefusesImagesOfAnotherSize() throws {
         let prepared = try prepare()
@@ -508,6 +537,33 @@ final class TrainerTests: XCTestCase {
             XCTAssertEqual(tensor.storage, saved[name]?.storage, name)
         }
         // The run can be resumed from the good checkpoint.
+        XCTAssertEqual(try Trainer.resume(run).state.epochsCompleted, 1)
+    }
+
+    /// Weights whose every training batch was finite can still score a non-finite validation loss (the last
+    /// step blew them up); training stops with that said, the last good epoch kept, not with a JSON encoding error.
+    func testNonFiniteValidationLossStopsTrainingAndKeepsTheLastGoodCheckpoint() throws {
+        var prepared = try prepare()
+        let poisonable = PoisonableDataset(try XCTUnwrap(prepared.validation))
+        prepared.validation = poisonable
+        let run = directory.appendingPathComponent("run-validation")
+        let trainer = try Trainer(config: config(prepared, epochs: 3), data: prepared, directory: run)
+        try trainer.run(stopAfter: 1)
+        let names = ["last.safetensors", "best.safetensors", "optimizer.safetensors", "run.json", "metrics.csv"]
+        let before = try files(run, names)
+
+        poisonable.poisoned = true
+        XCTAssertThrowsError(try trainer.run()) { error in
+            guard case let ToolError.nonFiniteValidationLoss(epoch, value, checkpoint) = error else {
+                return XCTFail("expected nonFiniteValidationLoss, got \(error)")
+            }
+            XCTAssertEqual(epoch, 2)
+            XCTAssertFalse(value.isFinite)
+            XCTAssertEqual(checkpoint, run.appendingPathComponent("last.safetensors").path)
+            XCTAssertTrue("\(error)".contains("validation loss became nan after epoch 2"), "\(error)")
+        }
+        let after = try files(run, names)
+        for (k, name) in names.enumerated() { XCTAssertEqual(before[k], after[k], "\(name) was touched") }
         XCTAssertEqual(try Trainer.resume(run).state.epochsCompleted, 1)
     }
 
