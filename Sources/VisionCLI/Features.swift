@@ -81,6 +81,10 @@ struct Features: ParsableCommand {
             if weights == nil, let model {
                 try checkInputSize(try ModelRegistry.entry(model), height: input.shape[2], width: input.shape[3], source: image)
             }
+            if preprocessing.size == nil {
+                try ForwardMemory(network, channels: preprocessing.channels)
+                    .check(height: input.shape[2], width: input.shape[3], source: image, keeping: allLayers)
+            }
             let captured = try network.captureOutputs(of: allLayers) { _ = Autograd.noGrad { network(input) } }
             for name in allLayers {
                 guard let out = captured[name], out.rank == 4 else {

@@ -36,6 +36,7 @@ struct Segment: ParsableCommand {
             let (config, model) = try Checkpoint.loadModel(path)
             guard config.task == .segmentation else { throw CLIError("\(path) is a classifier; use `vision predict`") }
             let (input, original) = try loadInput(image, preprocessing: config.preprocessing)
+            try ForwardMemory(model, channels: config.preprocessing.channels).check(height: input.shape[2], width: input.shape[3], source: image)
             let logits = Autograd.noGrad { model(input) }
             let (classes, h, w) = (logits.shape[1], logits.shape[2], logits.shape[3])
             let labels = logits.argmax(axis: 1)

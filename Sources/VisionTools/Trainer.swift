@@ -90,6 +90,9 @@ public final class Trainer {
         }
         optimizer = try Trainer.makeOptimizer(config, model: self.model)
         schedule = try Trainer.makeSchedule(config, batchesPerEpoch: trainLoader.batchCount)
+        if min(config.batchSize, data.train.count) == 1 {
+            try Trainer.checkBatchNormalizationOfSingleImages(self.model, data: data, batchSize: config.batchSize)
+        }
         if replacingRun { try Trainer.claimRunDirectory(directory, overwrite: true) }
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -153,6 +156,28 @@ public final class Trainer {
             }
         }
         return trainer
+    }
+
+    /// Batch normalisation cannot normalise one value per channel by its own batch statistics (PyTorch refuses
+    /// it too), which batches of one image give wherever the network has shrunk the map to 1×1. Run once,
+    /// in eval mode, on a training sample when the batches hold one image, to refuse that before any work.
+    static func checkBatchNormalizationOfSingleImages(_ model: Module, data: PreparedData, batchSize: Int) throws {
+        let norms = model.namedModules().filter { ($0.module as? BatchNorm2d).map { !$0.freezeStatistics } ?? false }.map(\.name)
+        guard !norms.isEmpty else { return }
+        let iterator = DataLoader(data.train, batchSize: 1, transform: data.trainTransform).epoch(0)
+        defer { iterator.close() }
+        guard let batch = try iterator.next() else { return }
+        let wasTraining = model.isTraining
+        model.eval()
+        defer { model.train(wasTraining) }
+        let outputs = try model.captureOutputs(of: norms) { _ = Autograd.noGrad { model(batch.images) } }
+        for name in norms {
+            guard let map = outputs[name], map.rank >= 2, map.shape[2...].reduce(1, *) == 1 else { continue }
+            let input = batch.images.shape.dropFirst().map(String.init).joined(separator: "×")
+            throw ToolError.invalidOption("batch norm \(name) would see one value per channel: each training batch holds a single image"
+                + " (\(data.train.count) training image\(data.train.count == 1 ? "" : "s"), --batch-size \(batchSize))"
+                + " and the network has shrunk its \(input) input to 1×1 there; train on at least 2 images per batch, or on larger inputs (--image-size)")
+        }
     }
 
     static func listed(_ names: [String]) -> String {

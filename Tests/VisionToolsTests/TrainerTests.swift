@@ -223,6 +223,25 @@ final class TrainerTests: XCTestCase {
         }
     }
 
+    /// Batches of one image give batch norm a single value per channel where the map is 1×1 (resnet18's
+    /// layer4 on 8-pixel images): refused up front, naming the layer, as PyTorch refuses it in training.
+    /// Where every map stays larger (resnet20 ends at 2×2), one image per batch is fine.
+    func testSingleImageBatchesThatReachA1x1BatchNormAreRefused() throws {
+        let prepared = try prepare()
+        var single = config(prepared)
+        single.batchSize = 1
+        XCTAssertNoThrow(try Trainer(config: single, data: prepared, directory: directory.appendingPathComponent("resnet20-b1")))
+        single.model = "resnet18"
+        XCTAssertThrowsError(try Trainer(config: single, data: prepared, directory: directory.appendingPathComponent("resnet18-b1"))) { error in
+            for text in ["batch norm layer4", "one value per channel", "--batch-size 1", "3×8×8"] {
+                XCTAssertTrue("\(error)".contains(text), "'\(text)' missing: \(error)")
+            }
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: directory.appendingPathComponent("resnet18-b1").path), "refused before any file")
+        single.batchSize = 2
+        XCTAssertNoThrow(try Trainer(config: single, data: prepared, directory: directory.appendingPathComponent("resnet18-b2")))
+    }
+
     /// Images that changed size since the run started would be fed to a network built for the old size.
     func testResumeRefusesImagesOfAnotherSize() throws {
         let prepared = try prepare()
