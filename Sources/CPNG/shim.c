@@ -149,6 +149,36 @@ int cpng_decoder_decode(cpng_decoder *decoder, void *pixels, size_t capacity, in
     return CPNG_OK;
 }
 
+int cpng_decoder_decode_values(cpng_decoder *decoder, void *pixels, size_t capacity) {
+    if (decoder == NULL || !decoder->header_read || decoder->rows != NULL) return CPNG_ERROR_STATE;
+    const cpng_header *header = &decoder->header;
+    int type = header->color_type;
+    if (type != PNG_COLOR_TYPE_PALETTE && type != PNG_COLOR_TYPE_GRAY && type != PNG_COLOR_TYPE_GRAY_ALPHA)
+        return shim_fail(decoder, CPNG_ERROR_STATE, "not a palette or gray PNG");
+    int wide = header->bit_depth == 16;
+    size_t row_bytes = (size_t)header->width * (wide ? 2 : 1);
+    if (capacity < row_bytes * (size_t)header->height)
+        return shim_fail(decoder, CPNG_ERROR_STATE, "output buffer too small");
+    png_structp png = decoder->png;
+    png_infop info = decoder->info;
+    if (setjmp(png_jmpbuf(png))) return CPNG_ERROR_LIBRARY;
+
+    if (header->bit_depth < 8) png_set_packing(png);  // one value per byte, not rescaled
+    if (type == PNG_COLOR_TYPE_GRAY_ALPHA) png_set_strip_alpha(png);
+    if (wide && shim_host_is_little_endian()) png_set_swap(png);
+    png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+    if (png_get_channels(png, info) != 1 || png_get_rowbytes(png, info) != row_bytes)
+        return shim_fail(decoder, CPNG_ERROR_LIBRARY, "unexpected pixel layout after PNG transformations");
+
+    decoder->rows = malloc((size_t)header->height * sizeof(png_bytep));
+    if (decoder->rows == NULL) return shim_fail(decoder, CPNG_ERROR_MEMORY, "out of memory");
+    for (int y = 0; y < header->height; y++) decoder->rows[y] = (png_bytep)pixels + (size_t)y * row_bytes;
+    png_read_image(png, decoder->rows);
+    png_read_end(png, NULL);
+    return CPNG_OK;
+}
+
 const char *cpng_decoder_message(const cpng_decoder *decoder) {
     return decoder == NULL ? "out of memory" : decoder->messages.message;
 }

@@ -104,15 +104,21 @@ public struct ImageFolder: Dataset {
 }
 
 /// A segmentation dataset: `root/image/NAME.ext` paired with `root/label/NAME.ext` (or `mask/`,
-/// `labels/`, `masks/`; `images/` also works) by file stem. Label images are read as one gray channel.
+/// `labels/`, `masks/`; `images/` also works) by file stem. Label images are read as one value per pixel
+/// (`ImageIO.decodeLabels`: palette PNGs give their indices, gray PNGs their stored values, colour images their gray level).
 public struct SegmentationFolder: Dataset {
     /// How label pixel values become class indices.
     public enum LabelEncoding: Sendable, Equatable {
-        /// The gray value is the class index (checked against `classNames` when it is non-empty).
+        /// The stored value is the class index (checked against `classNames` when it is non-empty), except
+        /// `ignoredValue` (255), which marks pixels without a label — PASCAL VOC's object boundaries, the
+        /// value torchvision's segmentation references pass as `ignore_index` — and becomes `LabelMask.ignored`.
         case classIndices
         /// Binary: value ≥ threshold → class 1, else class 0 (ISBI 2012: 255 = cell → 1, 0 = membrane → 0).
         case threshold(UInt8)
     }
+
+    /// The class-index value that marks unlabelled pixels.
+    public static let ignoredValue = 255
 
     public let root: URL
     public let pairs: [(image: URL, label: URL)]
@@ -162,8 +168,7 @@ public struct SegmentationFolder: Dataset {
         precondition(index >= 0 && index < pairs.count, "SegmentationFolder index \(index) out of range 0..<\(pairs.count)")
         let (imageURL, labelURL) = pairs[index]
         let image = try FolderScan.decode(imageURL, channels: imageChannels, applyEXIFOrientation: applyEXIFOrientation)
-        var label = try ImageIO.decode(contentsOf: labelURL, applyEXIFOrientation: applyEXIFOrientation)
-        if label.channels != 1 { label = label.converted(toChannels: 1) }
+        let label = try ImageIO.decodeLabels(contentsOf: labelURL, applyEXIFOrientation: applyEXIFOrientation)
         guard label.height == image.height && label.width == image.width else {
             throw DataError.mismatch(path: labelURL.path,
                                      reason: "label is \(label.height)×\(label.width) but \(imageURL.path) is \(image.height)×\(image.width)")
@@ -171,9 +176,9 @@ public struct SegmentationFolder: Dataset {
         let values: [Int]
         switch encoding {
         case .threshold(let threshold):
-            values = label.pixels.map { $0 >= threshold ? 1 : 0 }
+            values = label.values.map { $0 >= Int(threshold) ? 1 : 0 }
         case .classIndices:
-            values = label.pixels.map(Int.init)
+            values = label.values.map { $0 == Self.ignoredValue ? LabelMask.ignored : $0 }
             if !classNames.isEmpty, let bad = values.first(where: { $0 >= classNames.count }) {
                 throw DataError.malformed(path: labelURL.path, reason: "label value \(bad) is not below \(classNames.count) classes")
             }

@@ -174,3 +174,19 @@ public struct Image16: Equatable, Sendable {
         self.values = values
     }
 }
+
+/// A label mask as stored: one value per pixel, row-major (`ImageIO.decodeLabels`).
+public struct LabelImage: Equatable, Sendable {
+    public var height: Int
+    public var width: Int
+    /// `values[y · width + x]`.
+    public var values: [Int]
+
+    public init(height: Int, width: Int, values: [Int]) {
+        precondition(height >= 0 && width >= 0 && values.count == height * width,
+                     "\(values.count) values do not fill a \(height)×\(width) label image")
+        self.height = height
+        self.width = width
+        self.values = values
+    }
+}

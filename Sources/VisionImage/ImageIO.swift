@@ -118,6 +118,24 @@ public enum ImageIO {
         }
     }
 
+    /// Decodes a label mask: one value per pixel. A palette PNG gives its palette indices (as PIL's mode
+    /// "P" does, PASCAL VOC's masks among them), a gray PNG its stored values at their own depth (a 2-bit 3
+    /// stays 3, a 16-bit 300 stays 300), ignoring alpha; an RGB(A) PNG or a JPEG its gray level (luma).
+    /// - Parameter applyEXIFOrientation: rotate/mirror a JPEG as its EXIF Orientation tag says.
+    public static func decodeLabels(contentsOf url: URL, applyEXIFOrientation: Bool = false,
+                                    limits: ImageDecodeLimits = .default) throws -> LabelImage {
+        let bytes = try readFile(url, limits: limits)
+        let source = url.path
+        return try bytes.withUnsafeBytes { buffer in
+            if try sniff(buffer, source: source) == .png, let values = try PNGCodec.decodeValues(buffer, source: source, limits: limits) {
+                return values
+            }
+            var image = try decode(buffer: buffer, source: source, applyEXIFOrientation: applyEXIFOrientation, limits: limits)
+            if image.channels != 1 { image = image.converted(toChannels: 1) }
+            return LabelImage(height: image.height, width: image.width, values: image.pixels.map(Int.init))
+        }
+    }
+
     /// The EXIF Orientation (1–8) of a JPEG file, or nil when it has none (or is a PNG).
     /// Only the headers are read.
     public static func exifOrientation(contentsOf url: URL, limits: ImageDecodeLimits = .default) throws -> Int? {

@@ -54,6 +54,34 @@ enum PNGCodec {
         }
     }
 
+    /// The stored values of a palette or gray PNG (palette indices; gray values at their own bit depth,
+    /// up to 65535), or nil for an RGB or RGBA one.
+    static func decodeValues(_ buffer: UnsafeRawBufferPointer, source: String, limits: ImageDecodeLimits) throws -> LabelImage? {
+        try withDecoder(buffer, source: source, limits: limits) { decoder, header in
+            guard [3, 0, 4].contains(header.color_type) else { return nil }  // palette, gray, gray + alpha
+            let (height, width) = (Int(header.height), Int(header.width))
+            let count = height * width
+            var status: Int32 = 0
+            let values: [Int]
+            if header.bit_depth == 16 {
+                let wide = [UInt16](unsafeUninitializedCapacity: count) { storage, initialized in
+                    status = cpng_decoder_decode_values(decoder, storage.baseAddress, count * 2)
+                    initialized = count
+                }
+                try check(status, decoder, source: source)
+                values = wide.map(Int.init)
+            } else {
+                let bytes = [UInt8](unsafeUninitializedCapacity: count) { storage, initialized in
+                    status = cpng_decoder_decode_values(decoder, storage.baseAddress, count)
+                    initialized = count
+                }
+                try check(status, decoder, source: source)
+                values = bytes.map(Int.init)
+            }
+            return LabelImage(height: height, width: width, values: values)
+        }
+    }
+
     /// Encodes `height · width · channels` samples of `bitDepth` 8 (bytes) or 16 (native UInt16).
     static func encode(_ samples: UnsafeRawBufferPointer, height: Int, width: Int, channels: Int, bitDepth: Int,
                        compressionLevel: Int) throws -> [UInt8] {

@@ -312,16 +312,18 @@ public enum DataSetup {
     static func openSegmentation(_ root: URL) throws -> (SegmentationFolder, SegmentationFolder.LabelEncoding, [String]) {
         let raw = try SegmentationFolder(root: root, encoding: .classIndices)
         // At least 8 masks, and on until one is not all 0 (else class-index masks whose first images
-        // show only background would pass for 0/255 ones and be thresholded to nothing).
+        // show only background would pass for 0/255 ones and be thresholded to nothing). Stored values:
+        // the folder's samples already turn 255 into LabelMask.ignored.
         var values = Set<Int>()
         for i in 0..<raw.count where i < 8 || values.isSubset(of: [0]) {
-            values.formUnion(try raw.sample(at: i).mask?.labels ?? [])
+            values.formUnion(try ImageIO.decodeLabels(contentsOf: raw.pairs[i].label).values)
         }
-        if values.isSubset(of: [0, 255]) {
+        if values.isSubset(of: [0, 255]) || values.isSubset(of: [0, 65535]) {
             let names = ["background", "foreground"]
             return (try SegmentationFolder(root: root, encoding: .threshold(128), classNames: names), .threshold(128), names)
         }
-        let classes = (values.max() ?? 1) + 1
+        // 255 marks unlabelled pixels in class-index masks (SegmentationFolder.ignoredValue), not a class.
+        let classes = (values.subtracting([SegmentationFolder.ignoredValue]).max() ?? 1) + 1
         let names = (0..<classes).map { "class\($0)" }
         return (try SegmentationFolder(root: root, encoding: .classIndices, classNames: names), .classIndices, names)
     }

@@ -99,6 +99,48 @@ final class PNGTests: XCTestCase {
         XCTAssertEqual(image.pixels, [70, 80, 90, 255, 40, 50, 60, 128, 10, 20, 30, 0])
     }
 
+    /// Label masks keep their stored values: palette indices (not colours), gray values at their own depth
+    /// (not rescaled to 0…255 or rounded from 16 bits), alpha and tRNS ignored — at every depth, interlaced or not.
+    func testDecodeLabelsKeepsPaletteIndicesAndGrayValues() throws {
+        let directory = temporaryDirectory("vision-labels")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var numbers = TestNumbers(state: 11)
+        let cases: [(colorType: Int, depths: [Int])] = [(0, [1, 2, 4, 8, 16]), (3, [1, 2, 4, 8]), (4, [8, 16])]
+        for (colorType, depths) in cases {
+            for depth in depths {
+                for interlaced in [false, true] {
+                    let transparency = colorType != 4 && depth != 16
+                    let png = makePNG(colorType: colorType, depth: depth, transparency: transparency, interlaced: interlaced,
+                                      height: 5, width: 7, numbers: &numbers)
+                    let url = directory.appendingPathComponent("mask-\(colorType)-\(depth)-\(interlaced).png")
+                    try Data(png.encode()).write(to: url)
+                    let labels = try ImageIO.decodeLabels(contentsOf: url)
+                    let stride = png.samplesPerPixel
+                    let expected = (0..<35).map { png.samples[$0 * stride] }
+                    XCTAssertEqual([labels.height, labels.width], [5, 7])
+                    XCTAssertEqual(labels.values, expected, "colour type \(colorType), depth \(depth), interlaced \(interlaced)")
+                }
+            }
+        }
+        // A 16-bit class value above 255 stays itself (the 8-bit decode would round 300 to 1).
+        let wide = TestPNG(width: 2, height: 1, bitDepth: 16, colorType: 0, samples: [300, 1])
+        let url = directory.appendingPathComponent("wide.png")
+        try Data(wide.encode()).write(to: url)
+        XCTAssertEqual(try ImageIO.decodeLabels(contentsOf: url).values, [300, 1])
+        // An RGB mask gives its gray level, as the colour decode converted to one channel does.
+        let rgb = TestPNG(width: 2, height: 1, bitDepth: 8, colorType: 2, samples: [255, 0, 0, 10, 200, 30])
+        let rgbURL = directory.appendingPathComponent("rgb.png")
+        try Data(rgb.encode()).write(to: rgbURL)
+        XCTAssertEqual(try ImageIO.decodeLabels(contentsOf: rgbURL).values,
+                       try ImageIO.decode(contentsOf: rgbURL).converted(toChannels: 1).pixels.map(Int.init))
+        // A damaged file is still an error naming it.
+        let truncated = directory.appendingPathComponent("truncated.png")
+        try Data(wide.encode().dropLast(20)).write(to: truncated)
+        XCTAssertThrowsError(try ImageIO.decodeLabels(contentsOf: truncated)) { error in
+            XCTAssertTrue("\(error)".contains("truncated.png"), "\(error)")
+        }
+    }
+
     // MARK: Helpers
 
     private func makePNG(colorType: Int, depth: Int, transparency: Bool, interlaced: Bool,

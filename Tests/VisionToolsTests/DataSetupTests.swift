@@ -236,6 +236,18 @@ final class DataSetupTests: XCTestCase {
         XCTAssertEqual(Set(try XCTUnwrap(try prepared.train.sample(at: 0).mask).labels), [0, 1, 2])
     }
 
+    /// In class-index masks 255 marks unlabelled pixels (PASCAL VOC's boundaries; torchvision's ignore_index):
+    /// not a class, and ignored by the loss and the metrics.
+    func testValue255InClassIndexMasksIsIgnoredNotAClass() throws {
+        let root = directory.appendingPathComponent("voc-like")
+        try ToolsTestData.writeSegmentationFolder(root, count: 3, side: 8, labelValues: [0, 1, 2, 255])
+        let prepared = try DataSetup.prepare(data: root.path, augmentation: "none", seed: 0, validationSplit: 0, imageSize: 8)
+        XCTAssertEqual(prepared.classNames, ["class0", "class1", "class2"])
+        let labels = try XCTUnwrap(try prepared.train.sample(at: 0).mask).labels
+        XCTAssertEqual(Set(labels), [0, 1, 2, LabelMask.ignored])
+        XCTAssertFalse(labels.contains(255))
+    }
+
     /// Masks whose first images show only background are still read as class indices when later
     /// ones hold 1 and 2 (thresholding at 128 would turn them all into background).
     func testClassIndexMasksAreRecognisedPastEmptyFirstMasks() throws {
