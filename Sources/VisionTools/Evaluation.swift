@@ -27,13 +27,22 @@ public enum Evaluator {
         let iterator = loader.epoch(0)
         defer { iterator.close() }
         var index = 0
+        // Segmentation masks may mark unlabelled pixels (value 255 in class-index masks); images are scored
+        // whole, at their own size, so each is first checked against the memory a forward pass may take.
+        let ignored = task == .segmentation ? LabelMask.ignored : nil
+        var memory: ForwardMemory?
         while let batch = try iterator.next() {
+            if task == .segmentation {
+                if memory == nil { memory = try ForwardMemory(model, channels: batch.images.shape[1]) }
+                try memory?.check(height: batch.images.shape[2], width: batch.images.shape[3],
+                                  source: "image \(batch.indices.first ?? 0) of the \(loader.dataset.count) scored")
+            }
             let logits = Autograd.noGrad { model(batch.images) }
             let targets = task == .segmentation ? (batch.masks ?? []) : batch.labels
-            let loss = Autograd.noGrad { crossEntropy(logits, targets: targets) }
+            let loss = Autograd.noGrad { crossEntropy(logits, targets: targets, ignoreIndex: ignored) }
             lossSum += Double(loss.item) * Double(batch.count)
             samples += batch.count
-            confusion.add(predictions: Metrics.predictions(logits), targets: targets)
+            confusion.add(predictions: Metrics.predictions(logits), targets: targets, ignoreIndex: ignored)
             if task == .classification && classes >= 5 {
                 top5 += Metrics.topKCorrect(logits, targets: targets, k: 5)
             }

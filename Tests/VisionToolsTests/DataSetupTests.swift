@@ -246,6 +246,18 @@ final class DataSetupTests: XCTestCase {
         let labels = try XCTUnwrap(try prepared.train.sample(at: 0).mask).labels
         XCTAssertEqual(Set(labels), [0, 1, 2, LabelMask.ignored])
         XCTAssertFalse(labels.contains(255))
+        // Evaluation skips those pixels in the loss and the confusion matrix.
+        let unet = try ModelRegistry.build("unet", options: ModelOptions(numClasses: 3, inChannels: 1, base: 4, depth: 2))
+        let loader = DataLoader(prepared.train, batchSize: 1, transform: prepared.evalTransform)
+        let result = try Evaluator.evaluate(unet, loader: loader, task: .segmentation, classes: 3)
+        var labelled = 0
+        for k in 0..<prepared.train.count {
+            labelled += try XCTUnwrap(try prepared.train.sample(at: k).mask).labels.filter { $0 != LabelMask.ignored }.count
+        }
+        XCTAssertEqual(result.count, 3)
+        XCTAssertTrue(result.meanLoss.isFinite && result.meanLoss > 0, "\(result.meanLoss)")
+        XCTAssertEqual(result.confusion.counts.joined().reduce(0, +), labelled)
+        XCTAssertLessThan(labelled, 3 * 64)
     }
 
     /// Masks whose first images show only background are still read as class indices when later
