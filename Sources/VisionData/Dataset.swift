@@ -55,6 +55,12 @@ public protocol Dataset: Sendable {
     var classNames: [String] { get }
     /// Decodes sample `index` in `0..<count`. Errors name the file that failed.
     func sample(at index: Int) throws -> Sample
+    /// The file sample `index` is read from, for messages about it; nil when it has none (in-memory data).
+    func sourcePath(at index: Int) -> String?
+}
+
+extension Dataset {
+    public func sourcePath(at index: Int) -> String? { nil }
 }
 
 extension Dataset {

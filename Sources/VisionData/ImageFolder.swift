@@ -101,6 +101,8 @@ public struct ImageFolder: Dataset {
         let (url, label) = files[index]
         return Sample(image: try FolderScan.decode(url, channels: channels, applyEXIFOrientation: applyEXIFOrientation), label: label)
     }
+
+    public func sourcePath(at index: Int) -> String? { files.indices.contains(index) ? files[index].url.path : nil }
 }
 
 /// A segmentation dataset: `root/image/NAME.ext` paired with `root/label/NAME.ext` (or `mask/`,
@@ -163,6 +165,8 @@ public struct SegmentationFolder: Dataset {
     }
 
     public var count: Int { pairs.count }
+
+    public func sourcePath(at index: Int) -> String? { pairs.indices.contains(index) ? pairs[index].image.path : nil }
 
     public func sample(at index: Int) throws -> Sample {
         precondition(index >= 0 && index < pairs.count, "SegmentationFolder index \(index) out of range 0..<\(pairs.count)")

@@ -19,6 +19,10 @@ public struct Subset: Dataset {
         precondition(index >= 0 && index < indices.count, "Subset index \(index) out of range 0..<\(indices.count)")
         return try base.sample(at: indices[index])
     }
+
+    public func sourcePath(at index: Int) -> String? {
+        indices.indices.contains(index) ? base.sourcePath(at: indices[index]) : nil
+    }
 }
 
 /// Splits a dataset into disjoint random subsets of the given sizes (which must sum to its count).

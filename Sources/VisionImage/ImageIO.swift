@@ -120,7 +120,8 @@ public enum ImageIO {
 
     /// Decodes a label mask: one value per pixel. A palette PNG gives its palette indices (as PIL's mode
     /// "P" does, PASCAL VOC's masks among them), a gray PNG its stored values at their own depth (a 2-bit 3
-    /// stays 3, a 16-bit 300 stays 300), ignoring alpha; an RGB(A) PNG or a JPEG its gray level (luma).
+    /// stays 3, a 16-bit 300 stays 300; 1-bit gray, black and white, gives 0 and 255), ignoring alpha;
+    /// an RGB(A) PNG or a JPEG its gray level (luma).
     /// - Parameter applyEXIFOrientation: rotate/mirror a JPEG as its EXIF Orientation tag says.
     public static func decodeLabels(contentsOf url: URL, applyEXIFOrientation: Bool = false,
                                     limits: ImageDecodeLimits = .default) throws -> LabelImage {

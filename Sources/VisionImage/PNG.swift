@@ -76,7 +76,9 @@ enum PNGCodec {
                     initialized = count
                 }
                 try check(status, decoder, source: source)
-                values = bytes.map(Int.init)
+                // 1-bit gray is black and white: 0/255, as a binary mask written at 8 bits (PIL's mode "1").
+                let oneBitGray = header.bit_depth == 1 && header.color_type != 3
+                values = oneBitGray ? bytes.map { $0 == 0 ? 0 : 255 } : bytes.map(Int.init)
             }
             return LabelImage(height: height, width: width, values: values)
         }

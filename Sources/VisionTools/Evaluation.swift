@@ -24,6 +24,7 @@ public enum Evaluator {
         defer { model.train(wasTraining) }
         var confusion = ConfusionMatrix(classes: classes)
         var lossSum = 0.0, samples = 0, top5 = 0
+        var lossWeight = 0.0  // images (classification), labelled pixels (segmentation: the mean over every labelled pixel)
         let iterator = loader.epoch(0)
         defer { iterator.close() }
         var index = 0
@@ -34,13 +35,16 @@ public enum Evaluator {
         while let batch = try iterator.next() {
             if task == .segmentation {
                 if memory == nil { memory = try ForwardMemory(model, channels: batch.images.shape[1]) }
-                try memory?.check(height: batch.images.shape[2], width: batch.images.shape[3],
-                                  source: "image \(batch.indices.first ?? 0) of the \(loader.dataset.count) scored")
+                let first = batch.indices.first ?? 0
+                try memory?.check(height: batch.images.shape[2], width: batch.images.shape[3], images: batch.count,
+                                  source: loader.dataset.sourcePath(at: first) ?? "image \(first) of the \(loader.dataset.count) scored")
             }
             let logits = Autograd.noGrad { model(batch.images) }
             let targets = task == .segmentation ? (batch.masks ?? []) : batch.labels
             let loss = Autograd.noGrad { crossEntropy(logits, targets: targets, ignoreIndex: ignored) }
-            lossSum += Double(loss.item) * Double(batch.count)
+            let weight = Double(task == .segmentation ? targets.reduce(0) { $0 + ($1 == LabelMask.ignored ? 0 : 1) } : batch.count)
+            lossSum += Double(loss.item) * weight
+            lossWeight += weight
             samples += batch.count
             confusion.add(predictions: Metrics.predictions(logits), targets: targets, ignoreIndex: ignored)
             if task == .classification && classes >= 5 {
@@ -49,7 +53,7 @@ public enum Evaluator {
             index += 1
             progress?(index, loader.batchCount)
         }
-        return EvaluationResult(task: task, count: samples, meanLoss: samples == 0 ? 0 : lossSum / Double(samples),
+        return EvaluationResult(task: task, count: samples, meanLoss: lossWeight == 0 ? 0 : lossSum / lossWeight,
                                 confusion: confusion, top5Correct: task == .classification && classes >= 5 ? top5 : nil)
     }
 }

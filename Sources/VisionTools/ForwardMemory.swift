@@ -1,5 +1,6 @@
 import Foundation
 import VisionCore
+import VisionModels
 import VisionNN
 
 /// What one forward pass of a network costs in memory per input pixel, measured once on a small probe,
@@ -16,8 +17,11 @@ public struct ForwardMemory: Sendable {
     /// on 1024² and 2048² images, against 64 for its largest module output).
     public static let liveOutputs = 8.0
 
-    /// Runs `model` (in eval mode, without gradients) on a `side`×`side` zero image of `channels` channels.
-    public init(_ model: Module, channels: Int, side: Int = 64) throws {
+    /// Runs `model` (in eval mode, without gradients) on a `side`×`side` zero image of `channels` channels
+    /// (default 64, or a U-Net's 2^depth when larger: it pads its input to that multiple, and the padded
+    /// size would be taken for the input's).
+    public init(_ model: Module, channels: Int, side: Int? = nil) throws {
+        let side = side ?? max(64, (model as? UNet).map { 1 << $0.depth } ?? 64)
         let names = model.namedModules().map(\.name).filter { !$0.isEmpty }
         let wasTraining = model.isTraining
         model.eval()
@@ -41,9 +45,10 @@ public struct ForwardMemory: Sendable {
     public static var defaultBudget: Double { Double(ProcessInfo.processInfo.physicalMemory) / 2 }
 
     /// Throws, naming `source`, its size and the largest square that would fit, when a forward pass on it
-    /// would need more than `budget` bytes.
-    public func check(height: Int, width: Int, source: String, keeping kept: [String] = [], budget: Double = ForwardMemory.defaultBudget) throws {
-        let needed = estimatedBytes(height: height, width: width, keeping: kept)
+    /// (`images` of that size at once) would need more than `budget` bytes.
+    public func check(height: Int, width: Int, images: Int = 1, source: String, keeping kept: [String] = [],
+                      budget: Double = ForwardMemory.defaultBudget) throws {
+        let needed = estimatedBytes(height: height, width: width, keeping: kept) * Double(max(images, 1))
         guard needed > budget else { return }
         let side = Int((budget / max(needed / (Double(height) * Double(width)), 1)).squareRoot())
         func gigabytes(_ b: Double) -> String { String(format: "%.1f GB", b / 1_073_741_824) }

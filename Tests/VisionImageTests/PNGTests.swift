@@ -100,7 +100,8 @@ final class PNGTests: XCTestCase {
     }
 
     /// Label masks keep their stored values: palette indices (not colours), gray values at their own depth
-    /// (not rescaled to 0…255 or rounded from 16 bits), alpha and tRNS ignored — at every depth, interlaced or not.
+    /// (not rescaled to 0…255 or rounded from 16 bits; 1-bit gray alone gives 0/255), alpha and tRNS ignored —
+    /// at every depth, interlaced or not.
     func testDecodeLabelsKeepsPaletteIndicesAndGrayValues() throws {
         let directory = temporaryDirectory("vision-labels")
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -116,7 +117,9 @@ final class PNGTests: XCTestCase {
                     try Data(png.encode()).write(to: url)
                     let labels = try ImageIO.decodeLabels(contentsOf: url)
                     let stride = png.samplesPerPixel
-                    let expected = (0..<35).map { png.samples[$0 * stride] }
+                    // 1-bit gray is black and white: 0 and 255, like an 8-bit binary mask.
+                    let scale = colorType == 0 && depth == 1 ? 255 : 1
+                    let expected = (0..<35).map { png.samples[$0 * stride] * scale }
                     XCTAssertEqual([labels.height, labels.width], [5, 7])
                     XCTAssertEqual(labels.values, expected, "colour type \(colorType), depth \(depth), interlaced \(interlaced)")
                 }

@@ -173,12 +173,19 @@ final class DataSetupTests: XCTestCase {
                                classNames: ["blue", "green", "red"],
                                preprocessing: Preprocessing(channels: 3, size: 8, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25]))
         config.validationSplit = 0.25
+        config.seed = 5
         let prepared = try DataSetup.heldOutSet(data: root.path, config: config)
         XCTAssertEqual(prepared.preprocessing.size, 8)
         XCTAssertEqual(prepared.preprocessing.mean, [0.5, 0.5, 0.5])
         XCTAssertTrue(prepared.validationIsHeldOut)
         XCTAssertEqual(prepared.validation?.count, 3)
-        let loader = DataLoader(try XCTUnwrap(prepared.validation), batchSize: 3, transform: prepared.evalTransform)
+        // The same images the training run held out (its seed and split), named by their files.
+        let training = try DataSetup.prepare(data: root.path, augmentation: "standard", seed: config.seed, validationSplit: 0.25)
+        let held = try XCTUnwrap(prepared.validation), trainingHeld = try XCTUnwrap(training.validation)
+        let paths = (0..<held.count).map { held.sourcePath(at: $0) }
+        XCTAssertEqual(paths, (0..<trainingHeld.count).map { trainingHeld.sourcePath(at: $0) })
+        XCTAssertTrue(paths.allSatisfy { $0?.hasPrefix(root.path) == true && $0?.hasSuffix(".png") == true }, "\(paths)")
+        let loader = DataLoader(held, batchSize: 3, transform: prepared.evalTransform)
         var shapes: [[Int]] = []
         try loader.forEachBatch(epoch: 0) { shapes.append($0.images.shape) }
         XCTAssertEqual(shapes, [[3, 3, 8, 8]])

@@ -230,7 +230,8 @@ final class TrainerTests: XCTestCase {
         let prepared = try prepare()
         var single = config(prepared)
         single.batchSize = 1
-        XCTAssertNoThrow(try Trainer(config: single, data: prepared, directory: directory.appendingPathComponent("resnet20-b1")))
+        let probed = try Trainer(config: single, data: prepared, directory: directory.appendingPathComponent("resnet20-b1"))
+        XCTAssertTrue(probed.model.isTraining, "the eval-mode probe restores training mode")
         single.model = "resnet18"
         XCTAssertThrowsError(try Trainer(config: single, data: prepared, directory: directory.appendingPathComponent("resnet18-b1"))) { error in
             for text in ["batch norm layer4", "one value per channel", "--batch-size 1", "3×8×8"] {

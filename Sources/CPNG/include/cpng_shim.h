@@ -60,7 +60,7 @@ int cpng_decoder_decode(cpng_decoder *decoder, void *pixels, size_t capacity, in
 
 /// Decodes the stored values of a palette or gray PNG (colour types 3, 0, 4), for label masks: palette
 /// indices as they are (no expansion to colours), gray values at their own scale (a 2-bit 3 stays 3,
-/// not 255), alpha and tRNS ignored. Writes `height * width` values of 1 byte (bit depth ≤ 8) or of
+/// not 255; the caller may rescale 1-bit gray), alpha and tRNS ignored. Writes `height * width` values of 1 byte (bit depth ≤ 8) or of
 /// 2 bytes in host byte order (16). RGB and RGBA images are refused (CPNG_ERROR_STATE).
 int cpng_decoder_decode_values(cpng_decoder *decoder, void *pixels, size_t capacity);
 
