@@ -2,13 +2,15 @@ import ArgumentParser
 import Foundation
 import VisionCore
 import VisionImage
+import VisionModels
+import VisionNN
 import VisionTools
 
 struct Segment: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Segment an image with a U-Net and write the class mask as a PNG.",
         discussion: """
-        Uses the U-Net shipped in pretrained/ (unet-isbi2012.safetensors; looked up in $VISION_PRETRAINED, ./pretrained, then the package the executable was built in) unless --weights is given. Any image size works (the network pads and crops). The mask stores class c as the gray level c·255/(classes−1) (0 and 255 for two classes) unless --class-indices is given.
+        Uses the U-Net shipped in pretrained/ (unet-isbi2012.safetensors; looked up in $VISION_PRETRAINED, ./pretrained, then the package the executable was built in) unless --weights is given. Any image size works (the network pads and crops); one too large for a single pass in memory is segmented in tiles, each with enough context around it that the result is the same (--tile sets their size). The mask stores class c as the gray level c·255/(classes−1) (0 and 255 for two classes) unless --class-indices is given.
         """)
 
     @Argument(help: "The image to segment (PNG or JPEG).")
@@ -29,6 +31,13 @@ struct Segment: ParsableCommand {
     @Flag(name: .customLong("class-indices"), help: "Write raw class indices (0, 1, …) instead of spread gray levels.")
     var classIndices = false
 
+    @Option(help: "Segment in tiles of this many pixels a side, each with enough context around it for the same result (automatic when the whole image would not fit in memory).")
+    var tile: Int?
+
+    func validate() throws {
+        if let tile, !(16...16384).contains(tile) { throw ValidationError("--tile must be between 16 and 16384 pixels") }
+    }
+
     func run() throws {
         try guarded {
             try checkDestinations([("-o", output), ("--overlay", overlay), ("--probabilities", probabilities)])
@@ -36,8 +45,7 @@ struct Segment: ParsableCommand {
             let (config, model) = try Checkpoint.loadModel(path)
             guard config.task == .segmentation else { throw CLIError("\(path) is a classifier; use `vision predict`") }
             let (input, original) = try loadInput(image, preprocessing: config.preprocessing)
-            try ForwardMemory(model, channels: config.preprocessing.channels).check(height: input.shape[2], width: input.shape[3], source: image)
-            let logits = Autograd.noGrad { model(input) }
+            let logits = try segmentationLogits(model, input: input, channels: config.preprocessing.channels)
             let (classes, h, w) = (logits.shape[1], logits.shape[2], logits.shape[3])
             let labels = logits.argmax(axis: 1)
             // Class c → c·255/(classes − 1), so the last class is always 255 (0, 127, 255 for three classes).
@@ -71,6 +79,27 @@ struct Segment: ParsableCommand {
                 print("overlay → \(overlay)")
             }
         }
+    }
+}
+
+extension Segment {
+    /// The whole image at once when it fits in memory (and no --tile is asked), else tile by tile.
+    func segmentationLogits(_ model: Module, input: Tensor, channels: Int) throws -> Tensor {
+        let memory = try ForwardMemory(model, channels: channels)
+        let (h, w) = (input.shape[2], input.shape[3])
+        let fits = (try? memory.check(height: h, width: w, source: image)) != nil
+        guard let unet = model as? UNet, tile != nil || !fits else {
+            try memory.check(height: h, width: w, source: image)
+            return Autograd.noGrad { model(input) }
+        }
+        let margin = TiledSegmentation.margin(depth: unet.depth), multiple = 1 << unet.depth
+        // Automatic: the largest core whose tile (core + two margins) fits, up to 2048.
+        let fitting = Int((ForwardMemory.defaultBudget / memory.estimatedBytes(height: 1, width: 1)).squareRoot()) - 2 * margin
+        let core = tile ?? min(2048, max(multiple, fitting / multiple * multiple))
+        try memory.check(height: core + 2 * margin, width: core + 2 * margin,
+                         source: "\(image) in tiles of \(core) pixels (+\(margin) of context each side)")
+        print("segmenting \(w)×\(h) in tiles of \(core)×\(core) pixels, each with \(margin) pixels of context")
+        return TiledSegmentation.logits(unet, input: input, core: core, margin: margin)
     }
 }
 

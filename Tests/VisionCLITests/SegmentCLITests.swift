@@ -89,6 +89,28 @@ final class SegmentCLITests: XCTestCase {
         XCTAssertNotEqual(line.split(separator: ",", omittingEmptySubsequences: false)[6], "", "val_mean_iou is filled")
     }
 
+    /// --tile segments in tiles with context margins and writes the same mask and (to rounding) probabilities.
+    func testSegmentInTilesMatchesTheWholeImage() throws {
+        let (_, run) = try trainedRun()
+        let out = workspace().appendingPathComponent("segment-tiles")
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        let input = out.appendingPathComponent("wide.png")
+        try TestData.writeRGB(input, height: 90, width: 130) { y, x in ((x / 9 + y / 7) % 3 == 0) ? (220, 210, 200) : (30, 40, 50) }
+        var masks: [[UInt8]] = [], probabilities: [[Float]] = []
+        for tile in [nil, "16"] as [String?] {
+            let mask = out.appendingPathComponent("mask-\(tile ?? "whole").png"), npy = out.appendingPathComponent("p-\(tile ?? "whole").npy")
+            let result = try VisionCLI.succeed(["segment", input.path, "--weights", run.path, "-o", mask.path, "--probabilities", npy.path]
+                                               + (tile.map { ["--tile", $0] } ?? []))
+            XCTAssertEqual(result.stdout.contains("in tiles of 16×16 pixels"), tile != nil, result.stdout)
+            masks.append(try TestData.decode(mask).pixels)
+            probabilities.append(try Npy.read(contentsOf: npy).storage)
+        }
+        XCTAssertEqual(masks[0], masks[1])
+        XCTAssertLessThan(zip(probabilities[0], probabilities[1]).map { abs($0 - $1) }.max() ?? 1, 1e-4)
+        try VisionCLI.fail(["segment", input.path, "--weights", run.path, "-o", out.appendingPathComponent("m.png").path, "--tile", "8"],
+                           mentioningValidation: ["--tile"])
+    }
+
     func testSegmentWritesMaskOverlayAndProbabilitiesAtTheInputSize() throws {
         let (_, run) = try trainedRun()
         let out = workspace().appendingPathComponent("segment-out")
