@@ -66,7 +66,8 @@ let testTargets: [Target] = [
     .testTarget(name: "VisionCoreTests", dependencies: ["VisionCore", "TestSupport"],
                 resources: [.copy("Fixtures")]),
     .testTarget(name: "VisionNNTests", dependencies: ["VisionNN", "VisionCore", "TestSupport"]),
-    .testTarget(name: "VisionOptimTests", dependencies: ["VisionOptim", "VisionNN", "VisionCore", "TestSupport"]),
+    .testTarget(name: "VisionOptimTests", dependencies: ["VisionOptim", "VisionNN", "VisionCore", "TestSupport"],
+                resources: [.copy("Fixtures")]),
     .testTarget(name: "VisionImageTests", dependencies: ["VisionImage", "VisionCore", "TestSupport"]),
     .testTarget(name: "VisionDataTests", dependencies: ["VisionData", "VisionImage", "VisionCore", "TestSupport"],
                 exclude: ["Fixtures"]),  // read from the source tree (packageRoot())

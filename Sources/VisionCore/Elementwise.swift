@@ -100,8 +100,9 @@ extension Tensor {
     public func abs() -> Tensor { unary(Swift.abs) { x, _ in x > 0 ? 1 : (x < 0 ? -1 : 0) } }
     public func square() -> Tensor { unary({ $0 * $0 }) { x, _ in 2 * x } }
     public func pow(_ p: Float) -> Tensor { unary({ Foundation.pow($0, p) }) { x, _ in p * Foundation.pow(x, p - 1) } }
-    /// Clamps into `[low, high]`; the gradient is 1 inside, bounds included (as PyTorch), and 0 outside.
+    /// Clamps into `[low, high]`; the gradient is 1 strictly inside and 0 at a bound or beyond it, as
+    /// PyTorch 2's `clamp` (`clamp(min: 0)` then has ReLU's gradient, 0 at 0).
     public func clamp(min low: Float = -.infinity, max high: Float = .infinity) -> Tensor {
-        unary({ Swift.min(Swift.max($0, low), high) }) { x, _ in x >= low && x <= high ? 1 : 0 }
+        unary({ Swift.min(Swift.max($0, low), high) }) { x, _ in x > low && x < high ? 1 : 0 }
     }
 }

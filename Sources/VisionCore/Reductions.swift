@@ -90,8 +90,20 @@ extension Tensor {
         }
     }
 
-    /// Maximum of all elements as a scalar tensor.
-    public func max() -> Tensor { reshape([count]).max(axis: 0) }
+    /// Maximum of all elements as a scalar tensor; the gradient is shared equally by the elements equal to
+    /// it, as PyTorch's full `max()` (unlike `max(axis:)`, which gives it to the first).
+    public func max() -> Tensor {
+        let first = reshape([count]).max(axis: 0).item
+        var ties: [Int] = []
+        storage.withUnsafeBufferPointer { x in for i in 0..<x.count where x[i] == first { ties.append(i) } }
+        if ties.isEmpty { return reshape([count]).max(axis: 0) }  // NaN: the element max(axis:) picks
+        return Tensor.record(shape: [], storage: [first], inputs: [self]) { [self] g in
+            var gx = [Float](repeating: 0, count: self.count)
+            let share = g.storage[0] / Float(ties.count)
+            for i in ties { gx[i] = share }
+            self.accumulateGrad(storage: gx)
+        }
+    }
 
     /// Index of the maximum along `axis` (first on ties), shaped as the tensor without that axis.
     public func argmax(axis: Int) -> [Int] {

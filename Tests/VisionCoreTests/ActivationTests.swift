@@ -66,6 +66,19 @@ final class ActivationTests: XCTestCase {
         checkGradients([Tensor(values, shape: [3, 4])]) { $0[0].clamp(max: -0.5) }
     }
 
+    /// At a bound the gradient is 0, as PyTorch 2.15 computes it (finite differences cannot see this):
+    /// `torch.tensor([-1., 0., 0.5, 1., 2.]).clamp(0, 1)` → [0, 0, 1, 0, 0]; `clamp(min=0)` → [0, 0, 1, 1, 1];
+    /// `clamp(max=1)` → [1, 1, 1, 0, 0].
+    func testClampGradientAtTheBoundsMatchesPyTorch() {
+        let values: [Float] = [-1, 0, 0.5, 1, 2]
+        for (low, high, expected) in [(Float(0), Float(1), [Float(0), 0, 1, 0, 0]), (0, .infinity, [0, 0, 1, 1, 1]),
+                                      (-.infinity, 1, [1, 1, 1, 0, 0])] {
+            let x = Tensor(values, shape: [5], requiresGrad: true)
+            x.clamp(min: low, max: high).sum().backward()
+            XCTAssertEqual(x.grad?.storage, expected, "clamp(\(low), \(high))")
+        }
+    }
+
     func testSigmoidAndTanhSaturateWithoutOverflow() {
         let x = Tensor([-100, 100, -1000, 1000], shape: [4])
         let s = x.sigmoid().storage

@@ -63,6 +63,25 @@ final class AutogradTests: XCTestCase {
         checkGradients([x]) { $0[0].sqrt() }
         checkGradients([x]) { $0[0].pow(3) }
         checkGradients([x]) { $0[0].square().abs() }
+        // abs on both signs (kept 0.3 away from 0), and its gradient 0 at 0 as PyTorch's sign(0).
+        checkGradients([Tensor([-1.7, -0.3, 0.4, 2.2, -0.9], shape: [5])]) { $0[0].abs() }
+        let zero = Tensor([-2, 0, 3], shape: [3], requiresGrad: true)
+        zero.abs().sum().backward()
+        XCTAssertEqual(zero.grad?.storage, [-1, 0, 1])
+    }
+
+    /// Tied maxima, as PyTorch 2.15: `max(dim)` gives the gradient to the element it returns (the first),
+    /// the full `max()` shares it equally. For [[1, 3, 3], [2, 2, 0]]: max(dim=1) → [[0, 1, 0], [1, 0, 0]],
+    /// max() → [[0, 0.5, 0.5], [0, 0, 0]].
+    func testMaxGradientOnTiesMatchesPyTorch() {
+        let x = Tensor([1, 3, 3, 2, 2, 0], shape: [2, 3], requiresGrad: true)
+        x.max(axis: 1).sum().backward()
+        XCTAssertEqual(x.grad?.storage, [0, 1, 0, 1, 0, 0])
+        x.grad = nil
+        x.max().backward()
+        XCTAssertEqual(x.grad?.storage, [0, 0.5, 0.5, 0, 0, 0])
+        XCTAssertEqual(x.max().item, 3)
+        checkGradients([Tensor([0.3, -1.2, 2.5, 0.8], shape: [4])]) { $0[0].max() }
     }
 
     func testReductions() {

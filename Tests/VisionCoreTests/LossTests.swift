@@ -104,6 +104,11 @@ final class LossTests: XCTestCase {
         let targets = [0, 2, 255, 1, 2, 0, 0, 255]
         checkGradients([pixels]) { crossEntropy($0[0], targets: [0, 2, 1, 1, 2, 0, 0, 1]) }
         checkGradients([pixels]) { crossEntropy($0[0], targets: targets, labelSmoothing: 0.1, ignoreIndex: 255) }
+        // Per-pixel logits with class weights (the spatial gradient loop weighs each position by its class).
+        checkGradients([pixels]) { crossEntropy($0[0], targets: [0, 2, 1, 1, 2, 0, 0, 1], classWeights: [0.5, 2, 1.25]) }
+        checkGradients([pixels]) {
+            crossEntropy($0[0], targets: targets, labelSmoothing: 0.2, ignoreIndex: 255, classWeights: [0.5, 2, 1.25])
+        }
     }
 
     func testCrossEntropyWithProbabilityTargetsMatchesPyTorch() {

@@ -182,6 +182,10 @@ final class NormalizationTests: XCTestCase {
         XCTAssertTrue(dropout(x, p: 0.5, training: false, generator: &generator) === x)
         XCTAssertTrue(dropout(x, p: 0, training: true, generator: &generator) === x)
         XCTAssertEqual(dropout(x, p: 1, training: true, generator: &generator).storage, [0, 0, 0])
+        // Nothing passes p = 1, gradients included.
+        let w = Tensor([1, 2, 3], shape: [3], requiresGrad: true)
+        dropout(w, p: 1, training: true, generator: &generator).sum().backward()
+        XCTAssertEqual(w.grad?.storage, [0, 0, 0])
     }
 
     func testDropoutIsSeededAndItsGradientIsTheMask() {

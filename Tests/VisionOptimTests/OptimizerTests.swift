@@ -387,6 +387,42 @@ final class OptimizerTests: XCTestCase {
         }
     }
 
+    /// maximize with momentum: the gradient is negated before the decay and the buffer, as PyTorch does.
+    func testSGDMaximizeWithMomentumTrajectoriesMatchPyTorch() {
+        // SGD(lr=0.1, momentum=0.9, dampening=0.5, weight_decay=0.1, maximize=True)
+        assertTrajectory("SGD dampened momentum L2 maximize", [
+            [0.59500003, -1.238, 2.0050001, 0.24950001],
+            [0.662525, -1.2260101, 2.0044751, 0.35280249],
+            [0.72248489, -1.2100891, 2.1439803, 0.46401072],
+            [0.80283636, -1.1597097, 2.223815, 0.56227809],
+        ]) { SGD($0, learningRate: 0.1, momentum: 0.9, dampening: 0.5, weightDecay: 0.1, maximize: true) }
+        // SGD(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.1, maximize=True)
+        assertTrajectory("SGD Nesterov L2 maximize", [
+            [0.68049997, -1.2722001, 2.0095, 0.42905],
+            [0.68752044, -1.1268083, 1.9943695, 0.29749304],
+            [0.72340047, -1.0617961, 2.5219445, 0.38830087],
+            [0.85763562, -0.87745225, 2.5637944, 0.43122762],
+        ]) { SGD($0, learningRate: 0.1, momentum: 0.9, weightDecay: 0.1, nesterov: true, maximize: true) }
+    }
+
+    /// Decoupled decay with momentum has no PyTorch counterpart; these rows are the documented formula
+    /// (θ ← θ·(1 − λ), then the momentum step on the undecayed gradient) evaluated in float32 by numpy
+    /// on the same start and gradients.
+    func testDecoupledSGDWithMomentumFollowsItsFormula() {
+        assertTrajectory("SGDW momentum", [
+            [0.375, -1.09, 1.875, -0.1525],
+            [0.29624999, -1.0705, 1.74875, -0.17487501],
+            [0.22243749, -1.0464751, 1.3320625, -0.23313126],
+            [0.098215595, -1.0807014, 1.0391343, -0.28277469],
+        ]) { SGD($0, learningRate: 0.1, momentum: 0.9, weightDecay: 0.05, decoupledWeightDecay: true) }
+        assertTrajectory("SGDW Nesterov", [
+            [0.285, -1.045, 1.8525, -0.33249998],
+            [0.24675, -1.10425, 1.7206249, -0.19287497],
+            [0.17631249, -1.0735874, 1.0382686, -0.28353122],
+            [0.0057068616, -1.1578031, 0.85266262, -0.32552463],
+        ]) { SGD($0, learningRate: 0.1, momentum: 0.9, weightDecay: 0.05, nesterov: true, decoupledWeightDecay: true) }
+    }
+
     /// β₂ = 0.5 lets the second moment shrink (v₂ < v₁ on elements 0 and 2, v₃ < v₂ on 0, 1 and 3), so the
     /// running maximum is used: plain Adam with the same settings ends up to 0.0485 away from the AMSGrad row 4.
     func testAdamAMSGradTrajectoriesMatchPyTorch() {

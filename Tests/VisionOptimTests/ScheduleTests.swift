@@ -57,6 +57,32 @@ final class ScheduleTests: XCTestCase {
         XCTAssertEqual(twoPhase.learningRate(at: 6), 0.0025 + (1 - 0.0025) * 0.5, accuracy: 1e-6, "half-way down")
     }
 
+    /// The options `../shared/reference/optim.json` has no case for, against torch 2.15's schedulers stepped once
+    /// per optimizer step (`opt.param_groups[0]["lr"]` before each `step()`; cycle_momentum off).
+    func testSchedulesOnTheirOtherOptionsMatchPyTorch() {
+        // MultiStepLR(milestones=[2, 5], gamma=0.1), lr 0.3; ExponentialLR(gamma=0.7), lr 0.3
+        check(MultiStepLR(baseLR: 0.3, milestones: [2, 5], gamma: 0.1), [0.3, 0.3, 0.03, 0.03, 0.03, 0.003, 0.003, 0.003], "multi-step")
+        check(ExponentialLR(baseLR: 0.3, gamma: 0.7), [0.3, 0.21, 0.147, 0.1029, 0.07203, 0.050421], "exponential")
+        // CyclicLR(base_lr=0.05, max_lr=0.45, step_size_up=3, mode="exp_range", gamma=0.9)
+        check(CyclicLR(baseLR: 0.05, maxLR: 0.45, stepSizeUp: 3, mode: .exponentialRange(gamma: 0.9)),
+              [0.05, 0.17, 0.266, 0.3416, 0.22496, 0.128732, 0.05, 0.11377292, 0.164791256, 0.2049681956], "exp_range")
+        // CyclicLR(base_lr=0.05, max_lr=0.45, step_size_up=2, step_size_down=5)
+        check(CyclicLR(baseLR: 0.05, maxLR: 0.45, stepSizeUp: 2, stepSizeDown: 5),
+              [0.05, 0.25, 0.45, 0.37, 0.29, 0.21, 0.13, 0.05, 0.25, 0.45, 0.37, 0.29], "asymmetric triangle")
+        // OneCycleLR(max_lr=0.8, total_steps=13, pct_start=0.25, div_factor=8, final_div_factor=20, three_phase=True),
+        // linear and cosine annealing: the phase ends fall between steps (float(pct·total) − 1 = 2.25).
+        check(OneCycleLR(maxLR: 0.8, totalSteps: 13, pctStart: 0.25, annealing: .linear, divFactor: 8, finalDivFactor: 20, threePhase: true),
+              [0.1, 0.41111111, 0.72222222, 0.56666667, 0.25555556, 0.093666667, 0.081, 0.068333333, 0.055666667,
+               0.043, 0.030333333, 0.017666667, 0.005], "one-cycle three-phase linear")
+        check(OneCycleLR(maxLR: 0.8, totalSteps: 13, pctStart: 0.25, divFactor: 8, finalDivFactor: 20, threePhase: true),
+              [0.1, 0.38922314, 0.77889242, 0.625, 0.18188444, 0.098962011, 0.090928307, 0.07625, 0.057465102,
+               0.037821693, 0.020716296, 0.0091065908, 0.005], "one-cycle three-phase cosine")
+        // OneCycleLR(max_lr=0.8, total_steps=11, pct_start=0.35, anneal_strategy="linear", div_factor=8, final_div_factor=20)
+        check(OneCycleLR(maxLR: 0.8, totalSteps: 11, pctStart: 0.35, annealing: .linear, divFactor: 8, finalDivFactor: 20),
+              [0.1, 0.34561404, 0.59122807, 0.78332168, 0.67213287, 0.56094406, 0.44975524, 0.33856643, 0.22737762,
+               0.11618881, 0.005], "one-cycle linear")
+    }
+
     func testLinearWarmupComposesSequentiallyOrMultiplicatively() {
         let inner = StepLR(baseLR: 1, stepSize: 2, gamma: 0.5)
         check(inner.withWarmup(steps: 4, startFactor: 0.2), [0.2, 0.4, 0.6, 0.8, 1, 1, 0.5], "sequential warm-up")
