@@ -117,6 +117,26 @@ int cpng_decoder_read_header(cpng_decoder *decoder, const unsigned char *data, s
     return CPNG_OK;
 }
 
+/// Once the transformations are set: checks the layout libpng will write (channels, bytes per row), then
+/// reads every row into `pixels` and the chunks through IEND. Runs under the caller's setjmp, which a
+/// libpng error returns to.
+static int shim_read_rows(cpng_decoder *decoder, void *pixels, int channels, size_t row_bytes) {
+    png_structp png = decoder->png;
+    png_infop info = decoder->info;
+    png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+    if ((int)png_get_channels(png, info) != channels || png_get_rowbytes(png, info) != row_bytes)
+        return shim_fail(decoder, CPNG_ERROR_LIBRARY, "unexpected pixel layout after PNG transformations");
+
+    int height = decoder->header.height;
+    decoder->rows = malloc((size_t)height * sizeof(png_bytep));
+    if (decoder->rows == NULL) return shim_fail(decoder, CPNG_ERROR_MEMORY, "out of memory");
+    for (int y = 0; y < height; y++) decoder->rows[y] = (png_bytep)pixels + (size_t)y * row_bytes;
+    png_read_image(png, decoder->rows);
+    png_read_end(png, NULL);
+    return CPNG_OK;
+}
+
 int cpng_decoder_decode(cpng_decoder *decoder, void *pixels, size_t capacity, int sixteen_bit) {
     if (decoder == NULL || !decoder->header_read || decoder->rows != NULL) return CPNG_ERROR_STATE;
     const cpng_header *header = &decoder->header;
@@ -124,7 +144,6 @@ int cpng_decoder_decode(cpng_decoder *decoder, void *pixels, size_t capacity, in
     if (capacity < row_bytes * (size_t)header->height)
         return shim_fail(decoder, CPNG_ERROR_STATE, "output buffer too small");
     png_structp png = decoder->png;
-    png_infop info = decoder->info;
     if (setjmp(png_jmpbuf(png))) return CPNG_ERROR_LIBRARY;
 
     if (header->color_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
@@ -136,17 +155,7 @@ int cpng_decoder_decode(cpng_decoder *decoder, void *pixels, size_t capacity, in
     } else if (header->bit_depth == 16) {
         png_set_scale_16(png);
     }
-    png_set_interlace_handling(png);
-    png_read_update_info(png, info);
-    if ((int)png_get_channels(png, info) != header->channels || png_get_rowbytes(png, info) != row_bytes)
-        return shim_fail(decoder, CPNG_ERROR_LIBRARY, "unexpected pixel layout after PNG transformations");
-
-    decoder->rows = malloc((size_t)header->height * sizeof(png_bytep));
-    if (decoder->rows == NULL) return shim_fail(decoder, CPNG_ERROR_MEMORY, "out of memory");
-    for (int y = 0; y < header->height; y++) decoder->rows[y] = (png_bytep)pixels + (size_t)y * row_bytes;
-    png_read_image(png, decoder->rows);
-    png_read_end(png, NULL);
-    return CPNG_OK;
+    return shim_read_rows(decoder, pixels, header->channels, row_bytes);
 }
 
 int cpng_decoder_decode_values(cpng_decoder *decoder, void *pixels, size_t capacity) {
@@ -160,23 +169,12 @@ int cpng_decoder_decode_values(cpng_decoder *decoder, void *pixels, size_t capac
     if (capacity < row_bytes * (size_t)header->height)
         return shim_fail(decoder, CPNG_ERROR_STATE, "output buffer too small");
     png_structp png = decoder->png;
-    png_infop info = decoder->info;
     if (setjmp(png_jmpbuf(png))) return CPNG_ERROR_LIBRARY;
 
     if (header->bit_depth < 8) png_set_packing(png);  // one value per byte, not rescaled
     if (type == PNG_COLOR_TYPE_GRAY_ALPHA) png_set_strip_alpha(png);
     if (wide && shim_host_is_little_endian()) png_set_swap(png);
-    png_set_interlace_handling(png);
-    png_read_update_info(png, info);
-    if (png_get_channels(png, info) != 1 || png_get_rowbytes(png, info) != row_bytes)
-        return shim_fail(decoder, CPNG_ERROR_LIBRARY, "unexpected pixel layout after PNG transformations");
-
-    decoder->rows = malloc((size_t)header->height * sizeof(png_bytep));
-    if (decoder->rows == NULL) return shim_fail(decoder, CPNG_ERROR_MEMORY, "out of memory");
-    for (int y = 0; y < header->height; y++) decoder->rows[y] = (png_bytep)pixels + (size_t)y * row_bytes;
-    png_read_image(png, decoder->rows);
-    png_read_end(png, NULL);
-    return CPNG_OK;
+    return shim_read_rows(decoder, pixels, 1, row_bytes);
 }
 
 const char *cpng_decoder_message(const cpng_decoder *decoder) {
