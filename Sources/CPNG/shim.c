@@ -1,5 +1,6 @@
 // libpng behind setjmp: every libpng call that can fail happens inside a function of this file
-// that has taken setjmp(png_jmpbuf(png)), and the error function longjmps only back to it.
+// that has taken setjmp(png_jmpbuf(png)), or in a static helper it calls while that setjmp is active,
+// and the error function longjmps only back to it.
 
 #include <png.h>
 #include <setjmp.h>

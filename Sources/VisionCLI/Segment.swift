@@ -93,12 +93,24 @@ extension Segment {
             return Autograd.noGrad { model(input) }
         }
         let margin = TiledSegmentation.margin(depth: unet.depth), multiple = 1 << unet.depth
-        // Automatic: the largest core whose tile (core + two margins) fits, up to 2048.
-        let fitting = Int((ForwardMemory.defaultBudget / memory.estimatedBytes(height: 1, width: 1)).squareRoot()) - 2 * margin
-        let core = tile ?? min(2048, max(multiple, fitting / multiple * multiple))
-        try memory.check(height: core + 2 * margin, width: core + 2 * margin,
-                         source: "\(image) in tiles of \(core) pixels (+\(margin) of context each side)")
-        print("segmenting \(w)×\(h) in tiles of \(core)×\(core) pixels, each with \(margin) pixels of context")
+        // The whole-image buffers besides the tiles: the input and its padded copy, the logits, their softmax,
+        // the class indices and the mask (the overlay is about as large again as the input for gray images).
+        let classes = unet.numClasses
+        let wholeImage = Double(h) * Double(w) * Double((2 * channels + 2 * classes) * 4 + 8 + 1 + 3)
+        let budget = ForwardMemory.defaultBudget - wholeImage
+        func gigabytes(_ b: Double) -> String { String(format: "%.1f GB", b / 1_073_741_824) }
+        guard budget > 0 else {
+            throw CLIError("\(image): a \(w)×\(h) image needs about \(gigabytes(wholeImage)) for its input and output planes alone,"
+                           + " more than the \(gigabytes(ForwardMemory.defaultBudget)) it may take here; scale it down or cut it up first")
+        }
+        // Automatic: the largest core whose tile (core + two margins) fits what is left, up to 2048.
+        let fitting = Int((budget / memory.estimatedBytes(height: 1, width: 1)).squareRoot()) - 2 * margin
+        let core = ((tile ?? min(2048, max(multiple, fitting / multiple * multiple))) + multiple - 1) / multiple * multiple
+        let paddedH = (h + multiple - 1) / multiple * multiple, paddedW = (w + multiple - 1) / multiple * multiple
+        try memory.check(height: min(core + 2 * margin, paddedH), width: min(core + 2 * margin, paddedW),
+                         source: "\(image) in tiles of \(core) pixels (+\(margin) of context each side)", budget: budget)
+        print("segmenting \(w)×\(h) in tiles of \(core)×\(core) pixels, each with \(margin) pixels of context"
+              + (core < margin ? " (tiles this small recompute their context many times: slow)" : ""))
         return TiledSegmentation.logits(unet, input: input, core: core, margin: margin)
     }
 }

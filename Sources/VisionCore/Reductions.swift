@@ -92,11 +92,22 @@ extension Tensor {
 
     /// Maximum of all elements as a scalar tensor; the gradient is shared equally by the elements equal to
     /// it, as PyTorch's full `max()` (unlike `max(axis:)`, which gives it to the first).
+    /// A NaN anywhere makes the maximum NaN, its gradient shared by the NaN elements.
     public func max() -> Tensor {
-        let first = reshape([count]).max(axis: 0).item
+        precondition(count > 0, "max of an empty tensor of shape \(shape)")
         var ties: [Int] = []
-        storage.withUnsafeBufferPointer { x in for i in 0..<x.count where x[i] == first { ties.append(i) } }
-        if ties.isEmpty { return reshape([count]).max(axis: 0) }  // NaN: the element max(axis:) picks
+        var best = -Float.infinity
+        storage.withUnsafeBufferPointer { x in
+            if let nan = x.firstIndex(where: \.isNaN) {
+                best = .nan
+                ties = (nan..<x.count).filter { x[$0].isNaN }
+                return
+            }
+            for i in 0..<x.count {
+                if x[i] > best { best = x[i]; ties = [i] } else if x[i] == best { ties.append(i) }
+            }
+        }
+        let first = best
         return Tensor.record(shape: [], storage: [first], inputs: [self]) { [self] g in
             var gx = [Float](repeating: 0, count: self.count)
             let share = g.storage[0] / Float(ties.count)

@@ -105,8 +105,11 @@ final class SegmentCLITests: XCTestCase {
             masks.append(try TestData.decode(mask).pixels)
             probabilities.append(try Npy.read(contentsOf: npy).storage)
         }
-        XCTAssertEqual(masks[0], masks[1])
         XCTAssertLessThan(zip(probabilities[0], probabilities[1]).map { abs($0 - $1) }.max() ?? 1, 1e-4)
+        // The same mask wherever the two classes are not tied to within rounding.
+        for i in masks[0].indices where abs(probabilities[0][i] - 0.5) > 1e-4 {
+            XCTAssertEqual(masks[0][i], masks[1][i], "pixel \(i)")
+        }
         try VisionCLI.fail(["segment", input.path, "--weights", run.path, "-o", out.appendingPathComponent("m.png").path, "--tile", "8"],
                            mentioningValidation: ["--tile"])
     }

@@ -82,6 +82,12 @@ final class AutogradTests: XCTestCase {
         XCTAssertEqual(x.grad?.storage, [0, 0.5, 0.5, 0, 0, 0])
         XCTAssertEqual(x.max().item, 3)
         checkGradients([Tensor([0.3, -1.2, 2.5, 0.8], shape: [4])]) { $0[0].max() }
+        // A NaN makes the maximum NaN and takes the gradient, shared by the NaNs: torch gives nan, [0, 0.5, 0, 0.5].
+        let nan = Tensor([1, .nan, 3, .nan], shape: [4], requiresGrad: true)
+        let m = nan.max()
+        XCTAssertTrue(m.item.isNaN)
+        m.backward()
+        XCTAssertEqual(nan.grad?.storage, [0, 0.5, 0, 0.5])
     }
 
     func testReductions() {
