@@ -60,6 +60,28 @@ struct Features: ParsableCommand {
                 }
                 return
             }
+            // Everything is computed and checked before anything is written.
+            var maps: [(name: String, maps: Tensor)] = []
+            if let image, !allLayers.isEmpty {
+                let (input, _) = try loadInput(image, preprocessing: preprocessing)
+                if weights == nil, let model {
+                    try checkInputSize(try ModelRegistry.entry(model), height: input.shape[2], width: input.shape[3], source: image)
+                }
+                if preprocessing.size == nil {
+                    try ForwardMemory(network, channels: preprocessing.channels)
+                        .check(height: input.shape[2], width: input.shape[3], source: image, keeping: allLayers)
+                }
+                let captured = try network.captureOutputs(of: allLayers) { _ = Autograd.noGrad { network(input) } }
+                for name in allLayers {
+                    guard let out = captured[name], out.rank == 4 else {
+                        throw CLIError("layer \(name) does not produce a [N, C, H, W] map (got \(captured[name].map { "\($0.shape)" } ?? "nothing"))")
+                    }
+                    maps.append((name, out.reshape(Array(out.shape.dropFirst()))))
+                }
+            }
+            let firstConvolution = network.namedModules().compactMap({ $0.module as? Conv2d }).first
+            if filters && firstConvolution == nil { throw CLIError("the model has no convolution") }
+
             let dir = URL(fileURLWithPath: output!)
             var isDirectory: ObjCBool = false
             if FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDirectory) && !isDirectory.boolValue {
@@ -70,39 +92,41 @@ struct Features: ParsableCommand {
             } catch {
                 throw CLIError("-o \(dir.path): cannot create the directory: \(error.localizedDescription)")
             }
-            if filters {
-                guard let conv = network.namedModules().compactMap({ $0.module as? Conv2d }).first else { throw CLIError("the model has no convolution") }
+            if filters, let conv = firstConvolution {
                 let url = dir.appendingPathComponent("filters.png")
                 try ImageIO.writePNG(FeatureGrid.filters(conv.weight).image, to: url)
                 print("\(conv.outChannels) first-layer filters \(conv.weight.shape) → \(url.path)")
             }
-            guard let image, !allLayers.isEmpty else { return }
-            let (input, _) = try loadInput(image, preprocessing: preprocessing)
-            if weights == nil, let model {
-                try checkInputSize(try ModelRegistry.entry(model), height: input.shape[2], width: input.shape[3], source: image)
-            }
-            if preprocessing.size == nil {
-                try ForwardMemory(network, channels: preprocessing.channels)
-                    .check(height: input.shape[2], width: input.shape[3], source: image, keeping: allLayers)
-            }
-            let captured = try network.captureOutputs(of: allLayers) { _ = Autograd.noGrad { network(input) } }
-            for name in allLayers {
-                guard let out = captured[name], out.rank == 4 else {
-                    throw CLIError("layer \(name) does not produce a [N, C, H, W] map (got \(captured[name].map { "\($0.shape)" } ?? "nothing"))")
-                }
-                let maps = out.reshape(Array(out.shape.dropFirst()))
-                let layerDir = dir.appendingPathComponent(name)
-                try FileManager.default.createDirectory(at: layerDir, withIntermediateDirectories: true)
-                let (h, w) = (maps.shape[1], maps.shape[2])
-                for (c, bytes) in FeatureGrid.channelImages(maps).enumerated() {
-                    try ImageIO.writePNG(Image(height: h, width: w, channels: 1, pixels: bytes),
-                                         to: layerDir.appendingPathComponent(String(format: "channel-%03d.png", c)))
-                }
-                let grid = dir.appendingPathComponent("\(name)-grid.png")
-                try ImageIO.writePNG(FeatureGrid.grid(maps).image, to: grid)
-                print("\(name): \(maps.shape[0]) channels of \(w)×\(h) → \(layerDir.path)/, grid \(grid.path)")
+            for (name, layerMaps) in maps {
+                try writeLayer(name, layerMaps, into: dir)
             }
         }
+    }
+
+    /// One layer's channels as PNGs in `dir/name/` (built in a staging folder that then replaces the old
+    /// one, so no channel file of an earlier run with more channels stays behind) and its grid beside it.
+    func writeLayer(_ name: String, _ maps: Tensor, into dir: URL) throws {
+        let fm = FileManager.default
+        let layerDir = dir.appendingPathComponent(name)
+        let staging = dir.appendingPathComponent(".\(name).\(UUID().uuidString).tmp")
+        do {
+            try fm.createDirectory(at: staging, withIntermediateDirectories: true)
+            defer { try? fm.removeItem(at: staging) }
+            let (h, w) = (maps.shape[1], maps.shape[2])
+            for (c, bytes) in FeatureGrid.channelImages(maps).enumerated() {
+                try ImageIO.writePNG(Image(height: h, width: w, channels: 1, pixels: bytes),
+                                     to: staging.appendingPathComponent(String(format: "channel-%03d.png", c)))
+            }
+            if fm.fileExists(atPath: layerDir.path) { try fm.removeItem(at: layerDir) }
+            try fm.moveItem(at: staging, to: layerDir)
+        } catch let error as ImageError {
+            throw error
+        } catch {
+            throw CLIError("\(layerDir.path): cannot write the layer's channel images: \(error.localizedDescription)")
+        }
+        let grid = dir.appendingPathComponent("\(name)-grid.png")
+        try ImageIO.writePNG(FeatureGrid.grid(maps).image, to: grid)
+        print("\(name): \(maps.shape[0]) channels of \(maps.shape[2])×\(maps.shape[1]) → \(layerDir.path)/, grid \(grid.path)")
     }
 
     func loadNetwork() throws -> (Module, Preprocessing) {

@@ -71,6 +71,11 @@ struct Finetune: ParsableCommand {
             config.backboneLearningRateScale = backboneLearningRateScale
             config.initialWeights = weightsURL.path
             let directory = try options.runDirectory(model: "\(sourceConfig.model)-finetune", data: dataName)
+            // The source run's folder (or the folder of a weights file) would be emptied by --force, or mixed into.
+            func identity(_ url: URL) -> String { url.resolvingSymlinksInPath().standardizedFileURL.path }
+            if identity(weightsURL.deletingLastPathComponent()) == identity(directory) {
+                throw CLIError("-o \(directory.path) holds the weights being fine-tuned (\(weightsURL.lastPathComponent)); write the new run to another directory")
+            }
             let trainer = try Trainer(config: config, data: data, directory: directory, model: model, replacingRun: options.force)
             print("fine-tuning \(sourceConfig.model) from \(source) on \(dataName): \(classes) classes"
                   + (newHead ? ", new head" : ", the source's head kept")

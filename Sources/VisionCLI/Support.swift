@@ -30,9 +30,16 @@ func guarded(_ body: () throws -> Void) throws {
 }
 
 /// Checks every given output path (nil: not asked for) before a command does its work.
+/// Two options naming the same file are refused (the second output would silently replace the first).
 func checkDestinations(_ outputs: [(option: String, path: String?)]) throws {
+    var seen: [String: String] = [:]
     for case let (option, path?) in outputs {
         try FileWriting.checkDestination(URL(fileURLWithPath: path), option: option)
+        let identity = URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path
+        if let earlier = seen[identity] {
+            throw CLIError("\(earlier) and \(option) both name \(path); each output needs its own file")
+        }
+        seen[identity] = option
     }
 }
 

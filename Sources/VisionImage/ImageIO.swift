@@ -200,11 +200,12 @@ public enum ImageIO {
         return bytes
     }
 
-    /// Writes bytes to a temporary file beside `url` and renames it into place (not flushed: images are
-    /// outputs that can be made again, sometimes thousands at a time).
+    /// Writes bytes to a temporary file beside `url` and renames it into place. A new file is not flushed
+    /// (images are outputs that can be made again, sometimes thousands at a time); one that replaces an
+    /// existing file is, so that a crash just after cannot lose both (`vision convert a.png a.png`).
     static func write(_ bytes: [UInt8], to url: URL) throws {
         do {
-            try FileWriting.writeAtomically(Data(bytes), to: url, durable: false)
+            try FileWriting.writeAtomically(Data(bytes), to: url, durable: FileManager.default.fileExists(atPath: url.path))
         } catch {
             throw ImageError.unwritable(destination: url.path, reason: "\(error)")
         }

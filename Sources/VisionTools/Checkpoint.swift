@@ -24,6 +24,7 @@ public enum Checkpoint {
     /// best file stamped with the epoch `run.json` records for it is renamed onto its place; one from an
     /// epoch `run.json` never committed is deleted (the committed files are still in place).
     public static func recover(_ directory: URL, record: RunRecord) throws {
+        removeStaleTemporaries(directory)
         let expected = [(record.lastWeights, record.state.epochsCompleted), (record.optimizerState, record.state.epochsCompleted),
                         (record.bestWeights, record.state.bestEpoch ?? -1)]
         for (name, expectedEpoch) in expected {
@@ -38,6 +39,15 @@ public enum Checkpoint {
             } else {
                 unlink(pending.path)
             }
+        }
+    }
+
+    /// Deletes the `.<run file>.<uuid>.tmp` files an interrupted atomic write leaves (a kill mid-save); called
+    /// with the run directory locked, when no write of this run can be under way.
+    static func removeStaleTemporaries(_ directory: URL) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory.path) else { return }
+        for name in names where name.hasSuffix(".tmp") && runFiles.contains(where: { name.hasPrefix(".\($0).") }) {
+            unlink(directory.appendingPathComponent(name).path)
         }
     }
 

@@ -190,13 +190,17 @@ public final class Trainer {
     public static func claimRunDirectory(_ directory: URL, overwrite: Bool) throws {
         let fm = FileManager.default
         guard fm.fileExists(atPath: directory.path) else { return }
-        let present = Checkpoint.committedRunFiles.filter { fm.fileExists(atPath: directory.appendingPathComponent($0).path) }
+        let present = Checkpoint.runFiles.filter { fm.fileExists(atPath: directory.appendingPathComponent($0).path) }
         guard !present.isEmpty else { return }
         guard overwrite else {
-            throw ToolError.invalidRun(path: directory.path, reason: "already holds a run (\(present.joined(separator: ", "))); continue it with `vision train --resume \(directory.path)`, choose another -o, or pass --force to replace it")
+            if present.contains(where: Checkpoint.committedRunFiles.contains) {
+                throw ToolError.invalidRun(path: directory.path, reason: "already holds a run (\(present.filter(Checkpoint.committedRunFiles.contains).joined(separator: ", "))); continue it with `vision train --resume \(directory.path)`, choose another -o, or pass --force to replace it")
+            }
+            throw ToolError.invalidRun(path: directory.path, reason: "holds files a run writes (\(present.joined(separator: ", "))), which it would replace; choose another -o, or pass --force to replace them")
         }
         let lock = try RunDirectoryLock(directory)
         defer { withExtendedLifetime(lock) {} }
+        Checkpoint.removeStaleTemporaries(directory)
         for name in Checkpoint.runFiles where fm.fileExists(atPath: directory.appendingPathComponent(name).path) {
             guard unlink(directory.appendingPathComponent(name).path) == 0 else {
                 throw ToolError.invalidRun(path: directory.appendingPathComponent(name).path, reason: "cannot remove the old run's file (--force): \(String(cString: strerror(errno)))")

@@ -40,6 +40,28 @@ final class ImageCLITests: XCTestCase {
         XCTAssertEqual([sameImage.width, sameImage.height, sameImage.channels], [7, 5, 1])
     }
 
+    /// Nothing is written until every layer is captured and checked; a layer's folder is replaced whole,
+    /// so no channel image of an earlier run stays behind; two options naming one output file are refused.
+    func testFeaturesWriteNothingUntilEveryLayerIsCheckedAndReplaceLayerFolders() throws {
+        let input = directory.appendingPathComponent("photo.png")
+        try TestData.writeRGB(input, height: 32, width: 32) { y, x in (UInt8(x * 7 % 256), UInt8(y * 5 % 256), 90) }
+        let out = directory.appendingPathComponent("feats")
+        try VisionCLI.fail(["features", input.path, "--model", "resnet20", "--filters", "--layers", "layer1,fc", "-o", out.path],
+                           mentioning: ["fc", "[N, C, H, W]"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.path), "nothing written for a failing layer list")
+        let stale = out.appendingPathComponent("layer1/channel-999.png")
+        try FileManager.default.createDirectory(at: stale.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data([1]).write(to: stale)
+        try VisionCLI.succeed(["features", input.path, "--model", "resnet20", "--layer", "layer1", "-o", out.path])
+        let files = try FileManager.default.contentsOfDirectory(atPath: out.appendingPathComponent("layer1").path).sorted()
+        XCTAssertEqual(files.count, 16, "resnet20's layer1 has 16 channels: \(files)")
+        XCTAssertFalse(files.contains("channel-999.png"))
+        XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: out.path).contains { $0.hasSuffix(".tmp") })
+
+        try VisionCLI.fail(["sobel", input.path, "-o", directory.appendingPathComponent("e.png").path,
+                            "--raw", directory.appendingPathComponent("e.png").path], mentioning: ["-o", "--raw", "both name"])
+    }
+
     func testSobelRejectsTooSmallImagesForValidPadding() throws {
         let input = directory.appendingPathComponent("tiny.png")
         try TestData.writeRGB(input, height: 2, width: 5) { _, _ in (1, 2, 3) }

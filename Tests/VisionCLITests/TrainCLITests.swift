@@ -218,6 +218,30 @@ final class TrainCLITests: XCTestCase {
                            mentioning: ["--held-out", "held no training images out", "test"])
     }
 
+    /// A fine-tuned run may not be written into the run (or weights folder) it starts from: --force would
+    /// empty it before the first epoch. A folder holding files a run writes (a plot) is not taken over
+    /// without --force either.
+    func testRunsDoNotOverwriteTheirSourceOrForeignFiles() throws {
+        let (data, run, _) = try trainedRun()
+        let before = try Data(contentsOf: run.appendingPathComponent("last.safetensors"))
+        for (extra, message) in [([], "already holds a run"), (["--force"], "holds the weights being fine-tuned")] {
+            try VisionCLI.fail(["finetune", "--from", run.path, "--data", data.path, "--epochs", "1", "--workers", "0", "-o", run.path] + extra,
+                               mentioning: [message])
+            try VisionCLI.fail(["finetune", "--from", run.appendingPathComponent("last.safetensors").path, "--data", data.path, "--epochs", "1",
+                                "--workers", "0", "-o", run.path] + extra, mentioning: [message])
+        }
+        XCTAssertEqual(try Data(contentsOf: run.appendingPathComponent("last.safetensors")), before)
+
+        let plots = workspace().appendingPathComponent("plots")
+        try FileManager.default.createDirectory(at: plots, withIntermediateDirectories: true)
+        try Data([7]).write(to: plots.appendingPathComponent("loss.png"))
+        let train = ["train", "resnet20", "--data", data.path, "--epochs", "1", "--batch-size", "8", "--workers", "0", "-o", plots.path]
+        try VisionCLI.fail(train, mentioning: ["loss.png", "--force"])
+        XCTAssertEqual(try Data(contentsOf: plots.appendingPathComponent("loss.png")), Data([7]))
+        try VisionCLI.succeed(train + ["--force"])
+        XCTAssertTrue(FileManager.default.fileExists(atPath: plots.appendingPathComponent("run.json").path))
+    }
+
     /// The confusion image's place is checked before the evaluation runs.
     func testEvaluateRefusesAConfusionImageItCouldNotWrite() throws {
         let (data, run, _) = try trainedRun()

@@ -587,6 +587,21 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(try Trainer.resume(run).state.epochsCompleted, 1)
     }
 
+    /// A kill during a save leaves `.last.safetensors.<uuid>.tmp`; resuming (under the run's lock) removes it,
+    /// and leaves other files alone.
+    func testResumeRemovesTemporariesAnInterruptedSaveLeft() throws {
+        let prepared = try prepare()
+        let run = directory.appendingPathComponent("interrupted-save")
+        try Trainer(config: config(prepared), data: prepared, directory: run).run(stopAfter: 1)
+        let stale = run.appendingPathComponent(".last.safetensors.\(UUID().uuidString).tmp")
+        let foreign = run.appendingPathComponent(".notes.tmp")
+        try Data([1, 2, 3]).write(to: stale)
+        try Data([4]).write(to: foreign)
+        _ = try Trainer.resume(run)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: stale.path))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: foreign.path))
+    }
+
     func testNonFiniteLossBeforeAnyCheckpointSaysSo() throws {
         var prepared = try prepare()
         let poisonable = PoisonableDataset(prepared.train)
