@@ -34,6 +34,9 @@ public final class Trainer {
     let schedule: any LRSchedule
     /// MixUp / CutMix for classification training, when configured.
     let mixing: BatchMixing?
+    /// The run directory's lock, held from `resume` (or `--force`'s claim) until `run` ends, so that no other
+    /// process can take the directory in between.
+    private var directoryLock: RunDirectoryLock?
 
     /// Starts a new run in `directory` (created if needed). Pass `model` to start from given weights.
     /// With `replacingRun` (`--force`) a run already there is removed, but only once every option has
@@ -93,7 +96,7 @@ public final class Trainer {
         if min(config.batchSize, data.train.count) == 1 {
             try Trainer.checkBatchNormalizationOfSingleImages(self.model, data: data, batchSize: config.batchSize)
         }
-        if replacingRun { try Trainer.claimRunDirectory(directory, overwrite: true) }
+        if replacingRun { directoryLock = try Trainer.claimRunDirectory(directory, overwrite: true) }
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
@@ -105,7 +108,6 @@ public final class Trainer {
     public static func resume(_ directory: URL, workers: Int? = nil) throws -> Trainer {
         let record = try Checkpoint.readRecord(directory)
         let lock = try RunDirectoryLock(directory)
-        defer { withExtendedLifetime(lock) {} }
         try Checkpoint.recover(directory, record: record)
         var config = record.config
         if let workers { config.workers = workers }
@@ -142,6 +144,7 @@ public final class Trainer {
             _ = try model.loadStateDict(contentsOf: URL(fileURLWithPath: initial), strict: false)
         }
         let trainer = try Trainer(config: config, data: data, directory: directory, model: model)
+        trainer.directoryLock = lock
         trainer.state = record.state
         if record.state.epochsCompleted > 0 {
             let url = directory.appendingPathComponent(record.optimizerState)
@@ -187,11 +190,13 @@ public final class Trainer {
     /// Refuses to start a new run in a directory that already holds one (its checkpoints would be
     /// replaced after the first epoch); `vision train --resume` continues one. With `overwrite`, the old
     /// run's files are removed instead (`run.json` first), so nothing of it mixes with the new run.
-    public static func claimRunDirectory(_ directory: URL, overwrite: Bool) throws {
+    /// Returns the directory's lock when it removed a run's files (the caller keeps it until it has written its own).
+    @discardableResult
+    public static func claimRunDirectory(_ directory: URL, overwrite: Bool) throws -> RunDirectoryLock? {
         let fm = FileManager.default
-        guard fm.fileExists(atPath: directory.path) else { return }
+        guard fm.fileExists(atPath: directory.path) else { return nil }
         let present = Checkpoint.runFiles.filter { fm.fileExists(atPath: directory.appendingPathComponent($0).path) }
-        guard !present.isEmpty else { return }
+        guard !present.isEmpty else { return nil }
         guard overwrite else {
             if present.contains(where: Checkpoint.committedRunFiles.contains) {
                 throw ToolError.invalidRun(path: directory.path, reason: "already holds a run (\(present.filter(Checkpoint.committedRunFiles.contains).joined(separator: ", "))); continue it with `vision train --resume \(directory.path)`, choose another -o, or pass --force to replace it")
@@ -199,13 +204,13 @@ public final class Trainer {
             throw ToolError.invalidRun(path: directory.path, reason: "holds files a run writes (\(present.joined(separator: ", "))), which it would replace; choose another -o, or pass --force to replace them")
         }
         let lock = try RunDirectoryLock(directory)
-        defer { withExtendedLifetime(lock) {} }
         Checkpoint.removeStaleTemporaries(directory)
         for name in Checkpoint.runFiles where fm.fileExists(atPath: directory.appendingPathComponent(name).path) {
             guard unlink(directory.appendingPathComponent(name).path) == 0 else {
                 throw ToolError.invalidRun(path: directory.appendingPathComponent(name).path, reason: "cannot remove the old run's file (--force): \(String(cString: strerror(errno)))")
             }
         }
+        return lock
     }
 
     // MARK: Training
@@ -214,8 +219,8 @@ public final class Trainer {
     /// interruption drills). Returns the final state.
     @discardableResult
     public func run(stopAfter: Int? = nil, onEvent: (TrainingEvent) -> Void = { _ in }) throws -> RunState {
-        let lock = try RunDirectoryLock(directory)
-        defer { withExtendedLifetime(lock) {} }
+        if directoryLock == nil { directoryLock = try RunDirectoryLock(directory) }
+        defer { directoryLock = nil }  // released when the run ends, however it ends
         let first = state.epochsCompleted
         let last = min(config.epochs, stopAfter.map { first + $0 } ?? config.epochs)
         let trainable = model.parameters().filter(\.requiresGrad).reduce(0) { $0 + $1.count }

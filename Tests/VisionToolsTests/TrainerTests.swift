@@ -441,6 +441,14 @@ final class TrainerTests: XCTestCase {
         holder = nil
         XCTAssertNil(holder)
         XCTAssertEqual(try Trainer.resume(run).state.epochsCompleted, 1)
+        // A resumed trainer keeps the directory from resume until its run ends: no --force in between.
+        let resumed = try Trainer.resume(run)
+        XCTAssertThrowsError(try Trainer.claimRunDirectory(run, overwrite: true)) { error in
+            XCTAssertTrue("\(error)".contains("another vision process"), "\(error)")
+        }
+        try resumed.run(stopAfter: 1)
+        XCTAssertEqual(resumed.state.epochsCompleted, 2)
+        XCTAssertNoThrow(try RunDirectoryLock(run), "released when the run ends")
     }
 
     func testANewRunRefusesADirectoryHoldingARun() throws {
