@@ -193,7 +193,7 @@ struct TrainingOptions: ParsableArguments {
     @Option(name: [.customShort("o"), .customLong("output")], help: "Run directory (default: runs/<model>-<data>-<timestamp>).")
     var output: String?
 
-    @Flag(help: "Start over in a run directory that already holds a run (the old run's files are removed first).")
+    @Flag(help: "Start over in a run directory that already holds a run (the old run's files are set aside, deleted once the new run has saved its first epoch, and put back if it fails before).")
     var force = false
 
     func validate() throws {
@@ -250,7 +250,7 @@ struct TrainingOptions: ParsableArguments {
     }
 
     /// The run directory for a new run, refused if it already holds one unless --force (then the
-    /// Trainer, created with `replacingRun: force`, removes the old run once every option is checked).
+    /// Trainer, created with `replacingRun: force`, sets the old run aside once every option is checked).
     func runDirectory(model: String, data: String) throws -> URL {
         let directory: URL
         if let output {

@@ -37,6 +37,8 @@ public final class Trainer {
     /// The run directory's lock, held from `resume` (or `--force`'s claim) until `run` ends, so that no other
     /// process can take the directory in between.
     private var directoryLock: RunDirectoryLock?
+    /// Where `--force` moved the old run, until this run commits its first epoch.
+    private var setAside: URL?
 
     /// Starts a new run in `directory` (created if needed). Pass `model` to start from given weights.
     /// With `replacingRun` (`--force`) a run already there is removed, but only once every option has
@@ -96,7 +98,10 @@ public final class Trainer {
         if min(config.batchSize, data.train.count) == 1 {
             try Trainer.checkBatchNormalizationOfSingleImages(self.model, data: data, batchSize: config.batchSize)
         }
-        if replacingRun { directoryLock = try Trainer.claimRunDirectory(directory, overwrite: true) }
+        if replacingRun, let claimed = try Trainer.claimRunDirectory(directory, overwrite: true) {
+            directoryLock = claimed.lock
+            setAside = claimed.setAside
+        }
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
@@ -187,12 +192,19 @@ public final class Trainer {
         names.count <= 12 ? names.joined(separator: ", ") : names.prefix(12).joined(separator: ", ") + ", … (\(names.count) in all)"
     }
 
+    /// A directory taken over with `overwrite` (`--force`): its lock, and the hidden folder the old run's
+    /// files were moved into, deleted once the new run has committed an epoch, moved back if it fails first.
+    public struct ClaimedRunDirectory {
+        public let lock: RunDirectoryLock
+        public let setAside: URL
+    }
+
     /// Refuses to start a new run in a directory that already holds one (its checkpoints would be
     /// replaced after the first epoch); `vision train --resume` continues one. With `overwrite`, the old
-    /// run's files are removed instead (`run.json` first), so nothing of it mixes with the new run.
-    /// Returns the directory's lock when it removed a run's files (the caller keeps it until it has written its own).
+    /// run's files are moved into `.replaced-<uuid>/` instead (`run.json` first), so nothing of it mixes
+    /// with the new run and nothing of it is lost before the new run has saved an epoch.
     @discardableResult
-    public static func claimRunDirectory(_ directory: URL, overwrite: Bool) throws -> RunDirectoryLock? {
+    public static func claimRunDirectory(_ directory: URL, overwrite: Bool) throws -> ClaimedRunDirectory? {
         let fm = FileManager.default
         guard fm.fileExists(atPath: directory.path) else { return nil }
         let present = Checkpoint.runFiles.filter { fm.fileExists(atPath: directory.appendingPathComponent($0).path) }
@@ -205,13 +217,41 @@ public final class Trainer {
         }
         let lock = try RunDirectoryLock(directory)
         Checkpoint.removeStaleTemporaries(directory)
+        let aside = directory.appendingPathComponent(".replaced-\(UUID().uuidString)")
+        do {
+            try fm.createDirectory(at: aside, withIntermediateDirectories: false)
+        } catch {
+            throw ToolError.invalidRun(path: aside.path, reason: "cannot set the old run aside (--force): \(error.localizedDescription)")
+        }
         for name in Checkpoint.runFiles where fm.fileExists(atPath: directory.appendingPathComponent(name).path) {
-            guard unlink(directory.appendingPathComponent(name).path) == 0 else {
-                throw ToolError.invalidRun(path: directory.appendingPathComponent(name).path, reason: "cannot remove the old run's file (--force): \(String(cString: strerror(errno)))")
+            guard rename(directory.appendingPathComponent(name).path, aside.appendingPathComponent(name).path) == 0 else {
+                let reason = String(cString: strerror(errno))
+                restore(aside, into: directory)
+                throw ToolError.invalidRun(path: directory.appendingPathComponent(name).path, reason: "cannot set the old run's file aside (--force): \(reason)")
             }
         }
-        return lock
+        return ClaimedRunDirectory(lock: lock, setAside: aside)
     }
+
+    /// Moves a set-aside run back (over whatever the new run left uncommitted) and removes the folder.
+    static func restore(_ aside: URL, into directory: URL) {
+        let fm = FileManager.default
+        for name in Checkpoint.runFiles where fm.fileExists(atPath: aside.appendingPathComponent(name).path) {
+            unlink(directory.appendingPathComponent(name).path)
+            rename(aside.appendingPathComponent(name).path, directory.appendingPathComponent(name).path)
+        }
+        try? fm.removeItem(at: aside)
+    }
+
+    /// After a failure before the new run's first committed epoch: the old run comes back.
+    func restoreSetAsideRun() {
+        guard let aside = setAside else { return }
+        for name in Checkpoint.runFiles { unlink(directory.appendingPathComponent(name).path) }  // the new run's uncommitted files
+        Trainer.restore(aside, into: directory)
+        setAside = nil
+    }
+
+    deinit { restoreSetAsideRun() }
 
     // MARK: Training
 
@@ -227,8 +267,13 @@ public final class Trainer {
         onEvent(.started(trainCount: data.train.count, validationCount: data.validation?.count ?? 0,
                          validationSource: data.validationSource, batchesPerEpoch: trainLoader.batchCount,
                          parameters: model.parameterCount, trainable: trainable, firstEpoch: first + 1))
-        for epoch in first..<last {
-            try trainOneEpoch(epoch, onEvent: onEvent)
+        do {
+            for epoch in first..<last {
+                try trainOneEpoch(epoch, onEvent: onEvent)
+            }
+        } catch {
+            restoreSetAsideRun()  // under the lock still
+            throw error
         }
         return state
     }
@@ -343,6 +388,10 @@ public final class Trainer {
                                        extra: epoch)
         }
         try Checkpoint.writeRecord(record, to: directory)
+        if let aside = setAside {  // run.json commits the new run's first epoch: the old run it replaced goes
+            setAside = nil
+            try? FileManager.default.removeItem(at: aside)
+        }
         try Checkpoint.recover(directory, record: record)
         let csv = ([EpochRecord.csvHeader] + state.history.map(\.csvLine)).joined(separator: "\n") + "\n"
         try writeAtomically(Data(csv.utf8), to: directory.appendingPathComponent("metrics.csv"))

@@ -451,6 +451,33 @@ final class TrainerTests: XCTestCase {
         XCTAssertNoThrow(try RunDirectoryLock(run), "released when the run ends")
     }
 
+    /// --force keeps the old run until the new one commits an epoch: a first epoch that fails (a NaN loss)
+    /// brings it back byte for byte; one that succeeds deletes it.
+    func testForceRestoresTheOldRunWhenTheNewOneFailsBeforeItsFirstEpoch() throws {
+        var prepared = try prepare()
+        let run = directory.appendingPathComponent("replaced")
+        try Trainer(config: config(prepared), data: prepared, directory: run).run(stopAfter: 1)
+        let names = ["run.json", "last.safetensors", "best.safetensors", "optimizer.safetensors", "metrics.csv"]
+        let old = try files(run, names)
+
+        let poisonable = PoisonableDataset(prepared.train)
+        poisonable.poisoned = true
+        prepared.train = poisonable
+        XCTAssertThrowsError(try Trainer(config: config(prepared, epochs: 3), data: prepared, directory: run, replacingRun: true).run())
+        XCTAssertEqual(try files(run, names), old, "the old run is back")
+        XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: run.path).contains { $0.hasPrefix(".replaced-") })
+        // A trainer that is never run gives it back too.
+        _ = try Trainer(config: config(prepared, epochs: 3), data: prepared, directory: run, replacingRun: true)
+        XCTAssertEqual(try files(run, names), old)
+
+        poisonable.poisoned = false
+        let replacing = try Trainer(config: config(prepared, epochs: 3), data: prepared, directory: run, replacingRun: true)
+        try replacing.run(stopAfter: 1)
+        XCTAssertEqual(try Checkpoint.readRecord(run).config.epochs, 3, "the new run")
+        XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: run.path).contains { $0.hasPrefix(".replaced-") },
+                       "the old run goes once the new one has an epoch")
+    }
+
     func testANewRunRefusesADirectoryHoldingARun() throws {
         let prepared = try prepare()
         let run = directory.appendingPathComponent("taken")
@@ -460,9 +487,10 @@ final class TrainerTests: XCTestCase {
         }
         try FileManager.default.copyItem(at: run, to: directory.appendingPathComponent("kept"))
         try Data("user file".utf8).write(to: run.appendingPathComponent("notes.txt"))
-        XCTAssertNoThrow(try Trainer.claimRunDirectory(run, overwrite: true))
-        let left = try FileManager.default.contentsOfDirectory(atPath: run.path)
-        XCTAssertEqual(left, ["notes.txt"], "--force removes the old run's files, and only those")
+        let claimed = try XCTUnwrap(try Trainer.claimRunDirectory(run, overwrite: true))
+        let left = try FileManager.default.contentsOfDirectory(atPath: run.path).filter { !$0.hasPrefix(".") }
+        XCTAssertEqual(left, ["notes.txt"], "--force sets the old run's files aside, and only those")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: claimed.setAside.appendingPathComponent("run.json").path))
         XCTAssertNoThrow(try Trainer.claimRunDirectory(directory.appendingPathComponent("not-yet"), overwrite: false))
         XCTAssertNoThrow(try Trainer.claimRunDirectory(data, overwrite: false), "a directory holding other files is not a run")
     }
