@@ -52,18 +52,13 @@ struct Segment: ParsableCommand {
             let spread = !classIndices && classes >= 2
             let mask = Image(height: h, width: w, channels: 1,
                              pixels: labels.map { UInt8(clamping: spread ? $0 * 255 / (classes - 1) : $0) })
-            try ImageIO.writePNG(mask, to: URL(fileURLWithPath: output))
-            print("mask \(w)×\(h), \(classes) classes → \(output)")
-            var counts = [Int](repeating: 0, count: classes)
-            for l in labels { counts[l] += 1 }
-            for (c, n) in counts.enumerated() {
-                let name = c < config.classNames.count ? config.classNames[c] : "class \(c)"
-                print(String(format: "  %@: %.1f%%", name, 100 * Double(n) / Double(max(labels.count, 1))))
-            }
+            // Every output is encoded first and written as one (a failure leaves the old files, not a mix).
+            var files: [(data: Data, url: URL)] = [(Data(try ImageIO.encodePNG(mask)), URL(fileURLWithPath: output))]
+            var written = ["mask \(w)×\(h), \(classes) classes → \(output)"]
             if let probabilities {
                 let p = Autograd.noGrad { logits.softmax(axis: 1) }.reshape([classes, h, w])
-                try Npy.write(p, to: URL(fileURLWithPath: probabilities))
-                print("probabilities [\(classes), \(h), \(w)] → \(probabilities)")
+                files.append((Npy.encode(p), URL(fileURLWithPath: probabilities)))
+                written.append("probabilities [\(classes), \(h), \(w)] → \(probabilities)")
             }
             if let overlay {
                 let rgb = original.converted(toChannels: 3)
@@ -75,9 +70,18 @@ struct Segment: ParsableCommand {
                         pixels[3 * i + k] = UInt8(clamping: Int((0.5 * Float(pixels[3 * i + k]) + 0.5 * v).rounded()))
                     }
                 }
-                try ImageIO.writePNG(Image(height: h, width: w, channels: 3, pixels: pixels), to: URL(fileURLWithPath: overlay))
-                print("overlay → \(overlay)")
+                files.append((Data(try ImageIO.encodePNG(Image(height: h, width: w, channels: 3, pixels: pixels))), URL(fileURLWithPath: overlay)))
+                written.append("overlay → \(overlay)")
             }
+            try writeOutputs(files)
+            print(written[0])
+            var counts = [Int](repeating: 0, count: classes)
+            for l in labels { counts[l] += 1 }
+            for (c, n) in counts.enumerated() {
+                let name = c < config.classNames.count ? config.classNames[c] : "class \(c)"
+                print(String(format: "  %@: %.1f%%", name, 100 * Double(n) / Double(max(labels.count, 1))))
+            }
+            for line in written.dropFirst() { print(line) }
         }
     }
 }

@@ -41,12 +41,10 @@ struct SobelCommand: ParsableCommand {
             }
             let map = Sobel.edges(Sobel.grayscale(values), direction: direction, padding: padding)
             let (h, w) = (map.shape[0], map.shape[1])
-            try ImageIO.writePNG(Image(height: h, width: w, channels: 1, pixels: Sobel.normalizedBytes(map)), to: URL(fileURLWithPath: output))
+            let edges = Data(try ImageIO.encodePNG(Image(height: h, width: w, channels: 1, pixels: Sobel.normalizedBytes(map))))
+            try writeOutputs([(edges, URL(fileURLWithPath: output))] + (raw.map { [(Npy.encode(map), URL(fileURLWithPath: $0))] } ?? []))
             print("\(direction.rawValue) edges \(w)×\(h) → \(output)")
-            if let raw {
-                try Npy.write(map, to: URL(fileURLWithPath: raw))
-                print("raw map → \(raw)")
-            }
+            if let raw { print("raw map → \(raw)") }
         }
     }
 }

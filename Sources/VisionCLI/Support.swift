@@ -43,6 +43,15 @@ func checkDestinations(_ outputs: [(option: String, path: String?)]) throws {
     }
 }
 
+/// Writes a command's several outputs as one (`FileWriting.writeAllAtomically`): a failure while writing replaces none.
+func writeOutputs(_ files: [(data: Data, url: URL)]) throws {
+    do {
+        try FileWriting.writeAllAtomically(files)
+    } catch {
+        throw CLIError(describe(error))
+    }
+}
+
 func describe(_ error: Error) -> String {
     if let e = error as? LocalizedError, let text = e.errorDescription { return text }
     return String(describing: error)

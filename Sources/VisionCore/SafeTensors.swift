@@ -395,12 +395,43 @@ public enum FileWriting {
     /// With `durable` false the flushes are skipped (still never a half-written `url` while running):
     /// for outputs written by the thousand, such as feature-map images.
     public static func writeAtomically(_ data: Data, to url: URL, durable: Bool = true) throws {
+        try writeAllAtomically([(data, url)], durable: durable)
+    }
+
+    /// Writes several files as one output: every temporary is written (and flushed) before any is renamed
+    /// over its target, so a failure while writing (a full disk) leaves all the targets as they were rather
+    /// than some new beside some old. The renames then follow in order.
+    public static func writeAllAtomically(_ files: [(data: Data, url: URL)], durable: Bool = true) throws {
+        var temporaries: [URL] = []
+        var renamed = 0
+        defer { for temporary in temporaries.dropFirst(renamed) { unlink(temporary.path) } }
+        for (data, url) in files {
+            temporaries.append(try writeTemporary(data, beside: url, durable: durable))
+        }
+        for (k, file) in files.enumerated() {
+            guard rename(temporaries[k].path, file.url.path) == 0 else {
+                throw Failure(description: "cannot rename into \(file.url.path): \(String(cString: strerror(errno)))")
+            }
+            renamed += 1
+        }
+        guard durable else { return }
+        // The renames are durable once the directories are flushed (best effort: some file systems refuse).
+        for directory in Set(files.map { $0.url.deletingLastPathComponent().path }) {
+            let directoryDescriptor = open(directory, O_RDONLY | O_DIRECTORY)
+            if directoryDescriptor >= 0 {
+                _ = fsync(directoryDescriptor)
+                close(directoryDescriptor)
+            }
+        }
+    }
+
+    /// `data` in `.<name>.<uuid>.tmp` beside `url`, flushed when `durable`; removed again if any step fails.
+    private static func writeTemporary(_ data: Data, beside url: URL, durable: Bool) throws -> URL {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
             throw Failure(description: "\(url.path) is a directory; name a file to write")
         }
-        let directory = url.deletingLastPathComponent()
-        let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
+        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
         func failure(_ step: String) -> Failure {
             Failure(description: "\(step) \(url.path) (through \(temporary.lastPathComponent)): \(String(cString: strerror(errno)))")
         }
@@ -420,16 +451,7 @@ public enum FileWriting {
         guard written else { let error = failure("cannot write"); close(descriptor); throw error }
         guard !durable || fsync(descriptor) == 0 else { let error = failure("cannot flush"); close(descriptor); throw error }
         guard close(descriptor) == 0 else { throw failure("cannot close") }
-        guard rename(temporary.path, url.path) == 0 else {
-            throw Failure(description: "cannot rename into \(url.path): \(String(cString: strerror(errno)))")
-        }
         succeeded = true
-        guard durable else { return }
-        // The rename itself is durable once the directory is flushed (best effort: some file systems refuse).
-        let directoryDescriptor = open(directory.path, O_RDONLY | O_DIRECTORY)
-        if directoryDescriptor >= 0 {
-            _ = fsync(directoryDescriptor)
-            close(directoryDescriptor)
-        }
+        return temporary
     }
 }

@@ -148,6 +148,26 @@ final class SafeTensorsTests: XCTestCase {
         }
     }
 
+    /// Several outputs written as one: when one of them cannot be written, none of the targets is replaced
+    /// and no temporary is left; when all can, all are.
+    func testWriteAllReplacesNoTargetWhenOneCannotBeWritten() throws {
+        let first = directory.appendingPathComponent("mask.png"), second = directory.appendingPathComponent("p.npy")
+        try Data("old mask".utf8).write(to: first)
+        try Data("old p".utf8).write(to: second)
+        let blocked = directory.appendingPathComponent("overlay.png")
+        try FileManager.default.createDirectory(at: blocked, withIntermediateDirectories: false)  // a directory: cannot be written
+        XCTAssertThrowsError(try FileWriting.writeAllAtomically([(Data("new mask".utf8), first), (Data("new p".utf8), second),
+                                                                 (Data("overlay".utf8), blocked)])) { error in
+            XCTAssertTrue("\(error)".contains("overlay.png"), "\(error)")
+        }
+        XCTAssertEqual(try Data(contentsOf: first), Data("old mask".utf8))
+        XCTAssertEqual(try Data(contentsOf: second), Data("old p".utf8))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted(), ["mask.png", "overlay.png", "p.npy"])
+        try FileWriting.writeAllAtomically([(Data("new mask".utf8), first), (Data("new p".utf8), second)])
+        XCTAssertEqual(try Data(contentsOf: first), Data("new mask".utf8))
+        XCTAssertEqual(try Data(contentsOf: second), Data("new p".utf8))
+    }
+
     // MARK: Malformed input
 
     /// Asserts that reading `bytes` throws a `SafeTensorsError` naming the source and containing `reason`.
