@@ -7,7 +7,7 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a model from the zoo on a dataset.",
         discussion: """
-        Example: vision train resnet18 --data cifar. Every epoch writes last.safetensors, optimizer.safetensors, run.json, metrics.csv, loss.png and accuracy.png to the run directory, and best.safetensors when validation improved; `vision train --resume DIR` continues a stopped run exactly.
+        Example: vision train resnet18 --data cifar. Every epoch writes last.safetensors, optimizer.safetensors, run.json, metrics.csv, loss.png and accuracy.png to the run directory, and best.safetensors when validation improved; `vision train --resume DIR` continues a stopped run from its last completed epoch, exactly as it would have gone on (bit for bit on the same machine).
         """)
 
     @Argument(help: "Model name (see `vision models`); not needed with --resume.")

@@ -191,6 +191,10 @@ public struct RunRecord: Codable, Equatable, Sendable {
     public var lastWeights = "last.safetensors"
     public var bestWeights = "best.safetensors"
     public var optimizerState = "optimizer.safetensors"
+    /// The training and validation image counts the run was trained on (absent in runs written before
+    /// they were recorded); resume refuses data whose counts changed.
+    public var trainImages: Int?
+    public var validationImages: Int?
 
     public init(config: RunConfig, state: RunState) { self.config = config; self.state = state }
 }

@@ -111,8 +111,22 @@ public final class Trainer {
 
     /// Reopens a run directory to continue from its last completed epoch.
     public static func resume(_ directory: URL, workers: Int? = nil) throws -> Trainer {
-        let record = try Checkpoint.readRecord(directory)
+        let runFile = directory.appendingPathComponent("run.json")
+        guard FileManager.default.fileExists(atPath: directory.path) else {
+            throw ToolError.invalidRun(path: runFile.path, reason: "missing (no such run directory)")
+        }
+        // The lock before the record: no other process may commit an epoch between reading it and repairing.
         let lock = try RunDirectoryLock(directory)
+        if let restored = recoverReplacedRun(directory) {
+            throw ToolError.invalidRun(path: directory.path, reason: "a run started here with --force stopped before its first epoch, so there is nothing of it to resume; the run it was replacing is back in place (\(restored)) — resume that one with the same command, or start the new run again (with --force)")
+        }
+        guard FileManager.default.fileExists(atPath: runFile.path) else {
+            throw ToolError.invalidRun(path: runFile.path, reason: "missing: no epoch of a run has been completed in this directory (a run stopped during its first epoch leaves nothing to resume); start the run again — the same command and seed reproduce it")
+        }
+        let record = try Checkpoint.readRecord(directory)
+        guard record.state.epochsCompleted > 0 else {
+            throw ToolError.invalidRun(path: runFile.path, reason: "records no completed epoch, so there is nothing to resume; start the run again — the same command and seed reproduce it")
+        }
         try Checkpoint.recover(directory, record: record)
         var config = record.config
         if let workers { config.workers = workers }
@@ -140,29 +154,32 @@ public final class Trainer {
             func inputs(_ p: Preprocessing) -> String { "\(p.channels)-channel" + (p.size.map { " \($0)×\($0)" } ?? "") }
             throw ToolError.invalidRun(path: directory.path, reason: "was trained on \(inputs(config.preprocessing)) inputs, but \(config.data) now gives \(inputs(data.preprocessing)); resuming would feed the network inputs of another shape — start a new run instead")
         }
+        // Images added to or removed from the class folders would change the split, the batches per epoch and
+        // so the learning rate of every remaining step (runs recorded before the counts were kept are not checked).
+        let counts = (train: data.train.count, validation: data.validation?.count ?? 0)
+        if let train = record.trainImages, let validation = record.validationImages, (train, validation) != counts {
+            throw ToolError.invalidRun(path: directory.path, reason: "was trained on \(train) training and \(validation) validation images, but \(config.data) now gives \(counts.train) and \(counts.validation); resuming would continue on other data with a shifted learning-rate schedule — start a new run instead")
+        }
         let model = try config.buildModel()
         let weights = directory.appendingPathComponent(record.lastWeights)
-        if record.state.epochsCompleted > 0 {
-            try model.loadStateDict(contentsOf: weights, strict: true)
-            try Checkpoint.checkEpoch(of: weights, is: record.state.epochsCompleted, required: true)
-        } else if let initial = config.initialWeights {
-            _ = try model.loadStateDict(contentsOf: URL(fileURLWithPath: initial), strict: false)
-        }
+        try model.loadStateDict(contentsOf: weights, strict: true)
+        try Checkpoint.checkEpoch(of: weights, is: record.state.epochsCompleted, required: true)
         let trainer = try Trainer(config: config, data: data, directory: directory, model: model)
         trainer.directoryLock = lock
         trainer.state = record.state
-        if record.state.epochsCompleted > 0 {
-            let url = directory.appendingPathComponent(record.optimizerState)
-            // Optimizer files written before epochs were stamped into them carry no epoch.
-            try Checkpoint.checkEpoch(of: url, is: record.state.epochsCompleted, required: false)
-            do {
-                try trainer.optimizer.loadStateDict(try SafeTensors.read(contentsOf: url))
-            } catch let error as SafeTensorsError {
-                throw ToolError.invalidRun(path: url.path, reason: error.reason)
-            } catch {
-                throw ToolError.invalidRun(path: url.path, reason: "does not fit the run's optimizer: \(error)")
-            }
+        let url = directory.appendingPathComponent(record.optimizerState)
+        // Optimizer files written before epochs were stamped into them carry no epoch.
+        try Checkpoint.checkEpoch(of: url, is: record.state.epochsCompleted, required: false)
+        do {
+            try trainer.optimizer.loadStateDict(try SafeTensors.read(contentsOf: url))
+        } catch let error as SafeTensorsError {
+            throw ToolError.invalidRun(path: url.path, reason: error.reason)
+        } catch {
+            throw ToolError.invalidRun(path: url.path, reason: "does not fit the run's optimizer: \(error)")
         }
+        // A crash between run.json and these leaves them an epoch behind, and a run whose last epoch was
+        // that one has no epoch left to rewrite them.
+        try trainer.writeProgressFiles()
         return trainer
     }
 
@@ -207,6 +224,11 @@ public final class Trainer {
     public static func claimRunDirectory(_ directory: URL, overwrite: Bool) throws -> ClaimedRunDirectory? {
         let fm = FileManager.default
         guard fm.fileExists(atPath: directory.path) else { return nil }
+        if !replacedRuns(in: directory).isEmpty {
+            let lock = try RunDirectoryLock(directory)
+            recoverReplacedRun(directory)  // an old run a killed --force run left set aside counts as present
+            withExtendedLifetime(lock) {}
+        }
         let present = Checkpoint.runFiles.filter { fm.fileExists(atPath: directory.appendingPathComponent($0).path) }
         guard !present.isEmpty else { return nil }
         guard overwrite else {
@@ -241,6 +263,34 @@ public final class Trainer {
             rename(aside.appendingPathComponent(name).path, directory.appendingPathComponent(name).path)
         }
         try? fm.removeItem(at: aside)
+    }
+
+    /// The `.replaced-<uuid>` folders `--force` left in `directory`.
+    static func replacedRuns(in directory: URL) -> [URL] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        return names.filter { $0.hasPrefix(".replaced-") }.sorted().map { directory.appendingPathComponent($0) }
+    }
+
+    /// What a `--force` run killed outright (no error path, no deinit) leaves: with `run.json` in place the
+    /// new run committed an epoch and the folder is only undeleted, so it goes; without, the new run has
+    /// nothing to keep and the old run is moved back. Returns a description of a run put back. Call with
+    /// the directory locked.
+    @discardableResult
+    static func recoverReplacedRun(_ directory: URL) -> String? {
+        let fm = FileManager.default
+        let asides = replacedRuns(in: directory)
+        guard !asides.isEmpty else { return nil }
+        if fm.fileExists(atPath: directory.appendingPathComponent("run.json").path) {
+            for aside in asides { try? fm.removeItem(at: aside) }
+            return nil
+        }
+        Checkpoint.removeStaleTemporaries(directory)
+        for aside in asides {
+            for name in Checkpoint.runFiles { unlink(directory.appendingPathComponent(name).path) }  // the killed run's uncommitted files
+            restore(aside, into: directory)
+        }
+        guard let record = try? Checkpoint.readRecord(directory) else { return "its files" }
+        return "\(record.config.model) on \(record.config.data), epoch \(record.state.epochsCompleted) of \(record.config.epochs)"
     }
 
     /// After a failure before the new run's first committed epoch: the old run comes back.
@@ -374,7 +424,9 @@ public final class Trainer {
     /// `resume`) finishes or discards the renames a crash interrupted.
     func saveCheckpoint(isBest: Bool) throws {
         let epoch = [Checkpoint.epochKey: String(state.epochsCompleted)]
-        let record = RunRecord(config: config, state: state)
+        var record = RunRecord(config: config, state: state)
+        record.trainImages = data.train.count
+        record.validationImages = data.validation?.count ?? 0
         let pendingWeights = directory.appendingPathComponent(Checkpoint.pendingName(record.lastWeights))
         let pendingOptimizer = directory.appendingPathComponent(Checkpoint.pendingName(record.optimizerState))
         try Checkpoint.saveWeights(model, config: config, to: pendingWeights, extra: epoch)
@@ -393,6 +445,11 @@ public final class Trainer {
             try? FileManager.default.removeItem(at: aside)
         }
         try Checkpoint.recover(directory, record: record)
+        try writeProgressFiles()
+    }
+
+    /// `metrics.csv`, `loss.png` and `accuracy.png` from the history, whole (so a redone epoch replaces its row).
+    func writeProgressFiles() throws {
         let csv = ([EpochRecord.csvHeader] + state.history.map(\.csvLine)).joined(separator: "\n") + "\n"
         try writeAtomically(Data(csv.utf8), to: directory.appendingPathComponent("metrics.csv"))
         try writePlots()

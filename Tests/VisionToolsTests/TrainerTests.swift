@@ -505,6 +505,92 @@ final class TrainerTests: XCTestCase {
         }
     }
 
+    func testResumeRefusesDataWhoseImageCountChanged() throws {
+        let prepared = try prepare()
+        let run = directory.appendingPathComponent("run")
+        try Trainer(config: config(prepared, epochs: 3), data: prepared, directory: run).run(stopAfter: 1)
+        let record = try Checkpoint.readRecord(run)
+        XCTAssertEqual([record.trainImages, record.validationImages], [prepared.train.count, prepared.validation?.count])
+        let red = data.appendingPathComponent("red")
+        try FileManager.default.copyItem(at: red.appendingPathComponent("00.png"), to: red.appendingPathComponent("10.png"))
+        XCTAssertThrowsError(try Trainer.resume(run)) { error in
+            let message = "\(error)"
+            XCTAssertTrue(message.contains("\(prepared.train.count) training") && message.contains("start a new run"), message)
+        }
+        try FileManager.default.removeItem(at: red.appendingPathComponent("10.png"))
+        XCTAssertEqual(try Trainer.resume(run).state.epochsCompleted, 1, "the same images again")
+    }
+
+    /// A run killed after run.json committed its last epoch but before metrics.csv and the plots followed
+    /// has no epoch left to rewrite them: resume does.
+    func testResumeRewritesTheProgressFilesACrashLeftBehind() throws {
+        let prepared = try prepare()
+        let run = directory.appendingPathComponent("run")
+        try Trainer(config: config(prepared), data: prepared, directory: run).run()
+        let metrics = run.appendingPathComponent("metrics.csv")
+        let complete = try String(contentsOf: metrics, encoding: .utf8)
+        XCTAssertEqual(complete.split(separator: "\n").count, 3)
+        try (complete.split(separator: "\n").prefix(2).joined(separator: "\n") + "\n").write(to: metrics, atomically: true, encoding: .utf8)
+        try FileManager.default.removeItem(at: run.appendingPathComponent("loss.png"))
+        let resumed = try Trainer.resume(run)
+        XCTAssertEqual(try String(contentsOf: metrics, encoding: .utf8), complete)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: run.appendingPathComponent("loss.png").path))
+        XCTAssertEqual(try resumed.run().epochsCompleted, 2)
+    }
+
+    /// A run killed during its first epoch has committed nothing; resume says so instead of "not a run".
+    func testResumeOfARunThatNeverFinishedAnEpochSaysWhatToDo() throws {
+        let prepared = try prepare()
+        let run = directory.appendingPathComponent("first-epoch")
+        try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
+        XCTAssertThrowsError(try Trainer.resume(run)) { error in
+            XCTAssertTrue("\(error)".contains("no epoch") && "\(error)".contains("start the run again"), "\(error)")
+        }
+        try Checkpoint.writeRecord(RunRecord(config: config(prepared), state: RunState()), to: run)
+        XCTAssertThrowsError(try Trainer.resume(run)) { error in
+            XCTAssertTrue("\(error)".contains("no completed epoch"), "\(error)")
+        }
+    }
+
+    /// `--force` killed outright (no error path, no deinit) before the new run's first epoch leaves the old
+    /// run set aside; the next resume or new run in the directory puts it back, byte for byte.
+    func testAnOldRunAKilledForceRunSetAsideIsPutBack() throws {
+        let prepared = try prepare()
+        let run = directory.appendingPathComponent("replaced")
+        try Trainer(config: config(prepared, epochs: 3), data: prepared, directory: run).run(stopAfter: 1)
+        let names = ["run.json", "last.safetensors", "best.safetensors", "optimizer.safetensors", "metrics.csv"]
+        let old = try files(run, names)
+        func killedForceRun() throws {
+            let claimed = try XCTUnwrap(try Trainer.claimRunDirectory(run, overwrite: true))
+            XCTAssertFalse(FileManager.default.fileExists(atPath: run.appendingPathComponent("run.json").path))
+            try Data("half-written".utf8).write(to: run.appendingPathComponent("last.next.safetensors"))
+            withExtendedLifetime(claimed) {}  // the process dies: the lock goes, nothing is restored
+        }
+        func asides() throws -> [String] { try FileManager.default.contentsOfDirectory(atPath: run.path).filter { $0.hasPrefix(".replaced-") } }
+
+        try killedForceRun()
+        XCTAssertThrowsError(try Trainer.resume(run)) { error in
+            XCTAssertTrue("\(error)".contains("--force") && "\(error)".contains("epoch 1 of 3"), "\(error)")
+        }
+        XCTAssertEqual(try files(run, names), old)
+        XCTAssertEqual(try asides(), [])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: run.appendingPathComponent("last.next.safetensors").path))
+
+        try killedForceRun()
+        XCTAssertThrowsError(try Trainer.claimRunDirectory(run, overwrite: false)) { error in
+            XCTAssertTrue("\(error)".contains("--resume"), "a new run finds the old one back: \(error)")
+        }
+        XCTAssertEqual(try files(run, names), old)
+        XCTAssertEqual(try Trainer.resume(run).state.epochsCompleted, 1)
+
+        // Killed after the new run committed, before the set-aside folder was deleted: the folder just goes.
+        let stale = run.appendingPathComponent(".replaced-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: stale, withIntermediateDirectories: false)
+        try old[0].write(to: stale.appendingPathComponent("run.json"))
+        XCTAssertEqual(try Trainer.resume(run).state.epochsCompleted, 1)
+        XCTAssertEqual(try asides(), [])
+    }
+
     /// Training crops larger than the images: the padding is ignored by the loss and the accuracy,
     /// and the whole images of mixed sizes are validated one at a time.
     func testSegmentationWithCropsLargerThanTheImagesAndMixedSizes() throws {
