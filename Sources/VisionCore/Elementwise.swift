@@ -99,7 +99,10 @@ extension Tensor {
     public func sqrt() -> Tensor { unary(Foundation.sqrt) { _, y in 0.5 / y } }
     public func abs() -> Tensor { unary(Swift.abs) { x, _ in x > 0 ? 1 : (x < 0 ? -1 : 0) } }
     public func square() -> Tensor { unary({ $0 * $0 }) { x, _ in 2 * x } }
-    public func pow(_ p: Float) -> Tensor { unary({ Foundation.pow($0, p) }) { x, _ in p * Foundation.pow(x, p - 1) } }
+    /// `x^p`; for p = 0 the gradient is 0 everywhere, x = 0 included (not 0 · 0⁻¹ = NaN), as PyTorch's.
+    public func pow(_ p: Float) -> Tensor {
+        unary({ Foundation.pow($0, p) }) { x, _ in p == 0 ? 0 : p * Foundation.pow(x, p - 1) }
+    }
     /// Clamps into `[low, high]`; the gradient is 1 strictly inside and 0 at a bound or beyond it, as
     /// PyTorch 2's `clamp` (`clamp(min: 0)` then has ReLU's gradient, 0 at 0).
     public func clamp(min low: Float = -.infinity, max high: Float = .infinity) -> Tensor {

@@ -117,6 +117,8 @@ public enum ImageOps {
     }
 
     /// Nearest-neighbour rotation of a mask with the same geometry as the image rotation; outside → `fill`.
+    /// A source position exactly between two pixels (every one, for a quarter turn of a mask whose sides
+    /// differ in parity) rounds half to even, as torchvision's nearest `grid_sample`.
     public static func rotate(_ mask: LabelMask, degrees: Double, fill: Int = 0) -> LabelMask {
         let (h, w) = (mask.height, mask.width)
         var out = [Int](repeating: fill, count: h * w)
@@ -126,8 +128,8 @@ public enum ImageOps {
             let dy = Double(y) - centreY
             for x in 0..<w {
                 let dx = Double(x) - centreX
-                let sx = Int((dx * cosine - dy * sine + centreX).rounded())
-                let sy = Int((dx * sine + dy * cosine + centreY).rounded())
+                let sx = Int((dx * cosine - dy * sine + centreX).rounded(.toNearestOrEven))
+                let sy = Int((dx * sine + dy * cosine + centreY).rounded(.toNearestOrEven))
                 if sx >= 0 && sx < w && sy >= 0 && sy < h { out[y * w + x] = mask.labels[sy * w + sx] }
             }
         }

@@ -68,6 +68,13 @@ final class AutogradTests: XCTestCase {
         let zero = Tensor([-2, 0, 3], shape: [3], requiresGrad: true)
         zero.abs().sum().backward()
         XCTAssertEqual(zero.grad?.storage, [-1, 0, 1])
+        // pow at 0, as PyTorch: x.pow(0) has gradient 0 (not NaN), x.pow(2) 0, x.pow(0.5) inf.
+        for (p, expected) in [(Float(0), [Float(0), 0]), (2, [0, 4]), (0.5, [.infinity, Float(0.5 / 2.0.squareRoot())])] {
+            let x = Tensor([0, 2], shape: [2], requiresGrad: true)
+            x.pow(p).sum().backward()
+            XCTAssertEqual(x.grad?.storage[0], expected[0], "pow(\(p)) at 0")
+            XCTAssertEqual(x.grad?.storage[1] ?? .nan, expected[1], accuracy: 1e-6, "pow(\(p)) at 2")
+        }
     }
 
     /// Tied maxima, as PyTorch 2.15: `max(dim)` gives the gradient to the element it returns (the first),

@@ -119,6 +119,36 @@ final class TransformTests: XCTestCase {
         }
     }
 
+    /// Masks rotated as torchvision.transforms.v2.functional.rotate(Mask(arange(h·w).reshape(1, h, w)), degrees,
+    /// fill=-1) rotates them (torchvision 0.29.2): the same pixel wherever the source position is not exactly
+    /// half-way between two pixels. At those ties torchvision's float32 grid lands a rounding error to either
+    /// side (in a quarter turn of a 10×13 mask every position is one, and it repeats and skips columns);
+    /// here they round half to even, as in TrivialAugment.
+    func testMaskRotationMatchesTorchvision() {
+        let cases: [(h: Int, w: Int, degrees: Double, expected: [Int])] = [
+            (10, 13, 90, [-1, 10, 10, 23, 36, 62, 62, 88, 88, 114, 114, -1, -1, -1, 10, 10, 23, 36, 62, 62, 88, 88, 114, 114, -1, -1, -1, 8, 8, 21, 34, 60, 60, 86, 86, 112, 112, -1, -1, -1, 8, 8, 21, 34, 60, 60, 86, 86, 112, 112, -1, -1, -1, 7, 7, 20, 33, 59, 59, 85, 85, 111, 111, -1, -1, -1, 6, 6, 19, 32, 58, 58, 84, 84, 110, 110, -1, -1, -1, 4, 4, 17, 30, 56, 56, 82, 82, 108, 108, -1, -1, -1, 3, 3, 16, 29, 55, 55, 81, 81, 107, 107, -1, -1, -1, 2, 2, 15, 28, 54, 54, 80, 80, 106, 106, -1, -1, -1, 1, 1, 14, 27, 53, 53, 79, 79, 105, 105, -1, -1]),
+            (7, 7, 30, [-1, -1, 4, 4, 12, 13, -1, 1, 2, 10, 11, 19, 20, -1, 8, 9, 17, 18, 25, 26, 34, 7, 15, 16, 24, 32, 33, 34, 14, 22, 23, 30, 31, 39, 40, -1, 28, 29, 37, 38, 46, 47, -1, 35, 36, 43, 44, -1, -1]),
+            (6, 9, 15, [-1, -1, 3, 4, 5, 6, 16, 17, -1, 1, 1, 11, 12, 13, 14, 24, 25, 26, 9, 10, 11, 21, 22, 23, 33, 34, 35, 18, 19, 20, 30, 31, 32, 42, 43, 44, 27, 28, 29, 39, 40, 41, 42, 52, 52, -1, 36, 37, 47, 48, 49, 50, -1, -1]),
+        ]
+        for c in cases {
+            let mask = LabelMask(height: c.h, width: c.w, labels: Array(0..<(c.h * c.w)))
+            let rotated = ImageOps.rotate(mask, degrees: c.degrees, fill: -1).labels
+            let radians = c.degrees * .pi / 180
+            var ties = 0
+            for y in 0..<c.h {
+                for x in 0..<c.w where rotated[y * c.w + x] != c.expected[y * c.w + x] {
+                    let (dx, dy) = (Double(x) - Double(c.w - 1) / 2, Double(y) - Double(c.h - 1) / 2)
+                    let source = [dx * cos(radians) - dy * sin(radians) + Double(c.w - 1) / 2,
+                                  dx * sin(radians) + dy * cos(radians) + Double(c.h - 1) / 2]
+                    let isTie = source.contains { abs($0 - $0.rounded(.down) - 0.5) < 1e-9 }
+                    XCTAssertTrue(isTie, "\(c.h)×\(c.w) at \(c.degrees)°, pixel (\(y), \(x)): \(rotated[y * c.w + x]) vs torchvision's \(c.expected[y * c.w + x]) at source \(source)")
+                    ties += isTie ? 1 : 0
+                }
+            }
+            XCTAssertLessThanOrEqual(ties, c.degrees == 90 ? c.h * c.w : 2, "\(c.h)×\(c.w) at \(c.degrees)°")
+        }
+    }
+
     func testRotationFillsOutsideWithFillValue() {
         let image = FloatImage(channels: 2, height: 9, width: 9, value: 0.5)
         let rotated = ImageOps.rotate(image, degrees: 45, fill: [1, 0])
