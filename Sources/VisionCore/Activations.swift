@@ -38,6 +38,73 @@ private struct TanhActivation: PointwiseActivation {
     func derivative(x: Float, y: Float) -> Float { 1 - y * y }
 }
 
+/// `x · σ(x)` (SiLU, "swish"); `dy/dx = σ(x) · (1 + x · (1 − σ(x)))`.
+private struct SiluActivation: PointwiseActivation {
+    func value(_ x: Float) -> Float { x * stableSigmoid(x) }
+    func derivative(x: Float, y: Float) -> Float {
+        let s = stableSigmoid(x)
+        return s * (1 + x * (1 - s))
+    }
+}
+
+/// GELU `x · Φ(x)` with the normal CDF by `erf`; `dy/dx = Φ(x) + x · φ(x)`.
+private struct GeluActivation: PointwiseActivation {
+    func value(_ x: Float) -> Float { 0.5 * x * (1 + Foundation.erf(x * Float(0.5.squareRoot()))) }
+    func derivative(x: Float, y: Float) -> Float {
+        let cdf = 0.5 * (1 + Foundation.erf(x * Float(0.5.squareRoot())))
+        return cdf + x * Foundation.exp(-0.5 * x * x) * Float(1 / (2 * Double.pi).squareRoot())
+    }
+}
+
+/// GELU's tanh approximation `½x · (1 + tanh(√(2/π) · (x + 0.044715x³)))`.
+private struct GeluTanhActivation: PointwiseActivation {
+    static let k = Float((2 / Double.pi).squareRoot())
+    func value(_ x: Float) -> Float { 0.5 * x * (1 + Foundation.tanh(Self.k * (x + 0.044715 * x * x * x))) }
+    func derivative(x: Float, y: Float) -> Float {
+        let t = Foundation.tanh(Self.k * (x + 0.044715 * x * x * x))
+        return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * Self.k * (1 + 3 * 0.044715 * x * x)
+    }
+}
+
+/// `x · relu6(x + 3) / 6`; the gradient is 0 for `x ≤ −3`, `x/3 + ½` strictly between, 1 from 3 on (PyTorch 2.15's).
+private struct HardswishActivation: PointwiseActivation {
+    func value(_ x: Float) -> Float { x * Swift.min(Swift.max(x + 3, 0), 6) / 6 }
+    func derivative(x: Float, y: Float) -> Float { x <= -3 ? 0 : (x < 3 ? x / 3 + 0.5 : 1) }
+}
+
+/// `relu6(x + 3) / 6`; the gradient is 1/6 strictly inside (−3, 3), 0 elsewhere (bounds included, as PyTorch).
+private struct HardsigmoidActivation: PointwiseActivation {
+    func value(_ x: Float) -> Float { Swift.min(Swift.max(x + 3, 0), 6) / 6 }
+    func derivative(x: Float, y: Float) -> Float { x > -3 && x < 3 ? 1 / 6 : 0 }
+}
+
+/// `min(max(x, 0), 6)`; the gradient is 1 strictly inside (0, 6), 0 at the bounds (as PyTorch's hardtanh).
+private struct Relu6Activation: PointwiseActivation {
+    /// NaN passes through, as in `relu`.
+    func value(_ x: Float) -> Float { x <= 0 ? 0 : (x >= 6 ? 6 : x) }
+    func derivative(x: Float, y: Float) -> Float { x > 0 && x < 6 ? 1 : 0 }
+}
+
+/// `log(1 + e^(βx)) / β`, and `x` itself where `βx > threshold` (PyTorch's linear region); `dy/dx = σ(βx)`, 1 there.
+private struct SoftplusActivation: PointwiseActivation {
+    let beta: Float, threshold: Float
+    func value(_ x: Float) -> Float {
+        let z = beta * x
+        return z > threshold ? x : (Swift.max(z, 0) + Foundation.log1p(Foundation.exp(-Swift.abs(z)))) / beta
+    }
+    func derivative(x: Float, y: Float) -> Float { beta * x > threshold ? 1 : stableSigmoid(beta * x) }
+}
+
+/// Mish `x · tanh(softplus(x))`; `dy/dx = tanh(sp) + x · (1 − tanh²(sp)) · σ(x)`.
+private struct MishActivation: PointwiseActivation {
+    static func softplus(_ x: Float) -> Float { Swift.max(x, 0) + Foundation.log1p(Foundation.exp(-Swift.abs(x))) }
+    func value(_ x: Float) -> Float { x * Foundation.tanh(Self.softplus(x)) }
+    func derivative(x: Float, y: Float) -> Float {
+        let t = Foundation.tanh(Self.softplus(x))
+        return t + x * (1 - t * t) * stableSigmoid(x)
+    }
+}
+
 /// An array of `count` elements whose every element `body` writes (no zero-fill pass).
 private func uninitializedFloats(_ count: Int, _ body: (UnsafeMutableBufferPointer<Float>) -> Void) -> [Float] {
     [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
@@ -105,6 +172,42 @@ extension Tensor {
     /// Hyperbolic tangent; `dy/dx = 1 − y²`.
     public func tanh() -> Tensor {
         pointwise(TanhActivation())
+    }
+
+    /// SiLU (swish) `x · σ(x)`, as `torch.nn.functional.silu`.
+    public func silu() -> Tensor {
+        pointwise(SiluActivation())
+    }
+
+    /// GELU `x · Φ(x)` (`approximateTanh`: the tanh approximation, PyTorch's `approximate='tanh'`).
+    public func gelu(approximateTanh: Bool = false) -> Tensor {
+        approximateTanh ? pointwise(GeluTanhActivation()) : pointwise(GeluActivation())
+    }
+
+    /// Hardswish (MobileNetV3) `x · relu6(x + 3) / 6`.
+    public func hardswish() -> Tensor {
+        pointwise(HardswishActivation())
+    }
+
+    /// Hardsigmoid `relu6(x + 3) / 6`.
+    public func hardsigmoid() -> Tensor {
+        pointwise(HardsigmoidActivation())
+    }
+
+    /// ReLU6 `min(max(x, 0), 6)`.
+    public func relu6() -> Tensor {
+        pointwise(Relu6Activation())
+    }
+
+    /// Softplus `log(1 + e^(βx)) / β`, linear where `βx > threshold` (PyTorch's defaults β = 1, threshold 20).
+    public func softplus(beta: Float = 1, threshold: Float = 20) -> Tensor {
+        precondition(beta > 0, "softplus: beta must be positive, got \(beta)")
+        return pointwise(SoftplusActivation(beta: beta, threshold: threshold))
+    }
+
+    /// Mish `x · tanh(softplus(x))`.
+    public func mish() -> Tensor {
+        pointwise(MishActivation())
     }
 
     /// `exp(x − logsumexp(x))` along `axis`: `y_i = e^(x_i − max) / Σ_j e^(x_j − max)`.

@@ -45,6 +45,47 @@ public final class Tanh: Module {
     public override func forward(_ input: Tensor) -> Tensor { input.tanh() }
 }
 
+public final class SiLU: Module {
+    public override init() {}
+    public override func forward(_ input: Tensor) -> Tensor { input.silu() }
+}
+
+/// GELU; `approximate: "tanh"` selects the tanh approximation, as `torch.nn.GELU(approximate=...)`.
+public final class GELU: Module {
+    public let approximate: String
+    public init(approximate: String = "none") {
+        precondition(["none", "tanh"].contains(approximate), "GELU: approximate must be \"none\" or \"tanh\", got \"\(approximate)\"")
+        self.approximate = approximate
+    }
+    public override func forward(_ input: Tensor) -> Tensor { input.gelu(approximateTanh: approximate == "tanh") }
+}
+
+public final class Hardswish: Module {
+    public override init() {}
+    public override func forward(_ input: Tensor) -> Tensor { input.hardswish() }
+}
+
+public final class Hardsigmoid: Module {
+    public override init() {}
+    public override func forward(_ input: Tensor) -> Tensor { input.hardsigmoid() }
+}
+
+public final class ReLU6: Module {
+    public override init() {}
+    public override func forward(_ input: Tensor) -> Tensor { input.relu6() }
+}
+
+public final class Softplus: Module {
+    public let beta: Float, threshold: Float
+    public init(beta: Float = 1, threshold: Float = 20) { self.beta = beta; self.threshold = threshold }
+    public override func forward(_ input: Tensor) -> Tensor { input.softplus(beta: beta, threshold: threshold) }
+}
+
+public final class Mish: Module {
+    public override init() {}
+    public override func forward(_ input: Tensor) -> Tensor { input.mish() }
+}
+
 public final class Softmax: Module {
     public let axis: Int
     public init(axis: Int = 1) { self.axis = axis }

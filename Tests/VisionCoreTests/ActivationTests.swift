@@ -26,6 +26,66 @@ final class ActivationTests: XCTestCase {
         assertClose(x.tanh().storage, [Foundation.tanh(-2), Foundation.tanh(-0.5), 0, Foundation.tanh(1.5)])
     }
 
+    /// PyTorch 2.15 (float64, `torch.nn.functional`) values and gradients of `y.sum()` at
+    /// x = [−4, −3, −1.5, −0.5, 0, 0.3, 1, 2.5, 3, 6, 7], the kinks of hardswish, hardsigmoid and relu6 included.
+    func testNewerActivationsMatchPyTorch() {
+        let xs: [Float] = [-4, -3, -1.5, -0.5, 0, 0.3, 1, 2.5, 3, 6, 7]
+        let cases: [(String, (Tensor) -> Tensor, [Float], [Float])] = [
+            ("silu", { $0.silu() },
+             [-0.0719448398, -0.14227762, -0.273638286, -0.188770334, 0.0, 0.172332755, 0.731058579, 2.31035455, 2.85772238, 5.98516426, 6.99362264],
+             [-0.0526646149, -0.088104106, -0.0412941543, 0.260038813, 0.5, 0.64778001, 0.927670512, 1.09940111, 1.08810411, 1.01232643, 1.0054605]),
+            ("gelu", { $0.gelu() },
+             [-0.000126684967, -0.00404969409, -0.100210802, -0.154268769, 0.0, 0.185373427, 0.841344746, 2.48447584, 2.99595031, 5.99999999, 7.0],
+             [-0.000503649661, -0.0119456472, -0.127469192, 0.132504875, 0.5, 0.732327767, 1.08331547, 1.03761109, 1.01194565, 1.00000004, 1.0]),
+            ("gelu tanh", { $0.gelu(approximateTanh: true) },
+             [-7.02459482e-05, -0.00363739208, -0.100428423, -0.15428599, 0.0, 0.185370924, 0.841191991, 2.48491573, 2.99636261, 6.0, 7.0],
+             [-0.000335123197, -0.0115841666, -0.127710793, 0.132630096, 0.5, 0.732295452, 1.08296408, 1.03795158, 1.01158417, 1.0, 1.0]),
+            ("hardswish", { $0.hardswish() },
+             [0, 0, -0.375, -0.208333333, 0.0, 0.165, 0.666666667, 2.29166667, 3.0, 6.0, 7.0],
+             [0.0, 0.0, 0.0, 0.333333333, 0.5, 0.6, 0.833333333, 1.33333333, 1.0, 1.0, 1.0]),
+            ("hardsigmoid", { $0.hardsigmoid() },
+             [0.0, 0.0, 0.25, 0.416666667, 0.5, 0.55, 0.666666667, 0.916666667, 1.0, 1.0, 1.0],
+             [0.0, 0.0, 0.166666672, 0.166666672, 0.166666672, 0.166666672, 0.166666672, 0.166666672, 0.0, 0.0, 0.0]),
+            ("relu6", { $0.relu6() },
+             [0.0, 0.0, 0.0, 0.0, 0.0, 0.3, 1.0, 2.5, 3.0, 6.0, 6.0],
+             [0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0]),
+            ("softplus", { $0.softplus() },
+             [0.0181499279, 0.0485873516, 0.201413278, 0.474076984, 0.693147181, 0.854355244, 1.31326169, 2.57888973, 3.04858735, 6.00247569, 7.00091147],
+             [0.01798621, 0.0474258732, 0.182425524, 0.377540669, 0.5, 0.574442517, 0.731058579, 0.92414182, 0.952574127, 0.997527377, 0.999088949]),
+            ("mish", { $0.mish() },
+             [-0.0725917408, -0.145647461, -0.298099742, -0.220743775, 0.0, 0.208001372, 0.865098388, 2.4713923, 2.986535, 5.99992663, 6.99998838],
+             [-0.0537732098, -0.0933931145, -0.0640978159, 0.289510678, 0.6, 0.7828273, 1.04903622, 1.04112953, 1.02110691, 1.00013414, 1.00002156]),
+        ]
+        for (name, f, values, gradients) in cases {
+            let x = Tensor(xs, shape: [xs.count], requiresGrad: true)
+            let y = f(x)
+            y.sum().backward()
+            assertClose(y.storage, values, rtol: 1e-5, atol: 1e-6, name)
+            assertClose(x.grad?.storage ?? [], gradients, rtol: 1e-5, atol: 1e-6, "\(name) gradient")
+        }
+        // Softplus's linear region (βx > threshold) and a large negative input, as PyTorch: [25, 9.36e-14], gradient [1, 9.36e-14].
+        let wide = Tensor([25, -30], shape: [2], requiresGrad: true)
+        let y = wide.softplus()
+        y.sum().backward()
+        assertClose(y.storage, [25, 9.357623e-14], rtol: 1e-5, atol: 0)
+        assertClose(wide.grad?.storage ?? [], [1, 9.357623e-14], rtol: 1e-5, atol: 0)
+        assertClose(Tensor([1, -2], shape: [2]).softplus(beta: 2, threshold: 1).storage, [1, Float(Foundation.log1p(Foundation.exp(-4.0)) / 2)])
+        XCTAssertTrue(Tensor([.nan], shape: [1]).relu6().storage[0].isNaN, "NaN passes through relu6, as relu")
+    }
+
+    func testNewerActivationGradients() {
+        let x = inputsAwayFromZero([2, 3, 4], seed: 22)
+        checkGradients([x]) { $0[0].silu() }
+        checkGradients([x]) { $0[0].gelu() }
+        checkGradients([x]) { $0[0].gelu(approximateTanh: true) }
+        checkGradients([x]) { $0[0].softplus(beta: 1.5) }
+        checkGradients([x]) { $0[0].mish() }
+        let awayFromKinks = Tensor([-4, -2.2, -0.7, 0.4, 1.3, 2.6, 4.5, 7], shape: [8])
+        checkGradients([awayFromKinks]) { $0[0].hardswish() }
+        checkGradients([awayFromKinks]) { $0[0].hardsigmoid() }
+        checkGradients([awayFromKinks]) { $0[0].relu6() }
+    }
+
     func testReluGradientIsZeroAtTheKink() {
         let x = Tensor([-1, 0, 2], shape: [3], requiresGrad: true)
         x.relu().sum().backward()
