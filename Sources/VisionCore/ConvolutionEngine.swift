@@ -58,6 +58,46 @@ enum ConvolutionEngine {
         chunk.lowerBound / g.outputHeight == (chunk.upperBound - 1) / g.outputHeight
     }
 
+    /// The chunks one call lowers the batch in, with the buffers they need, allocated once: the column
+    /// matrix (none when every chunk is part of one image of a pointwise convolution, read in place) and
+    /// the `[K, images·plane]` staging of multi-image chunks.
+    struct Lowering {
+        let chunks: [Range<Int>]
+        let geometry: ConvolutionGeometry
+        let columnBuffer: UnsafeMutablePointer<Float>
+        let staging: UnsafeMutablePointer<Float>
+
+        /// nil for an empty batch.
+        init?(batch: Int, geometry g: ConvolutionGeometry, outChannels: Int) {
+            chunks = ConvolutionEngine.chunks(batch: batch, geometry: g)
+            guard let widest = chunks.map(\.count).max() else { return nil }
+            geometry = g
+            let maxWidth = widest * g.outputWidth
+            let anyMulti = chunks.contains { !isSingleImage($0, g) }
+            columnBuffer = .allocate(capacity: g.isPointwise && !anyMulti ? 0 : g.rows * maxWidth)
+            staging = .allocate(capacity: anyMulti ? outChannels * maxWidth : 0)
+        }
+
+        func deallocate() { columnBuffer.deallocate(); staging.deallocate() }
+
+        /// A chunk's GEMM width (`rows · OW`), its first image, whether it lies within that image, and its
+        /// offset in that image's output plane.
+        func position(of chunk: Range<Int>) -> (width: Int, image: Int, single: Bool, start: Int) {
+            let image = chunk.lowerBound / geometry.outputHeight
+            return (chunk.count * geometry.outputWidth, image, isSingleImage(chunk, geometry),
+                    (chunk.lowerBound - image * geometry.outputHeight) * geometry.outputWidth)
+        }
+
+        /// The chunk's column matrix `[rows, width]` and its leading dimension: the input itself for a
+        /// pointwise convolution within one image, else `im2col` into the column buffer.
+        func columns(of x: UnsafePointer<Float>, chunk: Range<Int>) -> (UnsafePointer<Float>, Int) {
+            let (width, image, single, start) = position(of: chunk)
+            if single && geometry.isPointwise { return (x + image * geometry.imageSize + start, geometry.outputPlane) }
+            im2col(x, geometry: geometry, outputRows: chunk, columns: columnBuffer)
+            return (UnsafePointer(columnBuffer), width)
+        }
+    }
+
     /// Moves `[K, images·plane]` (a chunk of whole images) to `[images, K, plane]` at `destination`, or back.
     static func reorder(_ source: UnsafePointer<Float>, _ destination: UnsafeMutablePointer<Float>,
                         channels: Int, images: Int, plane: Int, toBatchMajor: Bool) {
@@ -84,27 +124,13 @@ enum ConvolutionEngine {
             packedForward(input: x, batch: batch, geometry: g, weight: w, outChannels: outChannels, groups: groups, output: y)
             return
         }
-        let chunks = chunks(batch: batch, geometry: g)
-        guard let widest = chunks.map(\.count).max() else { return }
+        guard let workspace = Lowering(batch: batch, geometry: g, outChannels: outChannels) else { return }
+        defer { workspace.deallocate() }
         let rowsPerGroup = g.rows / groups, outPerGroup = outChannels / groups
-        let plane = g.outputPlane, rowWidth = g.outputWidth
-        let maxWidth = widest * rowWidth
-        let anyMulti = chunks.contains { !isSingleImage($0, g) }
-        let columns = UnsafeMutablePointer<Float>.allocate(capacity: g.isPointwise && !anyMulti ? 0 : g.rows * maxWidth)
-        let staging = UnsafeMutablePointer<Float>.allocate(capacity: anyMulti ? outChannels * maxWidth : 0)
-        defer { columns.deallocate(); staging.deallocate() }
-        for chunk in chunks {
-            let width = chunk.count * rowWidth
-            let image = chunk.lowerBound / g.outputHeight
-            let single = isSingleImage(chunk, g)
-            let start = (chunk.lowerBound - image * g.outputHeight) * rowWidth
-            let b: UnsafePointer<Float>, ldb: Int
-            if single && g.isPointwise {
-                (b, ldb) = (x + image * g.imageSize + start, plane)
-            } else {
-                im2col(x, geometry: g, outputRows: chunk, columns: columns)
-                (b, ldb) = (UnsafePointer(columns), width)
-            }
+        let plane = g.outputPlane, staging = workspace.staging
+        for chunk in workspace.chunks {
+            let (width, image, single, start) = workspace.position(of: chunk)
+            let (b, ldb) = workspace.columns(of: x, chunk: chunk)
             let c = single ? y + image * outChannels * plane + start : staging
             let ldc = single ? plane : width
             for group in 0..<groups {
@@ -269,25 +295,17 @@ enum ConvolutionEngine {
             }
         }
         guard dx != nil || dw != nil else { return }
-        let chunks = chunks(batch: batch, geometry: g)
-        guard let widest = chunks.map(\.count).max() else { return }
+        guard let workspace = Lowering(batch: batch, geometry: g, outChannels: outChannels) else { return }
         let rowsPerGroup = g.rows / groups, outPerGroup = outChannels / groups
-        let plane = g.outputPlane, rowWidth = g.outputWidth
-        let maxWidth = widest * rowWidth
-        let anyMulti = chunks.contains { !isSingleImage($0, g) }
-        let columns = UnsafeMutablePointer<Float>.allocate(capacity: g.isPointwise && !anyMulti ? 0 : g.rows * maxWidth)
-        let staging = UnsafeMutablePointer<Float>.allocate(capacity: anyMulti ? outChannels * maxWidth : 0)
+        let plane = g.outputPlane, columns = workspace.columnBuffer, staging = workspace.staging
         // With few output channels OpenBLAS runs `col · dYᵀ` (M = rows) faster than `dY · colᵀ` (M = K):
         // accumulate the transposed weight gradient and add it back at the end.
         let transposedWeightGradient = dw != nil && outPerGroup <= 64 && rowsPerGroup > outPerGroup
         let weightGradientT = UnsafeMutablePointer<Float>.allocate(capacity: transposedWeightGradient ? outChannels * rowsPerGroup : 0)
         if transposedWeightGradient { weightGradientT.initialize(repeating: 0, count: outChannels * rowsPerGroup) }
-        defer { columns.deallocate(); staging.deallocate(); weightGradientT.deallocate() }
-        for chunk in chunks {
-            let width = chunk.count * rowWidth
-            let image = chunk.lowerBound / g.outputHeight
-            let single = isSingleImage(chunk, g)
-            let start = (chunk.lowerBound - image * g.outputHeight) * rowWidth
+        defer { workspace.deallocate(); weightGradientT.deallocate() }
+        for chunk in workspace.chunks {
+            let (width, image, single, start) = workspace.position(of: chunk)
             let a: UnsafePointer<Float>, lda: Int
             if single {
                 (a, lda) = (dy + image * outChannels * plane + start, plane)
@@ -297,13 +315,7 @@ enum ConvolutionEngine {
                 (a, lda) = (UnsafePointer(staging), width)
             }
             if let dw, let x {
-                let b: UnsafePointer<Float>, ldb: Int
-                if single && g.isPointwise {
-                    (b, ldb) = (x + image * g.imageSize + start, plane)
-                } else {
-                    im2col(x, geometry: g, outputRows: chunk, columns: columns)
-                    (b, ldb) = (UnsafePointer(columns), width)
-                }
+                let (b, ldb) = workspace.columns(of: x, chunk: chunk)
                 for group in 0..<groups {
                     if transposedWeightGradient {
                         BLAS.sgemm(transposeB: true, m: rowsPerGroup, n: outPerGroup, k: width,
