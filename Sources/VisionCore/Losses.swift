@@ -139,22 +139,50 @@ public func crossEntropy(_ logits: Tensor, probabilities targets: Tensor, labelS
     return lossNode(loss, input: logits, gradient: gradient)
 }
 
-/// Binary cross-entropy on logits, mean over all elements, in the stable form
-/// `max(x, 0) − x·t + log(1 + e^(−|x|))`. Gradients: `(σ(x) − t)/n` for the logits and `−x/n` for the targets.
-public func bceWithLogits(_ logits: Tensor, targets: Tensor) -> Tensor {
+/// Binary cross-entropy on logits, mean over all elements, as PyTorch's `binary_cross_entropy_with_logits`:
+///
+///     l = w · ((1 − t)·x + (1 + (p − 1)·t) · softplus(−x)),   softplus(−x) = max(−x, 0) + log(1 + e^(−|x|))
+///
+/// with `weight` w (rescaling each element) and `posWeight` p (weighting the positive term, per class)
+/// broadcast to the logits' shape, both 1 when absent (then `l = max(x, 0) − x·t + log(1 + e^(−|x|))`).
+/// Gradients: `w·((1 − t) + (1 + (p − 1)·t)·(σ(x) − 1))/n` for the logits, `w·((p − 1)·softplus(−x) − x)/n`
+/// for the targets.
+public func bceWithLogits(_ logits: Tensor, targets: Tensor, weight: Tensor? = nil, posWeight: Tensor? = nil) -> Tensor {
     precondition(logits.shape == targets.shape, "bceWithLogits: logits \(logits.shape) and targets \(targets.shape) differ")
+    func strides(_ factor: Tensor?, _ name: String) -> [Int]? {
+        guard let factor else { return nil }
+        precondition(Broadcast.shape(factor.shape, logits.shape) == logits.shape,
+                     "bceWithLogits: \(name) \(factor.shape) does not broadcast to the logits \(logits.shape)")
+        return Broadcast.strides(of: factor.shape, in: logits.shape)
+    }
+    let weightStrides = strides(weight, "weight"), posWeightStrides = strides(posWeight, "posWeight")
     let n = logits.count
     let inverse = 1 / Float(max(n, 1))
     var total = 0.0
     var gradient = [Float](repeating: 0, count: n)
+    var targetGradient = [Float](repeating: 0, count: targets.requiresGrad ? n : 0)
+    let outerStrides = Tensor.strides(of: logits.shape)
+    /// The flat offset into a broadcast factor of element `i` of the logits.
+    func offset(_ i: Int, _ factorStrides: [Int]) -> Int {
+        var rest = i, result = 0
+        for (axis, stride) in outerStrides.enumerated() {
+            result += rest / stride * factorStrides[axis]
+            rest %= stride
+        }
+        return result
+    }
     for i in 0..<n {
         let x = logits.storage[i], t = targets.storage[i]
-        total += Double(max(x, 0) - x * t + Foundation.log1p(Foundation.exp(-Swift.abs(x))))
-        gradient[i] = (stableSigmoid(x) - t) * inverse
+        let w = weightStrides.map { weight!.storage[offset(i, $0)] } ?? 1
+        let p = posWeightStrides.map { posWeight!.storage[offset(i, $0)] } ?? 1
+        let softplusOfMinusX = max(-x, 0) + Foundation.log1p(Foundation.exp(-Swift.abs(x)))
+        let positiveWeight = 1 + (p - 1) * t
+        total += Double(w * ((1 - t) * x + positiveWeight * softplusOfMinusX))
+        gradient[i] = w * ((1 - t) + positiveWeight * (stableSigmoid(x) - 1)) * inverse
+        if targets.requiresGrad { targetGradient[i] = w * ((p - 1) * softplusOfMinusX - x) * inverse }
     }
-    let targetGradient = targets.requiresGrad ? logits.storage.map { -$0 * inverse } : nil
     return lossNode(total / Double(max(n, 1)), input: logits, gradient: gradient,
-                    other: targets, otherGradient: targetGradient)
+                    other: targets, otherGradient: targets.requiresGrad ? targetGradient : nil)
 }
 
 /// Mean squared error `mean((x − t)²)`; gradient `2(x − t)/n` (and its negative for `t`).

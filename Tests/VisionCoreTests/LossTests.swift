@@ -181,6 +181,37 @@ final class LossTests: XCTestCase {
         checkGradients([logits, targets]) { bceWithLogits($0[0], targets: $0[1]) }
     }
 
+    /// PyTorch 2.15 (float64): F.binary_cross_entropy_with_logits on [[1.5, −0.3, 4], [−2, 0.7, −25]] with targets
+    /// [[1, 0, 0.25], [0, 1, 1]], per-class weight [0.5, 2, 1] and pos_weight [3, 0.5, 1.5] broadcast over the rows.
+    func testBceWithLogitsWeightAndPosWeightMatchPyTorch() {
+        let weight = Tensor([0.5, 2, 1], shape: [3]), posWeight = Tensor([3, 0.5, 1.5], shape: [3])
+        let cases: [(Tensor?, Tensor?, Float, [Float], [Float])] = [
+            (nil, posWeight, 7.001255797, [-0.0912127619, 0.0709262472, 0.1216275856, 0.0198671537, -0.027651019, -0.25],
+             [-0.1828622407, -0.0211962704, -0.6651541727, 1.042309337, -0.1502655041, 6.25]),
+            (weight, nil, 5.01623386, [-0.015202127, 0.1418524944, 0.1220022983, 0.0099335768, -0.1106040759, -0.1666666667],
+             [-0.125, 0.1, -0.6666666667, 0.1666666667, -0.2333333333, 4.1666666667]),
+            (weight, posWeight, 7.066316522, [-0.045606381, 0.1418524944, 0.1216275856, 0.0099335768, -0.055302038, -0.25],
+             [-0.0914311203, -0.0423925407, -0.6651541727, 0.5211546685, -0.3005310081, 6.25]),
+        ]
+        for (k, (w, p, value, logitGradient, targetGradient)) in cases.enumerated() {
+            let logits = Tensor([1.5, -0.3, 4, -2, 0.7, -25], shape: [2, 3], requiresGrad: true)
+            let targets = Tensor([1, 0, 0.25, 0, 1, 1], shape: [2, 3], requiresGrad: true)
+            let loss = bceWithLogits(logits, targets: targets, weight: w, posWeight: p)
+            XCTAssertEqual(loss.item, value, accuracy: 1e-5, "case \(k)")
+            loss.backward()
+            assertClose(logits.grad?.storage ?? [], logitGradient, rtol: 1e-5, atol: 1e-7, "case \(k) logits")
+            assertClose(targets.grad?.storage ?? [], targetGradient, rtol: 1e-5, atol: 1e-6, "case \(k) targets")
+        }
+        // Weights broadcast over a [N, C, H, W] map per channel; a weight of ones changes nothing.
+        var g = SeededGenerator(seed: 35)
+        let logits = Tensor.normal([2, 3, 2, 2], std: 2, generator: &g)
+        let targets = Tensor.uniform([2, 3, 2, 2], generator: &g)
+        XCTAssertEqual(bceWithLogits(logits, targets: targets, weight: Tensor.full([3, 1, 1], 1)).item,
+                       bceWithLogits(logits, targets: targets).item, accuracy: 1e-6)
+        let perChannel = Tensor([3, 0.5, 1.5], shape: [3, 1, 1])
+        checkGradients([logits, targets]) { bceWithLogits($0[0], targets: $0[1], weight: Tensor([0.5, 2, 1], shape: [3, 1, 1]), posWeight: perChannel) }
+    }
+
     func testMseAndL1Values() {
         let x = Tensor([1, 2, 3, 4], shape: [2, 2], requiresGrad: true)
         let t = Tensor([1, 0, 4, 7], shape: [2, 2])
