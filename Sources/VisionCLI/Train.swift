@@ -50,11 +50,11 @@ struct Train: ParsableCommand {
                 if !ignored.isEmpty {
                     throw CLIError("--resume continues \(resume) with the options recorded in its run.json; \(ignored.joined(separator: ", ")) cannot change them (only --workers can) — start a new run with -o to train differently")
                 }
-                let recorded = try Checkpoint.readRecord(URL(fileURLWithPath: resume)).config.model
-                if let model, model.lowercased() != recorded.lowercased() {
-                    throw CLIError("--resume \(resume) holds a \(recorded) run, not \(model)")
-                }
+                // Trainer.resume first: it locks the directory before reading run.json and repairs what a kill left.
                 let trainer = try Trainer.resume(URL(fileURLWithPath: resume), workers: options.workers)
+                if let model, model.lowercased() != trainer.config.model.lowercased() {
+                    throw CLIError("--resume \(resume) holds a \(trainer.config.model) run, not \(model)")
+                }
                 print("resuming \(trainer.config.model) on \(trainer.config.data) after epoch \(trainer.state.epochsCompleted) of \(trainer.config.epochs)")
                 try runTrainer(trainer)
                 return

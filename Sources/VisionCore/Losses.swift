@@ -145,8 +145,9 @@ public func crossEntropy(_ logits: Tensor, probabilities targets: Tensor, labelS
 ///
 /// with `weight` w (rescaling each element) and `posWeight` p (weighting the positive term, per class)
 /// broadcast to the logits' shape, both 1 when absent (then `l = max(x, 0) − x·t + log(1 + e^(−|x|))`).
-/// Gradients: `w·((1 − t) + (1 + (p − 1)·t)·(σ(x) − 1))/n` for the logits, `w·((p − 1)·softplus(−x) − x)/n`
-/// for the targets.
+/// Gradients: `w·((1 + (p − 1)·t)·σ(x) − p·t)/n` for the logits (exactly `(σ(x) − t)/n` without weights, no
+/// cancellation for very negative x), `w·((p − 1)·softplus(−x) − x)/n` for the targets. `weight` and `posWeight`
+/// are constants: they get no gradient.
 public func bceWithLogits(_ logits: Tensor, targets: Tensor, weight: Tensor? = nil, posWeight: Tensor? = nil) -> Tensor {
     precondition(logits.shape == targets.shape, "bceWithLogits: logits \(logits.shape) and targets \(targets.shape) differ")
     func strides(_ factor: Tensor?, _ name: String) -> [Int]? {
@@ -178,7 +179,7 @@ public func bceWithLogits(_ logits: Tensor, targets: Tensor, weight: Tensor? = n
         let softplusOfMinusX = max(-x, 0) + Foundation.log1p(Foundation.exp(-Swift.abs(x)))
         let positiveWeight = 1 + (p - 1) * t
         total += Double(w * ((1 - t) * x + positiveWeight * softplusOfMinusX))
-        gradient[i] = w * ((1 - t) + positiveWeight * (stableSigmoid(x) - 1)) * inverse
+        gradient[i] = w * (positiveWeight * stableSigmoid(x) - p * t) * inverse
         if targets.requiresGrad { targetGradient[i] = w * ((p - 1) * softplusOfMinusX - x) * inverse }
     }
     return lossNode(total / Double(max(n, 1)), input: logits, gradient: gradient,

@@ -118,9 +118,17 @@ public final class Trainer {
         // The lock before the record: no other process may commit an epoch between reading it and repairing.
         let lock = try RunDirectoryLock(directory)
         if let restored = recoverReplacedRun(directory) {
-            throw ToolError.invalidRun(path: directory.path, reason: "a run started here with --force stopped before its first epoch, so there is nothing of it to resume; the run it was replacing is back in place (\(restored)) — resume that one with the same command, or start the new run again (with --force)")
+            let back = restored.isEmpty ? "the files of the run it was replacing are back in place;"
+                : "the run it was replacing is back in place (\(restored)) — resume that one with the same command, or"
+            throw ToolError.invalidRun(path: directory.path, reason: "a run started here with --force stopped before its first epoch, so there is nothing of it to resume; \(back) start the new run again (with --force)")
         }
         guard FileManager.default.fileExists(atPath: runFile.path) else {
+            // A run killed during its first epoch leaves its directory empty, or with the pending files of that epoch.
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+            let isRunLeftover = names.allSatisfy { name in
+                name.hasSuffix(".tmp") || Checkpoint.runFiles.contains(name) || name.hasPrefix(".replaced-")
+            }
+            guard isRunLeftover else { throw ToolError.invalidRun(path: runFile.path, reason: "missing (not a vision run directory)") }
             throw ToolError.invalidRun(path: runFile.path, reason: "missing: no epoch of a run has been completed in this directory (a run stopped during its first epoch leaves nothing to resume); start the run again — the same command and seed reproduce it")
         }
         let record = try Checkpoint.readRecord(directory)
@@ -224,7 +232,7 @@ public final class Trainer {
     public static func claimRunDirectory(_ directory: URL, overwrite: Bool) throws -> ClaimedRunDirectory? {
         let fm = FileManager.default
         guard fm.fileExists(atPath: directory.path) else { return nil }
-        if !replacedRuns(in: directory).isEmpty {
+        if SetAside.any(in: directory) {
             let lock = try RunDirectoryLock(directory)
             recoverReplacedRun(directory)  // an old run a killed --force run left set aside counts as present
             withExtendedLifetime(lock) {}
@@ -239,64 +247,98 @@ public final class Trainer {
         }
         let lock = try RunDirectoryLock(directory)
         Checkpoint.removeStaleTemporaries(directory)
-        let aside = directory.appendingPathComponent(".replaced-\(UUID().uuidString)")
+        let id = UUID().uuidString
+        let moving = directory.appendingPathComponent(SetAside.moving + id)
         do {
-            try fm.createDirectory(at: aside, withIntermediateDirectories: false)
+            try fm.createDirectory(at: moving, withIntermediateDirectories: false)
         } catch {
-            throw ToolError.invalidRun(path: aside.path, reason: "cannot set the old run aside (--force): \(error.localizedDescription)")
+            throw ToolError.invalidRun(path: moving.path, reason: "cannot set the old run aside (--force): \(error.localizedDescription)")
         }
         for name in Checkpoint.runFiles where fm.fileExists(atPath: directory.appendingPathComponent(name).path) {
-            guard rename(directory.appendingPathComponent(name).path, aside.appendingPathComponent(name).path) == 0 else {
+            guard rename(directory.appendingPathComponent(name).path, moving.appendingPathComponent(name).path) == 0 else {
                 let reason = String(cString: strerror(errno))
-                restore(aside, into: directory)
+                moveBack(moving, into: directory)
                 throw ToolError.invalidRun(path: directory.appendingPathComponent(name).path, reason: "cannot set the old run's file aside (--force): \(reason)")
             }
+        }
+        let aside = directory.appendingPathComponent(SetAside.complete + id)
+        guard rename(moving.path, aside.path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            moveBack(moving, into: directory)
+            throw ToolError.invalidRun(path: aside.path, reason: "cannot set the old run aside (--force): \(reason)")
         }
         return ClaimedRunDirectory(lock: lock, setAside: aside)
     }
 
-    /// Moves a set-aside run back (over whatever the new run left uncommitted) and removes the folder.
-    static func restore(_ aside: URL, into directory: URL) {
-        let fm = FileManager.default
-        for name in Checkpoint.runFiles where fm.fileExists(atPath: aside.appendingPathComponent(name).path) {
-            unlink(directory.appendingPathComponent(name).path)
-            rename(aside.appendingPathComponent(name).path, directory.appendingPathComponent(name).path)
+    /// Names of the folder `--force` moves the old run into: `.replacing-<id>` while its files go in (a kill
+    /// then leaves only old files, split between folder and directory), `.replaced-<id>` once all are in (the
+    /// directory's run files are then the new run's), `.restoring-<id>` while they are moved back.
+    enum SetAside {
+        static let moving = ".replacing-", complete = ".replaced-", restoring = ".restoring-"
+
+        static func folders(_ prefix: String, in directory: URL) -> [URL] {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+            return names.filter { $0.hasPrefix(prefix) }.sorted().map { directory.appendingPathComponent($0) }
         }
-        try? fm.removeItem(at: aside)
+
+        static func any(in directory: URL) -> Bool {
+            [moving, complete, restoring].contains { !folders($0, in: directory).isEmpty }
+        }
     }
 
-    /// The `.replaced-<uuid>` folders `--force` left in `directory`.
-    static func replacedRuns(in directory: URL) -> [URL] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-        return names.filter { $0.hasPrefix(".replaced-") }.sorted().map { directory.appendingPathComponent($0) }
+    /// Moves every run file `folder` holds back into `directory` (over a file of the same name there),
+    /// `run.json` last, so that its presence means the whole old run is back; then removes the folder.
+    static func moveBack(_ folder: URL, into directory: URL) {
+        let fm = FileManager.default
+        for name in Checkpoint.runFiles.dropFirst() + ["run.json"] where fm.fileExists(atPath: folder.appendingPathComponent(name).path) {
+            unlink(directory.appendingPathComponent(name).path)
+            rename(folder.appendingPathComponent(name).path, directory.appendingPathComponent(name).path)
+        }
+        try? fm.removeItem(at: folder)
     }
 
-    /// What a `--force` run killed outright (no error path, no deinit) leaves: with `run.json` in place the
-    /// new run committed an epoch and the folder is only undeleted, so it goes; without, the new run has
-    /// nothing to keep and the old run is moved back. Returns a description of a run put back. Call with
-    /// the directory locked.
+    /// Puts a completely set-aside run back: the directory's run files (the new run's uncommitted ones) go,
+    /// the folder is renamed `.restoring-` (so a kill from here on is finished by `moveBack`), and its files return.
+    static func restore(_ aside: URL, into directory: URL) {
+        Checkpoint.removeStaleTemporaries(directory)
+        for name in Checkpoint.runFiles { unlink(directory.appendingPathComponent(name).path) }
+        let id = aside.lastPathComponent.hasPrefix(SetAside.complete) ? String(aside.lastPathComponent.dropFirst(SetAside.complete.count)) : UUID().uuidString
+        let restoring = directory.appendingPathComponent(SetAside.restoring + id)
+        moveBack(rename(aside.path, restoring.path) == 0 ? restoring : aside, into: directory)
+    }
+
+    /// Repairs what a `--force` run killed outright (no error path, no deinit) left. Half-finished moves (a claim
+    /// or a restore) are moved back. A complete set-aside folder is deleted if `run.json` is in place (the new
+    /// run committed an epoch before the deletion), else its run is put back (the newest, should there be
+    /// several; the others stay). Returns a description of a run put back. Call with the directory locked.
     @discardableResult
     static func recoverReplacedRun(_ directory: URL) -> String? {
         let fm = FileManager.default
-        let asides = replacedRuns(in: directory)
-        guard !asides.isEmpty else { return nil }
-        if fm.fileExists(atPath: directory.appendingPathComponent("run.json").path) {
-            for aside in asides { try? fm.removeItem(at: aside) }
-            return nil
+        var restored = false
+        for folder in SetAside.folders(SetAside.moving, in: directory) + SetAside.folders(SetAside.restoring, in: directory) {
+            moveBack(folder, into: directory)
+            restored = true
         }
-        Checkpoint.removeStaleTemporaries(directory)
-        for aside in asides {
-            for name in Checkpoint.runFiles { unlink(directory.appendingPathComponent(name).path) }  // the killed run's uncommitted files
-            restore(aside, into: directory)
+        let asides = SetAside.folders(SetAside.complete, in: directory)
+        if !asides.isEmpty && !restored {
+            if fm.fileExists(atPath: directory.appendingPathComponent("run.json").path) {
+                for aside in asides { try? fm.removeItem(at: aside) }
+            } else {
+                func modified(_ url: URL) -> Date {
+                    ((try? fm.attributesOfItem(atPath: url.appendingPathComponent("run.json").path))?[.modificationDate] as? Date) ?? .distantPast
+                }
+                restore(asides.max { modified($0) < modified($1) }!, into: directory)
+                restored = true
+            }
         }
-        guard let record = try? Checkpoint.readRecord(directory) else { return "its files" }
+        guard restored else { return nil }
+        guard let record = try? Checkpoint.readRecord(directory) else { return "" }
         return "\(record.config.model) on \(record.config.data), epoch \(record.state.epochsCompleted) of \(record.config.epochs)"
     }
 
     /// After a failure before the new run's first committed epoch: the old run comes back.
     func restoreSetAsideRun() {
         guard let aside = setAside else { return }
-        for name in Checkpoint.runFiles { unlink(directory.appendingPathComponent(name).path) }  // the new run's uncommitted files
         Trainer.restore(aside, into: directory)
         setAside = nil
     }

@@ -167,6 +167,10 @@ final class TrainCLITests: XCTestCase {
         // Options the run already recorded are refused, not silently ignored; so is another model.
         try VisionCLI.fail(["train", "--resume", run.path, "--epochs", "5", "--lr=0.3"], mentioning: ["--epochs", "--lr", "run.json"])
         try VisionCLI.fail(["train", "resnet18", "--resume", run.path, "--workers", "0"], mentioning: ["resnet20", "resnet18"])
+        // A run killed in its first epoch left an empty directory: the CLI says so (it reaches Trainer.resume's repair).
+        let killed = run.deletingLastPathComponent().appendingPathComponent("killed-in-epoch-1")
+        try FileManager.default.createDirectory(at: killed, withIntermediateDirectories: true)
+        try VisionCLI.fail(["train", "--resume", killed.path], mentioning: ["no epoch", "start the run again"])
         let same = try VisionCLI.succeed(["train", "resnet20", "--resume", run.path, "--workers=0"])
         XCTAssertTrue(same.stdout.contains("after epoch 2 of 2"), same.stdout)
         let unchanged = try names.map { try Data(contentsOf: run.appendingPathComponent($0)) }

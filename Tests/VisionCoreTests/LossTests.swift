@@ -202,6 +202,13 @@ final class LossTests: XCTestCase {
             assertClose(logits.grad?.storage ?? [], logitGradient, rtol: 1e-5, atol: 1e-7, "case \(k) logits")
             assertClose(targets.grad?.storage ?? [], targetGradient, rtol: 1e-5, atol: 1e-6, "case \(k) targets")
         }
+        // Very negative logits with target 0: the gradient is σ(x)/n, not lost to 1 − (1 − σ(x)) (PyTorch: 9.36e-14/2 at −30).
+        for (w, p) in [(nil, nil), (Tensor([2], shape: [1]), Tensor([3], shape: [1]))] as [(Tensor?, Tensor?)] {
+            let far = Tensor([-30, -10], shape: [2], requiresGrad: true)
+            bceWithLogits(far, targets: Tensor([0, 0], shape: [2]), weight: w, posWeight: p).backward()
+            let scale: Float = w == nil ? 0.5 : 1
+            assertClose(far.grad?.storage ?? [], [9.357623e-14 * scale, 4.5397868e-05 * scale], rtol: 1e-5, atol: 0)
+        }
         // Weights broadcast over a [N, C, H, W] map per channel; a weight of ones changes nothing.
         var g = SeededGenerator(seed: 35)
         let logits = Tensor.normal([2, 3, 2, 2], std: 2, generator: &g)

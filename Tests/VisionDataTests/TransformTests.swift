@@ -147,6 +147,11 @@ final class TransformTests: XCTestCase {
             }
             XCTAssertLessThanOrEqual(ties, c.degrees == 90 ? c.h * c.w : 2, "\(c.h)×\(c.w) at \(c.degrees)°")
         }
+        // The ties by hand: a quarter turn of [[0, 1, 2], [3, 4, 5]] samples x = 1.5 − y, y = x − 0.5, every one a
+        // tie; half to even gives columns 2, 0 and rows 0, 0, (2: outside). Rounding away from zero would give
+        // [-1, 5, -1, -1, 4, -1].
+        XCTAssertEqual(ImageOps.rotate(LabelMask(height: 2, width: 3, labels: Array(0..<6)), degrees: 90, fill: -1).labels,
+                       [2, 2, -1, 0, 0, -1])
     }
 
     func testRotationFillsOutsideWithFillValue() {

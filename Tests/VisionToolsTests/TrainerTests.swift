@@ -546,9 +546,17 @@ final class TrainerTests: XCTestCase {
         XCTAssertThrowsError(try Trainer.resume(run)) { error in
             XCTAssertTrue("\(error)".contains("no epoch") && "\(error)".contains("start the run again"), "\(error)")
         }
+        try Data().write(to: run.appendingPathComponent(".last.next.safetensors.1234.tmp"))
+        XCTAssertThrowsError(try Trainer.resume(run)) { error in
+            XCTAssertTrue("\(error)".contains("no epoch"), "killed while saving epoch 1: \(error)")
+        }
         try Checkpoint.writeRecord(RunRecord(config: config(prepared), state: RunState()), to: run)
         XCTAssertThrowsError(try Trainer.resume(run)) { error in
             XCTAssertTrue("\(error)".contains("no completed epoch"), "\(error)")
+        }
+        // A directory of other things is not called a run.
+        XCTAssertThrowsError(try Trainer.resume(data)) { error in
+            XCTAssertTrue("\(error)".contains("not a vision run directory"), "\(error)")
         }
     }
 
@@ -582,6 +590,20 @@ final class TrainerTests: XCTestCase {
         }
         XCTAssertEqual(try files(run, names), old)
         XCTAssertEqual(try Trainer.resume(run).state.epochsCompleted, 1)
+
+        // Killed half-way through the claim (run.json and last moved, the rest not) or through a restore
+        // (everything but last moved back): what was moved goes back, and nothing of the old run is lost.
+        let fm = FileManager.default
+        for (prefix, moved) in [(".replacing-", ["run.json", "last.safetensors"]), (".restoring-", ["last.safetensors"])] {
+            let folder = run.appendingPathComponent(prefix + UUID().uuidString)
+            try fm.createDirectory(at: folder, withIntermediateDirectories: false)
+            for name in moved { try fm.moveItem(at: run.appendingPathComponent(name), to: folder.appendingPathComponent(name)) }
+            XCTAssertThrowsError(try Trainer.resume(run)) { error in
+                XCTAssertTrue("\(error)".contains("--force") && "\(error)".contains("epoch 1 of 3"), "\(prefix): \(error)")
+            }
+            XCTAssertEqual(try files(run, names), old, prefix)
+            XCTAssertFalse(fm.fileExists(atPath: folder.path), prefix)
+        }
 
         // Killed after the new run committed, before the set-aside folder was deleted: the folder just goes.
         let stale = run.appendingPathComponent(".replaced-\(UUID().uuidString)")
