@@ -150,32 +150,22 @@ public func crossEntropy(_ logits: Tensor, probabilities targets: Tensor, labelS
 /// are constants: they get no gradient.
 public func bceWithLogits(_ logits: Tensor, targets: Tensor, weight: Tensor? = nil, posWeight: Tensor? = nil) -> Tensor {
     precondition(logits.shape == targets.shape, "bceWithLogits: logits \(logits.shape) and targets \(targets.shape) differ")
-    func strides(_ factor: Tensor?, _ name: String) -> [Int]? {
-        guard let factor else { return nil }
+    /// A factor's values and its strides inside the logits' shape (a constant 1 when absent).
+    func broadcast(_ factor: Tensor?, _ name: String) -> (values: [Float], strides: [Int]) {
+        guard let factor else { return ([1], [Int](repeating: 0, count: logits.rank)) }
         precondition(Broadcast.shape(factor.shape, logits.shape) == logits.shape,
                      "bceWithLogits: \(name) \(factor.shape) does not broadcast to the logits \(logits.shape)")
-        return Broadcast.strides(of: factor.shape, in: logits.shape)
+        return (factor.storage, Broadcast.strides(of: factor.shape, in: logits.shape))
     }
-    let weightStrides = strides(weight, "weight"), posWeightStrides = strides(posWeight, "posWeight")
+    let weights = broadcast(weight, "weight"), posWeights = broadcast(posWeight, "posWeight")
     let n = logits.count
     let inverse = 1 / Float(max(n, 1))
     var total = 0.0
     var gradient = [Float](repeating: 0, count: n)
     var targetGradient = [Float](repeating: 0, count: targets.requiresGrad ? n : 0)
-    let outerStrides = Tensor.strides(of: logits.shape)
-    /// The flat offset into a broadcast factor of element `i` of the logits.
-    func offset(_ i: Int, _ factorStrides: [Int]) -> Int {
-        var rest = i, result = 0
-        for (axis, stride) in outerStrides.enumerated() {
-            result += rest / stride * factorStrides[axis]
-            rest %= stride
-        }
-        return result
-    }
-    for i in 0..<n {
+    Broadcast.forEach(logits.shape, weights.strides, posWeights.strides) { i, wi, pi in
         let x = logits.storage[i], t = targets.storage[i]
-        let w = weightStrides.map { weight!.storage[offset(i, $0)] } ?? 1
-        let p = posWeightStrides.map { posWeight!.storage[offset(i, $0)] } ?? 1
+        let w = weights.values[wi], p = posWeights.values[pi]
         let softplusOfMinusX = max(-x, 0) + Foundation.log1p(Foundation.exp(-Swift.abs(x)))
         let positiveWeight = 1 + (p - 1) * t
         total += Double(w * ((1 - t) * x + positiveWeight * softplusOfMinusX))

@@ -126,7 +126,7 @@ public final class Trainer {
             // A run killed during its first epoch leaves its directory empty, or with the pending files of that epoch.
             let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
             let isRunLeftover = names.allSatisfy { name in
-                name.hasSuffix(".tmp") || Checkpoint.runFiles.contains(name) || name.hasPrefix(".replaced-")
+                name.hasSuffix(".tmp") || Checkpoint.runFiles.contains(name)
             }
             guard isRunLeftover else { throw ToolError.invalidRun(path: runFile.path, reason: "missing (not a vision run directory)") }
             throw ToolError.invalidRun(path: runFile.path, reason: "missing: no epoch of a run has been completed in this directory (a run stopped during its first epoch leaves nothing to resume); start the run again — the same command and seed reproduce it")
