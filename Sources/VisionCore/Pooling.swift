@@ -1,18 +1,32 @@
-// Max, average and adaptive average pooling over NCHW planes (parallel over the N·C planes).
+// Max, average and adaptive pooling over NCHW planes (parallel over the N·C planes).
 
-/// Validates a pooling window and returns the output size `floor((I + 2P − k) / S) + 1` per axis.
+/// Output extent of one pooled axis, PyTorch's rule: `floor((I + 2P − d·(k − 1) − 1) / S) + 1`, or with
+/// `ceilMode` the ceiling, less one when the last window would start in the right padding (so every
+/// window starts inside the input or its left padding).
+private func pooledExtent(_ name: String, _ extent: Int, kernel: Int, stride: Int, padding: Int, dilation: Int,
+                          ceilMode: Bool) -> Int {
+    let span = extent + 2 * padding - dilation * (kernel - 1) - 1
+    precondition(span >= 0, "\(name): a window of \(kernel) taps \(dilation) apart does not fit in \(extent) "
+                 + "input positions padded by \(padding)")
+    var out = (ceilMode ? (span + stride - 1) / stride : span / stride) + 1
+    if ceilMode && (out - 1) * stride >= extent + padding { out -= 1 }
+    return out
+}
+
+/// Validates a pooling window and returns the output size per axis (see `pooledExtent`).
 private func poolingOutputSize(_ name: String, _ x: Tensor, kernelSize: (Int, Int), stride: (Int, Int),
-                               padding: (Int, Int)) -> (Int, Int) {
+                               padding: (Int, Int), dilation: (Int, Int) = (1, 1),
+                               ceilMode: Bool) -> (Int, Int) {
     precondition(x.rank == 4, "\(name) expects input [N, C, H, W], got \(x.shape)")
     precondition(kernelSize.0 > 0 && kernelSize.1 > 0 && stride.0 > 0 && stride.1 > 0,
                  "\(name): kernel size \(kernelSize) and stride \(stride) must be positive")
+    precondition(dilation.0 > 0 && dilation.1 > 0, "\(name): dilation \(dilation) must be positive")
     precondition(padding.0 >= 0 && padding.1 >= 0 && padding.0 <= kernelSize.0 / 2 && padding.1 <= kernelSize.1 / 2,
                  "\(name): padding \(padding) must be between 0 and half the kernel size \(kernelSize)")
-    let height = x.shape[2] + 2 * padding.0 - kernelSize.0
-    let width = x.shape[3] + 2 * padding.1 - kernelSize.1
-    precondition(height >= 0 && width >= 0,
-                 "\(name): kernel \(kernelSize) is larger than input \(x.shape) padded by \(padding)")
-    return (height / stride.0 + 1, width / stride.1 + 1)
+    return (pooledExtent(name, x.shape[2], kernel: kernelSize.0, stride: stride.0, padding: padding.0,
+                         dilation: dilation.0, ceilMode: ceilMode),
+            pooledExtent(name, x.shape[3], kernel: kernelSize.1, stride: stride.1, padding: padding.1,
+                         dilation: dilation.1, ceilMode: ceilMode))
 }
 
 /// Runs `body(plane)` for each of `planes` planes, spread over the cores when the work is large.
@@ -22,17 +36,71 @@ private func forEachPlane(_ planes: Int, work: Int, _ body: (Int) -> Void) {
     }
 }
 
+/// The input positions one output reads along one axis: `first + i·step` for `i < count`, all inside the input.
+private struct Taps {
+    var first: Int, count: Int, step: Int
+}
+
+/// The taps of each output along one axis of a `kernel`-wide window, `dilation` apart, starting at
+/// `o·stride − padding`, that fall inside `0 ..< extent`.
+private func windowTaps(_ outExtent: Int, _ extent: Int, kernel: Int, stride: Int, padding: Int,
+                        dilation: Int) -> [Taps] {
+    (0..<outExtent).map { o in
+        let start = o * stride - padding
+        let skipped = start < 0 ? (-start + dilation - 1) / dilation : 0
+        let end = min(kernel, (extent - start + dilation - 1) / dilation)
+        return Taps(first: start + skipped * dilation, count: max(0, end - skipped), step: dilation)
+    }
+}
+
 /// 2-D max pooling. Padding counts as `−∞`; the gradient of each output flows to the first maximum
 /// of its window (row-major scan), as in PyTorch.
 /// - Parameters:
 ///   - stride: defaults to `kernelSize`.
 ///   - padding: at most half the kernel size per axis.
-/// - Returns: `[N, C, OH, OW]` with `O = floor((I + 2P − k) / S) + 1`.
+///   - dilation: the spacing of a window's taps (PyTorch's `dilation`).
+///   - ceilMode: round the output size up (PyTorch's `ceil_mode`), so a partial window at the end counts.
+/// - Returns: `[N, C, OH, OW]` with `O = floor((I + 2P − d·(k − 1) − 1) / S) + 1` (see `ceilMode`).
 public func maxPool2d(_ x: Tensor, kernelSize: (Int, Int), stride: (Int, Int)? = nil,
-                      padding: (Int, Int) = (0, 0)) -> Tensor {
+                      padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1),
+                      ceilMode: Bool = false) -> Tensor {
     let stride = stride ?? kernelSize
-    let (outHeight, outWidth) = poolingOutputSize("maxPool2d", x, kernelSize: kernelSize, stride: stride, padding: padding)
+    let (outHeight, outWidth) = poolingOutputSize("maxPool2d", x, kernelSize: kernelSize, stride: stride,
+                                                  padding: padding, dilation: dilation, ceilMode: ceilMode)
+    let rows = windowTaps(outHeight, x.shape[2], kernel: kernelSize.0, stride: stride.0, padding: padding.0,
+                          dilation: dilation.0)
+    let columns = windowTaps(outWidth, x.shape[3], kernel: kernelSize.1, stride: stride.1, padding: padding.1,
+                             dilation: dilation.1)
+    return windowMax(x, rows: rows, columns: columns, work: kernelSize.0 * kernelSize.1)
+}
+
+/// 2-D adaptive max pooling to `outputSize` (height, width), over the bins of `adaptiveAvgPool2d`;
+/// the gradient flows to each bin's first maximum (row-major), as in PyTorch.
+public func adaptiveMaxPool2d(_ x: Tensor, outputSize: (Int, Int)) -> Tensor {
+    precondition(x.rank == 4, "adaptiveMaxPool2d expects input [N, C, H, W], got \(x.shape)")
+    precondition(outputSize.0 > 0 && outputSize.1 > 0, "adaptiveMaxPool2d: output size \(outputSize) must be positive")
+    precondition(x.shape[2] > 0 && x.shape[3] > 0, "adaptiveMaxPool2d: input \(x.shape) has an empty plane")
+    func taps(_ outExtent: Int, _ extent: Int) -> [Taps] {
+        adaptiveBins(outExtent, extent).map { Taps(first: $0.lowerBound, count: $0.count, step: 1) }
+    }
+    let (height, width) = (x.shape[2], x.shape[3])
+    return windowMax(x, rows: taps(outputSize.0, height), columns: taps(outputSize.1, width),
+                     work: max(1, height * width / (outputSize.0 * outputSize.1)))
+}
+
+/// Adaptive pooling's bins along one axis: output `i` of `outExtent` covers input
+/// `floor(i·I/O) ..< ceil((i + 1)·I/O)` of `extent` `I`.
+private func adaptiveBins(_ outExtent: Int, _ extent: Int) -> [Range<Int>] {
+    (0..<outExtent).map { i in
+        (i * extent / outExtent)..<(((i + 1) * extent + outExtent - 1) / outExtent)
+    }
+}
+
+/// Maximum over separable windows of taps, recording each output's first maximum (a NaN wins at once);
+/// an output whose window holds no input position is `−∞` and passes no gradient.
+private func windowMax(_ x: Tensor, rows: [Taps], columns: [Taps], work: Int) -> Tensor {
     let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let (outHeight, outWidth) = (rows.count, columns.count)
     let inPlane = height * width, outPlane = outHeight * outWidth
     let count = batch * channels * outPlane
     if count == 0 { return Tensor.record(shape: [batch, channels, outHeight, outWidth], storage: [], inputs: [x]) { _ in } }
@@ -42,26 +110,25 @@ public func maxPool2d(_ x: Tensor, kernelSize: (Int, Int), stride: (Int, Int)? =
         indices.withUnsafeMutableBufferPointer { argmax in
             let arg = argmax.baseAddress!
             x.storage.withUnsafeBufferPointer { px in
-                forEachPlane(batch * channels, work: outPlane * kernelSize.0 * kernelSize.1) { p in
+                forEachPlane(batch * channels, work: outPlane * work) { p in
                     let src = px.baseAddress! + p * inPlane
-                    for oh in 0..<outHeight {
-                        let top = oh * stride.0 - padding.0
-                        let rows = max(top, 0)..<min(top + kernelSize.0, height)
-                        for ow in 0..<outWidth {
-                            let left = ow * stride.1 - padding.1
-                            let columns = max(left, 0)..<min(left + kernelSize.1, width)
+                    for (oh, r) in rows.enumerated() {
+                        for (ow, c) in columns.enumerated() {
                             var best = -Float.infinity
-                            var bestIndex = rows.lowerBound * width + columns.lowerBound
-                            for iy in rows {
-                                for ix in columns {
+                            var bestIndex = r.count > 0 && c.count > 0 ? r.first * width + c.first : -1
+                            var iy = r.first
+                            scan: for _ in 0..<r.count {
+                                var ix = c.first
+                                for _ in 0..<c.count {
                                     let value = src[iy * width + ix]
                                     if value > best || value.isNaN {
                                         best = value
                                         bestIndex = iy * width + ix
-                                        if value.isNaN { break }
+                                        if value.isNaN { break scan }
                                     }
+                                    ix += c.step
                                 }
-                                if best.isNaN { break }
+                                iy += r.step
                             }
                             let o = p * outPlane + oh * outWidth + ow
                             y[o] = best
@@ -80,7 +147,7 @@ public func maxPool2d(_ x: Tensor, kernelSize: (Int, Int), stride: (Int, Int)? =
                 indices.withUnsafeBufferPointer { arg in
                     forEachPlane(batch * channels, work: outPlane) { p in
                         let dst = dx.baseAddress! + p * inPlane
-                        for o in (p * outPlane)..<((p + 1) * outPlane) { dst[Int(arg[o])] += dy[o] }
+                        for o in (p * outPlane)..<((p + 1) * outPlane) where arg[o] >= 0 { dst[Int(arg[o])] += dy[o] }
                     }
                 }
             }
@@ -96,10 +163,12 @@ public func maxPool2d(_ x: Tensor, kernelSize: (Int, Int), stride: (Int, Int)? =
 /// - Parameters:
 ///   - stride: defaults to `kernelSize`.
 ///   - padding: zeros, at most half the kernel size per axis.
+///   - ceilMode: round the output size up (PyTorch's `ceil_mode`); a window past the padded edge is clipped to it.
 public func avgPool2d(_ x: Tensor, kernelSize: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0),
-                      countIncludePad: Bool = true) -> Tensor {
+                      ceilMode: Bool = false, countIncludePad: Bool = true) -> Tensor {
     let stride = stride ?? kernelSize
-    let (outHeight, outWidth) = poolingOutputSize("avgPool2d", x, kernelSize: kernelSize, stride: stride, padding: padding)
+    let (outHeight, outWidth) = poolingOutputSize("avgPool2d", x, kernelSize: kernelSize, stride: stride,
+                                                  padding: padding, ceilMode: ceilMode)
     let (height, width) = (x.shape[2], x.shape[3])
     /// The input range and divisor of output index `o` along one axis.
     func windows(_ outExtent: Int, _ extent: Int, _ k: Int, _ s: Int, _ p: Int) -> [(Range<Int>, Int)] {
@@ -122,11 +191,7 @@ public func adaptiveAvgPool2d(_ x: Tensor, outputSize: (Int, Int)) -> Tensor {
     precondition(x.rank == 4, "adaptiveAvgPool2d expects input [N, C, H, W], got \(x.shape)")
     precondition(outputSize.0 > 0 && outputSize.1 > 0, "adaptiveAvgPool2d: output size \(outputSize) must be positive")
     func bins(_ outExtent: Int, _ extent: Int) -> [(Range<Int>, Int)] {
-        (0..<outExtent).map { i in
-            let start = i * extent / outExtent
-            let end = ((i + 1) * extent + outExtent - 1) / outExtent
-            return (start..<end, end - start)
-        }
+        adaptiveBins(outExtent, extent).map { ($0, $0.count) }
     }
     let (height, width) = (x.shape[2], x.shape[3])
     return windowPool(x, rowWindows: bins(outputSize.0, height), columnWindows: bins(outputSize.1, width),

@@ -1,38 +1,47 @@
 import VisionCore
 
+/// 2-D max pooling (`maxPool2d`), PyTorch's `nn.MaxPool2d`.
 public final class MaxPool2d: Module {
-    public let kernelSize: (Int, Int), stride: (Int, Int), padding: (Int, Int)
+    public let kernelSize: (Int, Int), stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int)
+    public let ceilMode: Bool
 
-    public init(kernelSize: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0)) {
+    public init(kernelSize: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0),
+                dilation: (Int, Int) = (1, 1), ceilMode: Bool = false) {
         self.kernelSize = kernelSize; self.stride = stride ?? kernelSize; self.padding = padding
+        self.dilation = dilation; self.ceilMode = ceilMode
     }
 
-    public convenience init(_ kernelSize: Int, stride: Int? = nil, padding: Int = 0) {
-        self.init(kernelSize: (kernelSize, kernelSize), stride: stride.map { ($0, $0) }, padding: (padding, padding))
+    public convenience init(_ kernelSize: Int, stride: Int? = nil, padding: Int = 0, dilation: Int = 1,
+                            ceilMode: Bool = false) {
+        self.init(kernelSize: (kernelSize, kernelSize), stride: stride.map { ($0, $0) }, padding: (padding, padding),
+                  dilation: (dilation, dilation), ceilMode: ceilMode)
     }
 
     public override func forward(_ input: Tensor) -> Tensor {
-        maxPool2d(input, kernelSize: kernelSize, stride: stride, padding: padding)
+        maxPool2d(input, kernelSize: kernelSize, stride: stride, padding: padding, dilation: dilation, ceilMode: ceilMode)
     }
 }
 
+/// 2-D average pooling (`avgPool2d`), PyTorch's `nn.AvgPool2d`.
 public final class AvgPool2d: Module {
     public let kernelSize: (Int, Int), stride: (Int, Int), padding: (Int, Int)
-    public let countIncludePad: Bool
+    public let ceilMode: Bool, countIncludePad: Bool
 
     public init(kernelSize: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0),
-                countIncludePad: Bool = true) {
+                ceilMode: Bool = false, countIncludePad: Bool = true) {
         self.kernelSize = kernelSize; self.stride = stride ?? kernelSize; self.padding = padding
-        self.countIncludePad = countIncludePad
+        self.ceilMode = ceilMode; self.countIncludePad = countIncludePad
     }
 
-    public convenience init(_ kernelSize: Int, stride: Int? = nil, padding: Int = 0, countIncludePad: Bool = true) {
+    public convenience init(_ kernelSize: Int, stride: Int? = nil, padding: Int = 0, ceilMode: Bool = false,
+                            countIncludePad: Bool = true) {
         self.init(kernelSize: (kernelSize, kernelSize), stride: stride.map { ($0, $0) }, padding: (padding, padding),
-                  countIncludePad: countIncludePad)
+                  ceilMode: ceilMode, countIncludePad: countIncludePad)
     }
 
     public override func forward(_ input: Tensor) -> Tensor {
-        avgPool2d(input, kernelSize: kernelSize, stride: stride, padding: padding, countIncludePad: countIncludePad)
+        avgPool2d(input, kernelSize: kernelSize, stride: stride, padding: padding, ceilMode: ceilMode,
+                  countIncludePad: countIncludePad)
     }
 }
 
@@ -42,6 +51,14 @@ public final class AdaptiveAvgPool2d: Module {
     public init(_ outputSize: (Int, Int)) { self.outputSize = outputSize }
 
     public override func forward(_ input: Tensor) -> Tensor { adaptiveAvgPool2d(input, outputSize: outputSize) }
+}
+
+public final class AdaptiveMaxPool2d: Module {
+    public let outputSize: (Int, Int)
+
+    public init(_ outputSize: (Int, Int)) { self.outputSize = outputSize }
+
+    public override func forward(_ input: Tensor) -> Tensor { adaptiveMaxPool2d(input, outputSize: outputSize) }
 }
 
 public final class Upsample: Module {

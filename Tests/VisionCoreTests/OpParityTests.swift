@@ -133,14 +133,15 @@ struct OpCase {
                 assertClose(variance, v, rtol: rtol, atol: atol, "\(name) running_var")
             }
         case "max_pool2d":
-            try requireDefaults(["dilation": 1, "ceil_mode": false])
             let k = try pair("kernel_size", default: (1, 1))
-            y = maxPool2d(try grad("x")!, kernelSize: k, stride: try pair("stride", default: k), padding: try pair("padding", default: (0, 0)))
+            y = maxPool2d(try grad("x")!, kernelSize: k, stride: try pair("stride", default: k), padding: try pair("padding", default: (0, 0)),
+                          dilation: try pair("dilation", default: (1, 1)), ceilMode: params["ceil_mode"] as? Bool ?? false)
         case "avg_pool2d":
-            try requireDefaults(["ceil_mode": false])
+            try requireDefaults(["divisor_override": NSNull()])
             let k = try pair("kernel_size", default: (1, 1))
             y = avgPool2d(try grad("x")!, kernelSize: k, stride: try pair("stride", default: k),
-                          padding: try pair("padding", default: (0, 0)), countIncludePad: params["count_include_pad"] as? Bool ?? true)
+                          padding: try pair("padding", default: (0, 0)), ceilMode: params["ceil_mode"] as? Bool ?? false,
+                          countIncludePad: params["count_include_pad"] as? Bool ?? true)
         case "adaptive_avg_pool2d":
             y = adaptiveAvgPool2d(try grad("x")!, outputSize: try pair("output_size", default: (1, 1)))
         case "upsample":

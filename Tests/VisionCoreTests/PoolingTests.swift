@@ -89,11 +89,100 @@ final class PoolingTests: XCTestCase {
                        [1, 1.5, 2, 1, 1.5, 2])
     }
 
+    /// `ceil_mode`, `dilation` and adaptive max pooling against PyTorch 2.15 (float64): on the 6×7 plane
+    /// `x[i] = ((37·i) mod 42 − 20) / 4` (distinct values), outputs `y` and the gradient `dx` of `(y · g).sum()`
+    /// with `g = 1, 2, …` in output order.
+    func testCeilModeDilationAndAdaptiveMaxMatchPyTorch() {
+        let plane = (0..<42).map { Float((37 * $0) % 42 - 20) / 4 }
+        let cases: [PoolingCase] = [
+            // F.max_pool2d(x, 3, 2, 1, ceil_mode=True)
+            PoolingCase(shape: [1, 1, 4, 4], run: { maxPool2d($0, kernelSize: (3, 3), stride: (2, 2), padding: (1, 1), ceilMode: true) },
+                        y: [4.25, 4.75, 3.5, 1.0, 0.25, 5.25, 5.25, 4.5, 3.75, 2.5, 4.5, 5.0, 3.75, 2.5, 0.0, -2.5],
+                        dx: [0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0, 3.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0, 13.0, 0.0, 0.0, 0.0, 5.0, 0.0, 0.0, 0.0, 0.0, 19.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 12.0, 22.0, 24.0, 0.0, 15.0, 0.0, 16.0, 0.0]),
+            // F.max_pool2d(x, 2, 1, dilation=2)
+            PoolingCase(shape: [1, 1, 4, 5], run: { maxPool2d($0, kernelSize: (2, 2), stride: (1, 1), dilation: (2, 2)) },
+                        y: [3.0, 5.25, 4.0, 5.25, 4.0, 4.75, 3.5, 4.75, 4.5, 3.25, 2.0, 5.25, 4.0, 5.25, 5.0, 3.75, 2.5, 1.25, 4.5, 3.25],
+                        dx: [0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 14.0, 7.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 32.0, 21.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 28.0, 30.0, 11.0, 0.0, 0.0, 0.0, 0.0, 0.0, 15.0, 16.0, 17.0, 18.0, 0.0, 0.0, 0.0, 0.0]),
+            // F.max_pool2d(x, 3, 2, 1, dilation=2, ceil_mode=True)
+            PoolingCase(shape: [1, 1, 3, 3], run: { maxPool2d($0, kernelSize: (3, 3), stride: (2, 2), padding: (1, 1), dilation: (2, 2), ceilMode: true) },
+                        y: [3.5, 4.5, 4.5, 3.5, 4.5, 4.5, 2.5, 4.5, 4.5],
+                        dx: [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 5.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 33.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 7.0, 0.0, 0.0, 0.0, 0.0, 0.0]),
+            // F.max_pool2d(x, (2, 3), (3, 2), ceil_mode=True)
+            PoolingCase(shape: [1, 1, 2, 3], run: { maxPool2d($0, kernelSize: (2, 3), stride: (3, 2), ceilMode: true) },
+                        y: [4.75, 4.75, 2.25, 2.0, -0.5, 5.0],
+                        dx: [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 3.0, 0.0, 3.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 4.0, 0.0, 5.0, 0.0, 0.0, 0.0, 6.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]),
+            // F.avg_pool2d(x, 3, 2, 1, ceil_mode=True)
+            PoolingCase(shape: [1, 1, 4, 4], run: { avgPool2d($0, kernelSize: (3, 3), stride: (2, 2), padding: (1, 1), ceilMode: true) },
+                        y: [-0.944444, 1.416667, 0.916667, -0.222222, -1.416667, -0.5, 1.666667, 1.416667, 0.916667, -0.5, -1.833333, 0.25, 1.041667, 0.625, -0.625, -1.041667],
+                        dx: [0.111111, 0.333333, 0.222222, 0.555556, 0.333333, 0.777778, 0.444444, 0.666667, 1.555556, 0.888889, 2.0, 1.111111, 2.444444, 1.333333, 0.555556, 1.222222, 0.666667, 1.444444, 0.777778, 1.666667, 0.888889, 1.555556, 3.333333, 1.777778, 3.777778, 2.0, 4.222222, 2.222222, 1.0, 2.111111, 1.111111, 2.333333, 1.222222, 2.555556, 1.333333, 3.166667, 6.611111, 3.444444, 7.166667, 3.722222, 7.722222, 4.0]),
+            // F.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False)
+            PoolingCase(shape: [1, 1, 4, 4], run: { avgPool2d($0, kernelSize: (3, 3), stride: (2, 2), padding: (1, 1), ceilMode: true, countIncludePad: false) },
+                        y: [-2.125, 2.125, 1.375, -0.5, -2.125, -0.5, 1.666667, 2.125, 1.375, -0.5, -1.833333, 0.375, 3.125, 1.25, -1.25, -3.125],
+                        dx: [0.25, 0.583333, 0.333333, 0.833333, 0.5, 1.5, 1.0, 1.083333, 2.083333, 1.0, 2.277778, 1.277778, 3.611111, 2.333333, 0.833333, 1.5, 0.666667, 1.444444, 0.777778, 2.111111, 1.333333, 2.333333, 4.111111, 1.777778, 3.777778, 2.0, 5.333333, 3.333333, 1.5, 2.611111, 1.111111, 2.333333, 1.222222, 3.222222, 2.0, 8.0, 13.777778, 5.777778, 12.0, 6.222222, 16.222222, 10.0]),
+            // F.avg_pool2d(x, 2, 2, ceil_mode=True)
+            PoolingCase(shape: [1, 1, 3, 4], run: { avgPool2d($0, kernelSize: (2, 2), stride: (2, 2), ceilMode: true) },
+                        y: [-2.125, 3.25, 0.75, -1.125, -1.25, -1.125, 1.625, 2.375, 2.25, -0.25, -2.75, 0.625],
+                        dx: [0.25, 0.25, 0.5, 0.5, 0.75, 0.75, 2.0, 0.25, 0.25, 0.5, 0.5, 0.75, 0.75, 2.0, 1.25, 1.25, 1.5, 1.5, 1.75, 1.75, 4.0, 1.25, 1.25, 1.5, 1.5, 1.75, 1.75, 4.0, 2.25, 2.25, 2.5, 2.5, 2.75, 2.75, 6.0, 2.25, 2.25, 2.5, 2.5, 2.75, 2.75, 6.0]),
+            // F.adaptive_max_pool2d(x, (4, 3))
+            PoolingCase(shape: [1, 1, 4, 3], run: { adaptiveMaxPool2d($0, outputSize: (4, 3)) },
+                        y: [4.75, 4.75, 2.25, 4.75, 5.25, 4.0, 2.0, -0.5, 5.0, 3.75, 1.25, 5.0],
+                        dx: [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 7.0, 0.0, 3.0, 0.0, 0.0, 0.0, 0.0, 0.0, 5.0, 6.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 7.0, 0.0, 8.0, 0.0, 0.0, 0.0, 21.0, 10.0, 0.0, 11.0, 0.0, 0.0, 0.0, 0.0]),
+            // F.adaptive_max_pool2d(x, (8, 2))
+            PoolingCase(shape: [1, 1, 8, 2], run: { adaptiveMaxPool2d($0, outputSize: (8, 2)) },
+                        y: [4.25, 1.75, 4.75, 3.5, 5.25, 5.25, 5.25, 5.25, 0.25, 4.5, 2.0, 5.0, 3.75, 5.0, 3.75, 0.0],
+                        dx: [0.0, 1.0, 0.0, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0, 3.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 26.0, 0.0, 0.0, 0.0, 9.0, 0.0, 0.0, 0.0, 0.0, 10.0, 0.0, 11.0, 0.0, 0.0, 0.0, 0.0, 0.0, 26.0, 28.0, 0.0, 0.0, 16.0, 0.0, 0.0, 0.0]),
+        ]
+        for (n, c) in cases.enumerated() {
+            let x = Tensor(plane, shape: [1, 1, 6, 7], requiresGrad: true)
+            let y = c.run(x)
+            XCTAssertEqual(y.shape, c.shape, "case \(n)")
+            assertClose(y.storage, c.y, rtol: 1e-5, atol: 1e-5, "case \(n) output")
+            y.backward(Tensor((1...y.count).map(Float.init), shape: y.shape))
+            assertClose(x.grad!.storage, c.dx, rtol: 1e-5, atol: 1e-5, "case \(n) gradient")
+        }
+    }
+
+    func testCeilModeDilationAndAdaptiveMaxGradients() {
+        let x = distinctValues([2, 2, 7, 6], seed: 5)
+        checkGradients([x]) { maxPool2d($0[0], kernelSize: (3, 3), stride: (2, 2), padding: (1, 1), ceilMode: true) }
+        checkGradients([x]) { maxPool2d($0[0], kernelSize: (2, 3), stride: (2, 1), padding: (1, 1), dilation: (3, 2)) }
+        checkGradients([x]) { adaptiveMaxPool2d($0[0], outputSize: (3, 4)) }
+        var g = SeededGenerator(seed: 6)
+        let y = Tensor.normal([2, 2, 7, 6], generator: &g)
+        checkGradients([y]) { avgPool2d($0[0], kernelSize: (2, 3), stride: (2, 2), padding: (1, 1), ceilMode: true) }
+        checkGradients([y]) {
+            avgPool2d($0[0], kernelSize: (3, 3), stride: (3, 2), padding: (1, 1), ceilMode: true, countIncludePad: false)
+        }
+    }
+
+    /// With ceil mode a window may start in the last input column but never in the right padding:
+    /// 5 inputs, kernel 2, stride 2, padding 1 → ceil((5 + 2 − 2) / 2) + 1 = 4 windows starting at −1, 1, 3, 5;
+    /// the fourth starts in the padding, so 3 remain (PyTorch: `F.max_pool2d(x, 2, 2, 1, ceil_mode=True)`).
+    func testCeilModeDropsAWindowStartingInThePadding() {
+        let x = Tensor([1, 2, 3, 4, 5], shape: [1, 1, 1, 5])
+        XCTAssertEqual(maxPool2d(x, kernelSize: (1, 2), stride: (1, 2), padding: (0, 1), ceilMode: true).storage, [1, 3, 5])
+        // Without padding the last window starts at 4, inside the input, and holds one pixel.
+        XCTAssertEqual(maxPool2d(x, kernelSize: (1, 2), ceilMode: true).storage, [2, 4, 5])
+        assertClose(avgPool2d(x, kernelSize: (1, 2), ceilMode: true).storage, [1.5, 3.5, 5])
+        XCTAssertEqual(maxPool2d(x, kernelSize: (1, 2)).storage, [2, 4])
+    }
+
+    /// A dilated window whose taps all miss the input (kernel 2, dilation 3, padding 1 over 2 pixels: taps at
+    /// −1 and 2) is −∞ and passes no gradient, instead of reading outside the plane.
+    func testDilatedWindowWithNoInputTapIsNegativeInfinity() {
+        let x = Tensor([1, 2], shape: [1, 1, 1, 2], requiresGrad: true)
+        let y = maxPool2d(x, kernelSize: (1, 2), stride: (1, 1), padding: (0, 1), dilation: (1, 3))
+        XCTAssertEqual(y.storage, [-.infinity])
+        y.backward(Tensor([1], shape: [1, 1, 1, 1]))
+        XCTAssertEqual(x.grad!.storage, [0, 0])
+    }
+
     func testEmptyBatchGivesEmptyOutputs() {
         let x = Tensor.zeros([0, 2, 4, 4])
         XCTAssertEqual(maxPool2d(x, kernelSize: (2, 2)).shape, [0, 2, 2, 2])
         XCTAssertEqual(avgPool2d(x, kernelSize: (3, 3), stride: (1, 1), padding: (1, 1)).shape, [0, 2, 4, 4])
         XCTAssertEqual(adaptiveAvgPool2d(x, outputSize: (1, 1)).shape, [0, 2, 1, 1])
+        XCTAssertEqual(adaptiveMaxPool2d(x, outputSize: (3, 1)).shape, [0, 2, 3, 1])
         XCTAssertEqual(upsample(x, scaleFactor: 2, mode: .bilinear).shape, [0, 2, 8, 8])
     }
 
@@ -103,6 +192,13 @@ final class PoolingTests: XCTestCase {
         checkGradients([x]) { adaptiveAvgPool2d($0[0], outputSize: (3, 2)) }
         checkGradients([x]) { adaptiveAvgPool2d($0[0], outputSize: (1, 1)) }
     }
+}
+
+/// One golden pooling case: the op, its output shape, output and input gradient.
+private struct PoolingCase {
+    let shape: [Int]
+    let run: (Tensor) -> Tensor
+    let y: [Float], dx: [Float]
 }
 
 final class UpsampleTests: XCTestCase {

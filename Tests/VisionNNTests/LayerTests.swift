@@ -146,6 +146,11 @@ final class LayerTests: XCTestCase {
         assertClose(AvgPool2d(3, stride: 2, padding: 1, countIncludePad: false)(y),
                     avgPool2d(y, kernelSize: (3, 3), stride: (2, 2), padding: (1, 1), countIncludePad: false), rtol: 0, atol: 0)
         assertClose(AdaptiveAvgPool2d((2, 3))(y), adaptiveAvgPool2d(y, outputSize: (2, 3)), rtol: 0, atol: 0)
+        assertClose(MaxPool2d(3, stride: 2, padding: 1, dilation: 2, ceilMode: true)(y),
+                    maxPool2d(y, kernelSize: (3, 3), stride: (2, 2), padding: (1, 1), dilation: (2, 2), ceilMode: true),
+                    rtol: 0, atol: 0)
+        assertClose(AvgPool2d(2, ceilMode: true)(y), avgPool2d(y, kernelSize: (2, 2), ceilMode: true), rtol: 0, atol: 0)
+        assertClose(AdaptiveMaxPool2d((2, 3))(y), adaptiveMaxPool2d(y, outputSize: (2, 3)), rtol: 0, atol: 0)
         XCTAssertEqual(MaxPool2d(kernelSize: (2, 3)).stride.0, 2, "the stride defaults to the kernel")
         XCTAssertEqual(MaxPool2d(kernelSize: (2, 3)).stride.1, 3)
     }
