@@ -1,30 +1,41 @@
 // Nearest and bilinear upsampling of NCHW planes, with PyTorch's source-index rules.
 
-/// How `upsample` picks source pixels.
+/// How `upsample` picks source pixels (`I` input and `O` output extent of an axis, `o` an output index).
 public enum UpsampleMode: Sendable {
     /// The source pixel `floor(o · I / O)` (PyTorch `mode="nearest"`).
     case nearest
-    /// Linear interpolation per axis with `align_corners=False`: source coordinate
-    /// `max(0, (o + 0.5) · I / O − 0.5)` between its two neighbouring pixels.
+    /// The source pixel `floor((o + 0.5) · I / O)`, the one whose centre is nearest (PyTorch `mode="nearest-exact"`).
+    case nearestExact
+    /// Linear interpolation per axis between the two pixels around the source coordinate
+    /// `max(0, (o + 0.5) · I / O − 0.5)`, or with `alignCorners` `o · (I − 1) / (O − 1)` (PyTorch `mode="bilinear"`).
     case bilinear
 }
 
 /// Upsamples `[N, C, H, W]` to `[N, C, H·s, W·s]`.
-public func upsample(_ x: Tensor, scaleFactor: Int, mode: UpsampleMode) -> Tensor {
+/// - Parameter alignCorners: bilinear only: the corner pixels of input and output coincide
+///   (PyTorch's `align_corners=True`, and `nn.UpsamplingBilinear2d`); the scale factor then only sets the size.
+public func upsample(_ x: Tensor, scaleFactor: Int, mode: UpsampleMode, alignCorners: Bool = false) -> Tensor {
     precondition(x.rank == 4, "upsample expects input [N, C, H, W], got \(x.shape)")
     precondition(scaleFactor > 0, "upsample: scale factor \(scaleFactor) must be positive")
+    precondition(!alignCorners || mode == .bilinear, "upsample: alignCorners applies to bilinear mode only")
     let scale = 1 / Float(scaleFactor)
-    return interpolate(x, rowTaps: taps(x.shape[2], x.shape[2] * scaleFactor, scale: scale, mode: mode, factor: scaleFactor),
-                       columnTaps: taps(x.shape[3], x.shape[3] * scaleFactor, scale: scale, mode: mode, factor: scaleFactor))
+    return interpolate(x, rowTaps: taps(x.shape[2], x.shape[2] * scaleFactor, scale: scale, mode: mode,
+                                        factor: scaleFactor, alignCorners: alignCorners),
+                       columnTaps: taps(x.shape[3], x.shape[3] * scaleFactor, scale: scale, mode: mode,
+                                        factor: scaleFactor, alignCorners: alignCorners))
 }
 
 /// Resizes `[N, C, H, W]` to `[N, C, size.0, size.1]`.
-public func upsample(_ x: Tensor, size: (Int, Int), mode: UpsampleMode) -> Tensor {
+/// - Parameter alignCorners: bilinear only: the corner pixels of input and output coincide (PyTorch's `align_corners=True`).
+public func upsample(_ x: Tensor, size: (Int, Int), mode: UpsampleMode, alignCorners: Bool = false) -> Tensor {
     precondition(x.rank == 4, "upsample expects input [N, C, H, W], got \(x.shape)")
     precondition(size.0 > 0 && size.1 > 0, "upsample: size \(size) must be positive")
+    precondition(!alignCorners || mode == .bilinear, "upsample: alignCorners applies to bilinear mode only")
     let (height, width) = (x.shape[2], x.shape[3])
-    return interpolate(x, rowTaps: taps(height, size.0, scale: Float(height) / Float(size.0), mode: mode, factor: nil),
-                       columnTaps: taps(width, size.1, scale: Float(width) / Float(size.1), mode: mode, factor: nil))
+    return interpolate(x, rowTaps: taps(height, size.0, scale: Float(height) / Float(size.0), mode: mode, factor: nil,
+                                        alignCorners: alignCorners),
+                       columnTaps: taps(width, size.1, scale: Float(width) / Float(size.1), mode: mode, factor: nil,
+                                        alignCorners: alignCorners))
 }
 
 /// One output index along an axis reads `weight0·x[index0] + weight1·x[index1]`.
@@ -36,8 +47,11 @@ private struct Tap {
 }
 
 /// Source taps of every output index along one axis (`scale` = input/output as PyTorch computes it).
-private func taps(_ inExtent: Int, _ outExtent: Int, scale: Float, mode: UpsampleMode, factor: Int?) -> [Tap] {
-    (0..<outExtent).map { o in
+private func taps(_ inExtent: Int, _ outExtent: Int, scale: Float, mode: UpsampleMode, factor: Int?,
+                  alignCorners: Bool) -> [Tap] {
+    // With aligned corners PyTorch's scale is (I − 1)/(O − 1), whatever scale factor was asked for.
+    let alignedScale = outExtent > 1 ? Float(inExtent - 1) / Float(outExtent - 1) : 0
+    return (0..<outExtent).map { o in
         switch mode {
         case .nearest:
             let source: Int
@@ -47,9 +61,12 @@ private func taps(_ inExtent: Int, _ outExtent: Int, scale: Float, mode: Upsampl
                 source = inExtent == outExtent ? o : min(Int((Float(o) * scale).rounded(.down)), inExtent - 1)
             }
             return Tap(index0: source, index1: source, weight0: 1, weight1: 0)
+        case .nearestExact:
+            let source = inExtent == outExtent ? o : min(Int((Float(o) + 0.5) * scale), inExtent - 1)
+            return Tap(index0: source, index1: source, weight0: 1, weight1: 0)
         case .bilinear:
             if inExtent == outExtent { return Tap(index0: o, index1: o, weight0: 1, weight1: 0) }
-            let real = max(scale * (Float(o) + 0.5) - 0.5, 0)
+            let real = alignCorners ? alignedScale * Float(o) : max(scale * (Float(o) + 0.5) - 0.5, 0)
             let index0 = min(Int(real.rounded(.down)), inExtent - 1)
             let weight1 = min(max(real - Float(index0), 0), 1)
             let index1 = index0 + (index0 < inExtent - 1 ? 1 : 0)

@@ -61,15 +61,20 @@ public final class AdaptiveMaxPool2d: Module {
     public override func forward(_ input: Tensor) -> Tensor { adaptiveMaxPool2d(input, outputSize: outputSize) }
 }
 
+/// Upsampling by an integer factor (`upsample`), PyTorch's `nn.Upsample(scale_factor=…)`;
+/// `alignCorners` with `.bilinear` is `nn.UpsamplingBilinear2d`.
 public final class Upsample: Module {
     public let scaleFactor: Int
     public let mode: UpsampleMode
+    public let alignCorners: Bool
 
-    public init(scaleFactor: Int, mode: UpsampleMode = .nearest) {
-        self.scaleFactor = scaleFactor; self.mode = mode
+    public init(scaleFactor: Int, mode: UpsampleMode = .nearest, alignCorners: Bool = false) {
+        self.scaleFactor = scaleFactor; self.mode = mode; self.alignCorners = alignCorners
     }
 
-    public override func forward(_ input: Tensor) -> Tensor { upsample(input, scaleFactor: scaleFactor, mode: mode) }
+    public override func forward(_ input: Tensor) -> Tensor {
+        upsample(input, scaleFactor: scaleFactor, mode: mode, alignCorners: alignCorners)
+    }
 }
 
 /// Flattens all axes after the first: `[N, C, H, W]` → `[N, C·H·W]`.

@@ -145,18 +145,19 @@ struct OpCase {
         case "adaptive_avg_pool2d":
             y = adaptiveAvgPool2d(try grad("x")!, outputSize: try pair("output_size", default: (1, 1)))
         case "upsample":
-            try requireDefaults(["align_corners": false])
             let mode: UpsampleMode
             switch params["mode"] as? String {
             case "nearest": mode = .nearest
+            case "nearest-exact": mode = .nearestExact
             case "bilinear": mode = .bilinear
             case let other: throw ParityError(description: "\(name): unsupported upsample mode \(String(describing: other))")
             }
+            let alignCorners = params["align_corners"] as? Bool ?? false
             let x = try grad("x")!
             if let s = params["scale_factor"] as? NSNumber, Double(s.intValue) == s.doubleValue {
-                y = upsample(x, scaleFactor: s.intValue, mode: mode)
+                y = upsample(x, scaleFactor: s.intValue, mode: mode, alignCorners: alignCorners)
             } else if params["size"] != nil {
-                y = upsample(x, size: try pair("size", default: (1, 1)), mode: mode)
+                y = upsample(x, size: try pair("size", default: (1, 1)), mode: mode, alignCorners: alignCorners)
             } else {
                 throw ParityError(description: "\(name): unsupported upsample parameters \(params)")
             }

@@ -194,6 +194,13 @@ final class PoolingTests: XCTestCase {
     }
 }
 
+/// One golden upsampling case: the op, its output shape, output and input gradient.
+private struct UpsampleCase {
+    let shape: [Int]
+    let run: (Tensor) -> Tensor
+    let y: [Float], dx: [Float]
+}
+
 /// One golden pooling case: the op, its output shape, output and input gradient.
 private struct PoolingCase {
     let shape: [Int]
@@ -257,6 +264,52 @@ final class UpsampleTests: XCTestCase {
         assertClose(z.storage, expected, rtol: 1e-5, atol: 1e-5, "3×2 → 5×3")
     }
 
+    /// `align_corners=True`, `nearest-exact`, and `nearest` at non-integer ratios against PyTorch 2.15 (float64)
+    /// on the two 2×3 planes below: outputs `y` and the gradient `dx` of `(y · g).sum()`, `g = 1, 2, …` in output order.
+    func testAlignCornersAndNearestExactMatchPyTorch() {
+        let values: [Float] = [1, 2, 4, 3, -1, 0.5, 0, 5, -2, 1.5, 2.5, -0.5]
+        let cases: [UpsampleCase] = [
+            // F.interpolate(x, size=(3, 5), mode='bilinear', align_corners=True)
+            UpsampleCase(shape: [1, 2, 3, 5], run: { upsample($0, size: (3, 5), mode: .bilinear, alignCorners: true) },
+                         y: [1.0, 1.5, 2.0, 3.0, 4.0, 2.0, 1.25, 0.5, 1.375, 2.25, 3.0, 1.0, -1.0, -0.25, 0.5, 0.0, 2.5, 5.0, 1.5, -2.0, 0.75, 2.25, 3.75, 1.25, -1.25, 1.5, 2.0, 2.5, 1.0, -0.5],
+                         dx: [6.75, 14.0, 14.25, 21.75, 34.0, 29.25, 40.5, 59.0, 48.0, 55.5, 79.0, 63.0]),
+            // F.interpolate(x, scale_factor=2, mode='bilinear', align_corners=True)
+            UpsampleCase(shape: [1, 2, 4, 6], run: { upsample($0, scaleFactor: 2, mode: .bilinear, alignCorners: true) },
+                         y: [1.0, 1.4, 1.8, 2.4, 3.2, 4.0, 1.666667, 1.4, 1.133333, 1.366667, 2.1, 2.833333, 2.333333, 1.4, 0.466667, 0.333333, 1.0, 1.666667, 3.0, 1.4, -0.2, -0.7, -0.1, 0.5, 0.0, 2.0, 4.0, 3.6, 0.8, -2.0, 0.5, 1.966667, 3.433333, 3.033333, 0.766667, -1.5, 1.0, 1.933333, 2.866667, 2.466667, 0.733333, -1.0, 1.5, 1.9, 2.3, 1.9, 0.7, -0.5],
+                         dx: [20.0, 36.0, 34.0, 56.0, 84.0, 70.0, 106.4, 151.2, 120.4, 142.4, 199.2, 156.4]),
+            // F.interpolate(x, size=(1, 4), mode='bilinear', align_corners=True)
+            UpsampleCase(shape: [1, 2, 1, 4], run: { upsample($0, size: (1, 4), mode: .bilinear, alignCorners: true) },
+                         y: [1.0, 1.666667, 2.666667, 4.0, 0.0, 3.333333, 2.666667, -2.0],
+                         dx: [1.666667, 3.333333, 5.0, 0.0, 0.0, 0.0, 7.0, 8.666667, 10.333333, 0.0, 0.0, 0.0]),
+            // F.interpolate(x, size=(3, 5), mode='nearest-exact')
+            UpsampleCase(shape: [1, 2, 3, 5], run: { upsample($0, size: (3, 5), mode: .nearestExact) },
+                         y: [1.0, 1.0, 2.0, 4.0, 4.0, 3.0, 3.0, -1.0, 0.5, 0.5, 3.0, 3.0, -1.0, 0.5, 0.5, 0.0, 0.0, 5.0, -2.0, -2.0, 1.5, 1.5, 2.5, -0.5, -0.5, 1.5, 1.5, 2.5, -0.5, -0.5],
+                         dx: [3.0, 3.0, 9.0, 36.0, 21.0, 48.0, 33.0, 18.0, 39.0, 96.0, 51.0, 108.0]),
+            // F.interpolate(x, size=(5, 7), mode='nearest-exact')
+            UpsampleCase(shape: [1, 2, 5, 7], run: { upsample($0, size: (5, 7), mode: .nearestExact) },
+                         y: [1.0, 1.0, 2.0, 2.0, 2.0, 4.0, 4.0, 1.0, 1.0, 2.0, 2.0, 2.0, 4.0, 4.0, 3.0, 3.0, -1.0, -1.0, -1.0, 0.5, 0.5, 3.0, 3.0, -1.0, -1.0, -1.0, 0.5, 0.5, 3.0, 3.0, -1.0, -1.0, -1.0, 0.5, 0.5, 0.0, 0.0, 5.0, 5.0, 5.0, -2.0, -2.0, 0.0, 0.0, 5.0, 5.0, 5.0, -2.0, -2.0, 1.5, 1.5, 2.5, 2.5, 2.5, -0.5, -0.5, 1.5, 1.5, 2.5, 2.5, 2.5, -0.5, -0.5, 1.5, 1.5, 2.5, 2.5, 2.5, -0.5, -0.5],
+                         dx: [20.0, 45.0, 40.0, 135.0, 225.0, 165.0, 160.0, 255.0, 180.0, 345.0, 540.0, 375.0]),
+            // F.interpolate(x, size=(5, 7), mode='nearest')
+            UpsampleCase(shape: [1, 2, 5, 7], run: { upsample($0, size: (5, 7), mode: .nearest) },
+                         y: [1.0, 1.0, 1.0, 2.0, 2.0, 4.0, 4.0, 1.0, 1.0, 1.0, 2.0, 2.0, 4.0, 4.0, 1.0, 1.0, 1.0, 2.0, 2.0, 4.0, 4.0, 3.0, 3.0, 3.0, -1.0, -1.0, 0.5, 0.5, 3.0, 3.0, 3.0, -1.0, -1.0, 0.5, 0.5, 0.0, 0.0, 0.0, 5.0, 5.0, -2.0, -2.0, 0.0, 0.0, 0.0, 5.0, 5.0, -2.0, -2.0, 0.0, 0.0, 0.0, 5.0, 5.0, -2.0, -2.0, 1.5, 1.5, 1.5, 2.5, 2.5, -0.5, -0.5, 1.5, 1.5, 1.5, 2.5, 2.5, -0.5, -0.5],
+                         dx: [81.0, 69.0, 81.0, 159.0, 116.0, 124.0, 396.0, 279.0, 291.0, 369.0, 256.0, 264.0]),
+        ]
+        for (n, c) in cases.enumerated() {
+            let x = Tensor(values, shape: [1, 2, 2, 3], requiresGrad: true)
+            let y = c.run(x)
+            XCTAssertEqual(y.shape, c.shape, "case \(n)")
+            assertClose(y.storage, c.y, rtol: 1e-5, atol: 1e-5, "case \(n) output")
+            y.backward(Tensor((1...y.count).map(Float.init), shape: y.shape))
+            assertClose(x.grad!.storage, c.dx, rtol: 1e-5, atol: 1e-5, "case \(n) gradient")
+        }
+        // At an integer factor nearest-exact picks the same pixels as nearest (floor((o + 0.5) / s) = floor(o / s)).
+        let x = Tensor(values, shape: [1, 2, 2, 3])
+        XCTAssertEqual(upsample(x, scaleFactor: 3, mode: .nearestExact).storage, upsample(x, scaleFactor: 3, mode: .nearest).storage)
+        // Aligned corners keep the corner pixels.
+        let aligned = upsample(x, size: (4, 7), mode: .bilinear, alignCorners: true)
+        XCTAssertEqual([aligned.storage[0], aligned.storage[6], aligned.storage[21], aligned.storage[27]], [1, 4, 3, 0.5])
+    }
+
     func testUpsampleGradients() {
         var g = SeededGenerator(seed: 4)
         let x = Tensor.normal([2, 2, 3, 4], generator: &g)
@@ -264,5 +317,8 @@ final class UpsampleTests: XCTestCase {
         checkGradients([x]) { upsample($0[0], scaleFactor: 3, mode: .bilinear) }
         checkGradients([x]) { upsample($0[0], size: (5, 7), mode: .bilinear) }
         checkGradients([x]) { upsample($0[0], size: (7, 5), mode: .nearest) }
+        checkGradients([x]) { upsample($0[0], size: (5, 7), mode: .bilinear, alignCorners: true) }
+        checkGradients([x]) { upsample($0[0], scaleFactor: 2, mode: .bilinear, alignCorners: true) }
+        checkGradients([x]) { upsample($0[0], size: (7, 5), mode: .nearestExact) }
     }
 }

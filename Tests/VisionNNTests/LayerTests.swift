@@ -160,6 +160,8 @@ final class LayerTests: XCTestCase {
         XCTAssertEqual(Upsample(scaleFactor: 2)(x).storage, [1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4])
         let y = input([1, 2, 3, 3])
         assertClose(Upsample(scaleFactor: 2, mode: .bilinear)(y), upsample(y, scaleFactor: 2, mode: .bilinear), rtol: 0, atol: 0)
+        assertClose(Upsample(scaleFactor: 2, mode: .bilinear, alignCorners: true)(y),
+                    upsample(y, scaleFactor: 2, mode: .bilinear, alignCorners: true), rtol: 0, atol: 0)
         XCTAssertEqual(Flatten()(y).shape, [1, 18])
         XCTAssertTrue(Identity()(y) === y)
     }
