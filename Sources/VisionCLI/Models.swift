@@ -20,19 +20,21 @@ struct Models: ParsableCommand {
 
     func run() throws {
         try guarded {
-            print("model        params         GFLOPs  input        description")
+            let width = max(12, ModelRegistry.names.map(\.count).max() ?? 0)
+            func name(_ text: String) -> String { text.padding(toLength: width, withPad: " ", startingAt: 0) }
+            print("\(name("model")) params         GFLOPs  input        description")
             for entry in ModelRegistry.entries {
                 let side = inputSize ?? entry.defaultInput[1]
                 let channels = entry.defaultInput[0]
                 if side < entry.minimumInputSize {
-                    print("\(entry.name.padding(toLength: 12, withPad: " ", startingAt: 0)) \("-".leftPad(11))  \("-".leftPad(9))  \("\(channels)×\(side)×\(side)".padding(toLength: 11, withPad: " ", startingAt: 0))  needs inputs of at least \(entry.minimumInputSize)×\(entry.minimumInputSize)")
+                    print("\(name(entry.name)) \("-".leftPad(11))  \("-".leftPad(9))  \("\(channels)×\(side)×\(side)".padding(toLength: 11, withPad: " ", startingAt: 0))  needs inputs of at least \(entry.minimumInputSize)×\(entry.minimumInputSize)")
                     continue
                 }
                 let options = ModelOptions(numClasses: classes ?? (entry.family == "unet" ? 2 : (entry.family == "cifar-resnet" ? 10 : 1000)),
                                            inChannels: channels, inputSize: side)
                 let model = entry.build(options)
                 let flops = try ModelRegistry.flops(of: model, input: [channels, side, side])
-                print("\(entry.name.padding(toLength: 12, withPad: " ", startingAt: 0)) \(String(model.parameterCount).leftPad(11))  \(String(format: "%9.3f", Double(flops) / 1e9))  \("\(channels)×\(side)×\(side)".padding(toLength: 11, withPad: " ", startingAt: 0))  \(entry.summary)")
+                print("\(name(entry.name)) \(String(model.parameterCount).leftPad(11))  \(String(format: "%9.3f", Double(flops) / 1e9))  \("\(channels)×\(side)×\(side)".padding(toLength: 11, withPad: " ", startingAt: 0))  \(entry.summary)")
             }
         }
     }

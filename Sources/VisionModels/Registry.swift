@@ -96,14 +96,19 @@ public enum ModelRegistry {
     public static let entries: [ModelEntry] = {
         var list: [ModelEntry] = []
         let resnets: [(String, String, @Sendable (Int, Int, Stem, Bool, UInt64) -> ResNet)] = [
-            ("resnet18", "BasicBlock [2,2,2,2]", { resnet18(numClasses: $0, inChannels: $1, stem: $2, zeroInitResidual: $3, seed: $4) }),
-            ("resnet34", "BasicBlock [3,4,6,3]", { resnet34(numClasses: $0, inChannels: $1, stem: $2, zeroInitResidual: $3, seed: $4) }),
-            ("resnet50", "Bottleneck [3,4,6,3]", { resnet50(numClasses: $0, inChannels: $1, stem: $2, zeroInitResidual: $3, seed: $4) }),
-            ("resnet101", "Bottleneck [3,4,23,3]", { resnet101(numClasses: $0, inChannels: $1, stem: $2, zeroInitResidual: $3, seed: $4) }),
-            ("resnet152", "Bottleneck [3,8,36,3]", { resnet152(numClasses: $0, inChannels: $1, stem: $2, zeroInitResidual: $3, seed: $4) }),
+            ("resnet18", "ResNet (He et al. 2015), BasicBlock [2,2,2,2]", { resnet18(numClasses: $0, inChannels: $1, stem: $2, zeroInitResidual: $3, seed: $4) }),
+            ("resnet34", "ResNet (He et al. 2015), BasicBlock [3,4,6,3]", { resnet34(numClasses: $0, inChannels: $1, stem: $2, zeroInitResidual: $3, seed: $4) }),
+            ("resnet50", "ResNet (He et al. 2015), Bottleneck [3,4,6,3]", { resnet50(numClasses: $0, inChannels: $1, stem: $2, zeroInitResidual: $3, seed: $4) }),
+            ("resnet101", "ResNet (He et al. 2015), Bottleneck [3,4,23,3]", { resnet101(numClasses: $0, inChannels: $1, stem: $2, zeroInitResidual: $3, seed: $4) }),
+            ("resnet152", "ResNet (He et al. 2015), Bottleneck [3,8,36,3]", { resnet152(numClasses: $0, inChannels: $1, stem: $2, zeroInitResidual: $3, seed: $4) }),
+            ("resnext50_32x4d", "ResNeXt (Xie et al. 2017), Bottleneck [3,4,6,3], 32 groups × 4", { resnext50_32x4d(numClasses: $0, inChannels: $1, stem: $2, zeroInitResidual: $3, seed: $4) }),
+            ("resnext101_32x8d", "ResNeXt (Xie et al. 2017), Bottleneck [3,4,23,3], 32 groups × 8", { resnext101_32x8d(numClasses: $0, inChannels: $1, stem: $2, zeroInitResidual: $3, seed: $4) }),
+            ("resnext101_64x4d", "ResNeXt (Xie et al. 2017), Bottleneck [3,4,23,3], 64 groups × 4", { resnext101_64x4d(numClasses: $0, inChannels: $1, stem: $2, zeroInitResidual: $3, seed: $4) }),
+            ("wide_resnet50_2", "Wide ResNet (Zagoruyko & Komodakis 2016), Bottleneck [3,4,6,3], 2× inner width", { wide_resnet50_2(numClasses: $0, inChannels: $1, stem: $2, zeroInitResidual: $3, seed: $4) }),
+            ("wide_resnet101_2", "Wide ResNet (Zagoruyko & Komodakis 2016), Bottleneck [3,4,23,3], 2× inner width", { wide_resnet101_2(numClasses: $0, inChannels: $1, stem: $2, zeroInitResidual: $3, seed: $4) }),
         ]
         for (name, summary, make) in resnets {
-            list.append(ModelEntry(name: name, family: "resnet", summary: "ResNet (He et al. 2015), \(summary)",
+            list.append(ModelEntry(name: name, family: "resnet", summary: summary,
                                    defaultInput: [3, 224, 224]) { o in
                 make(o.numClasses, o.inChannels, o.resolvedStem, o.zeroInitResidual, o.seed)
             })

@@ -5,7 +5,10 @@ import VisionNN
 /// expansion 4, stride on the 3×3 as in torchvision "ResNet v1.5").
 protocol ResidualBlock: Module {
     static var expansion: Int { get }
-    init(inChannels: Int, planes: Int, stride: Int, downsample: Module?, generator: inout SeededGenerator)
+    /// `groups` and `widthPerGroup` set the bottleneck's inner width (ResNeXt, Wide ResNet); the basic block
+    /// takes only 1 and 64, as torchvision's does.
+    init(inChannels: Int, planes: Int, stride: Int, groups: Int, widthPerGroup: Int, downsample: Module?,
+         generator: inout SeededGenerator)
     /// The batch-norm zeroed by `zeroInitResidual`.
     var lastNorm: BatchNorm2d { get }
 }
@@ -18,7 +21,9 @@ public final class BasicBlock: Module, ResidualBlock {
     let downsample: Module?
     var lastNorm: BatchNorm2d { bn2 }
 
-    init(inChannels: Int, planes: Int, stride: Int, downsample: Module?, generator: inout SeededGenerator) {
+    init(inChannels: Int, planes: Int, stride: Int, groups: Int = 1, widthPerGroup: Int = 64, downsample: Module?,
+         generator: inout SeededGenerator) {
+        precondition(groups == 1 && widthPerGroup == 64, "BasicBlock takes only groups 1 and width per group 64")
         conv1 = conv3x3(inChannels, planes, stride: stride, generator: &generator)
         bn1 = BatchNorm2d(planes)
         conv2 = conv3x3(planes, planes, generator: &generator)
@@ -38,7 +43,9 @@ public final class BasicBlock: Module, ResidualBlock {
     }
 }
 
-/// Bottleneck block; keys `conv1..3`, `bn1..3`, `downsample.{0,1}`.
+/// Bottleneck block; keys `conv1..3`, `bn1..3`, `downsample.{0,1}`. Its inner width is
+/// `planes · widthPerGroup / 64 · groups` and the 3×3 convolution has `groups` groups (torchvision's rule:
+/// 1 × 64 is ResNet, 32 × 4 ResNeXt-50 32×4d, 1 × 128 Wide ResNet-50-2).
 public final class Bottleneck: Module, ResidualBlock {
     static let expansion = 4
     let conv1: Conv2d, bn1: BatchNorm2d, conv2: Conv2d, bn2: BatchNorm2d, conv3: Conv2d, bn3: BatchNorm2d
@@ -46,12 +53,15 @@ public final class Bottleneck: Module, ResidualBlock {
     let downsample: Module?
     var lastNorm: BatchNorm2d { bn3 }
 
-    init(inChannels: Int, planes: Int, stride: Int, downsample: Module?, generator: inout SeededGenerator) {
-        conv1 = conv1x1(inChannels, planes, generator: &generator)
-        bn1 = BatchNorm2d(planes)
-        conv2 = conv3x3(planes, planes, stride: stride, generator: &generator)
-        bn2 = BatchNorm2d(planes)
-        conv3 = conv1x1(planes, planes * Bottleneck.expansion, generator: &generator)
+    init(inChannels: Int, planes: Int, stride: Int, groups: Int, widthPerGroup: Int, downsample: Module?,
+         generator: inout SeededGenerator) {
+        let width = planes * widthPerGroup / 64 * groups
+        conv1 = conv1x1(inChannels, width, generator: &generator)
+        bn1 = BatchNorm2d(width)
+        conv2 = Conv2d(width, width, kernelSize: 3, stride: stride, padding: 1, groups: groups, bias: false,
+                       generator: &generator)
+        bn2 = BatchNorm2d(width)
+        conv3 = conv1x1(width, planes * Bottleneck.expansion, generator: &generator)
         bn3 = BatchNorm2d(planes * Bottleneck.expansion)
         self.downsample = downsample
         super.init()
@@ -82,7 +92,11 @@ public final class ResNet: Module {
     public private(set) var fc: Linear
 
     init<Block: ResidualBlock>(block: Block.Type, layerCounts: [Int], numClasses: Int, inChannels: Int,
-                               stem: Stem, zeroInitResidual: Bool, seed: UInt64) {
+                               stem: Stem, groups: Int = 1, widthPerGroup: Int = 64, zeroInitResidual: Bool,
+                               seed: UInt64) {
+        precondition(!layerCounts.isEmpty && layerCounts.allSatisfy { $0 > 0 }, "ResNet: layer counts \(layerCounts) must be positive")
+        precondition(groups > 0 && widthPerGroup > 0,
+                     "ResNet: groups \(groups) and width per group \(widthPerGroup) must be positive")
         var g = SeededGenerator(seed: seed)
         self.stem = stem; self.numClasses = numClasses; self.inChannels = inChannels
         switch stem {
@@ -107,7 +121,8 @@ public final class ResNet: Module {
                     downsample = Sequential(conv1x1(channels, planes * Block.expansion, stride: s, generator: &g),
                                             BatchNorm2d(planes * Block.expansion))
                 }
-                blocks.append(Block(inChannels: channels, planes: planes, stride: s, downsample: downsample, generator: &g))
+                blocks.append(Block(inChannels: channels, planes: planes, stride: s, groups: groups,
+                                    widthPerGroup: widthPerGroup, downsample: downsample, generator: &g))
                 channels = planes * Block.expansion
             }
             built.append(Sequential(blocks))
@@ -172,7 +187,8 @@ public final class CIFARResNet: Module {
                 let stride = stage > 0 && j == 0 ? 2 : 1
                 let shortcut: Module? = stride != 1 || channels != planes
                     ? PadShortcut(outChannels: planes, stride: stride) : nil
-                blocks.append(BasicBlock(inChannels: channels, planes: planes, stride: stride, downsample: shortcut, generator: &g))
+                blocks.append(BasicBlock(inChannels: channels, planes: planes, stride: stride, downsample: shortcut,
+                                         generator: &g))
                 channels = planes
             }
             built.append(Sequential(blocks))
@@ -243,4 +259,47 @@ public func resnet101(numClasses: Int = 1000, inChannels: Int = 3, stem: Stem = 
 }
 public func resnet152(numClasses: Int = 1000, inChannels: Int = 3, stem: Stem = .imagenet, zeroInitResidual: Bool = false, seed: UInt64 = 0) -> ResNet {
     ResNet(block: Bottleneck.self, layerCounts: [3, 8, 36, 3], numClasses: numClasses, inChannels: inChannels, stem: stem, zeroInitResidual: zeroInitResidual, seed: seed)
+}
+
+/// ResNeXt-50 32×4d (Xie et al. 2017): ResNet-50 with 32 groups of width 4 in each bottleneck's 3×3 convolution.
+public func resnext50_32x4d(numClasses: Int = 1000, inChannels: Int = 3, stem: Stem = .imagenet, zeroInitResidual: Bool = false, seed: UInt64 = 0) -> ResNet {
+    ResNet(block: Bottleneck.self, layerCounts: [3, 4, 6, 3], numClasses: numClasses, inChannels: inChannels, stem: stem, groups: 32, widthPerGroup: 4, zeroInitResidual: zeroInitResidual, seed: seed)
+}
+/// ResNeXt-101 32×8d.
+public func resnext101_32x8d(numClasses: Int = 1000, inChannels: Int = 3, stem: Stem = .imagenet, zeroInitResidual: Bool = false, seed: UInt64 = 0) -> ResNet {
+    ResNet(block: Bottleneck.self, layerCounts: [3, 4, 23, 3], numClasses: numClasses, inChannels: inChannels, stem: stem, groups: 32, widthPerGroup: 8, zeroInitResidual: zeroInitResidual, seed: seed)
+}
+/// ResNeXt-101 64×4d.
+public func resnext101_64x4d(numClasses: Int = 1000, inChannels: Int = 3, stem: Stem = .imagenet, zeroInitResidual: Bool = false, seed: UInt64 = 0) -> ResNet {
+    ResNet(block: Bottleneck.self, layerCounts: [3, 4, 23, 3], numClasses: numClasses, inChannels: inChannels, stem: stem, groups: 64, widthPerGroup: 4, zeroInitResidual: zeroInitResidual, seed: seed)
+}
+/// Wide ResNet-50-2 (Zagoruyko & Komodakis 2016, torchvision's variant): ResNet-50 with bottlenecks twice as wide.
+public func wide_resnet50_2(numClasses: Int = 1000, inChannels: Int = 3, stem: Stem = .imagenet, zeroInitResidual: Bool = false, seed: UInt64 = 0) -> ResNet {
+    ResNet(block: Bottleneck.self, layerCounts: [3, 4, 6, 3], numClasses: numClasses, inChannels: inChannels, stem: stem, widthPerGroup: 128, zeroInitResidual: zeroInitResidual, seed: seed)
+}
+/// Wide ResNet-101-2.
+public func wide_resnet101_2(numClasses: Int = 1000, inChannels: Int = 3, stem: Stem = .imagenet, zeroInitResidual: Bool = false, seed: UInt64 = 0) -> ResNet {
+    ResNet(block: Bottleneck.self, layerCounts: [3, 4, 23, 3], numClasses: numClasses, inChannels: inChannels, stem: stem, widthPerGroup: 128, zeroInitResidual: zeroInitResidual, seed: seed)
+}
+
+/// The residual block a `resnet(block:…)` network stacks.
+public enum ResNetBlock: Sendable {
+    /// Two 3×3 convolutions (ResNet-18/34).
+    case basic
+    /// 1×1, 3×3, 1×1 with expansion 4 (ResNet-50 and deeper, ResNeXt, Wide ResNet).
+    case bottleneck
+}
+
+/// A torchvision-layout ResNet of any stage depths, as torchvision's `ResNet(block, layers, groups=…,
+/// width_per_group=…)` builds it; the named builders above are instances of it.
+public func resnet(block: ResNetBlock, layers: [Int], numClasses: Int = 1000, inChannels: Int = 3, stem: Stem = .imagenet,
+                   groups: Int = 1, widthPerGroup: Int = 64, zeroInitResidual: Bool = false, seed: UInt64 = 0) -> ResNet {
+    switch block {
+    case .basic:
+        return ResNet(block: BasicBlock.self, layerCounts: layers, numClasses: numClasses, inChannels: inChannels, stem: stem,
+                      groups: groups, widthPerGroup: widthPerGroup, zeroInitResidual: zeroInitResidual, seed: seed)
+    case .bottleneck:
+        return ResNet(block: Bottleneck.self, layerCounts: layers, numClasses: numClasses, inChannels: inChannels, stem: stem,
+                      groups: groups, widthPerGroup: widthPerGroup, zeroInitResidual: zeroInitResidual, seed: seed)
+    }
 }

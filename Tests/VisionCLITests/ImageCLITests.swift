@@ -104,7 +104,8 @@ final class ImageCLITests: XCTestCase {
 
     func testModelsListsEveryRegistryName() throws {
         let result = try VisionCLI.succeed(["models", "--input-size", "32"])
-        let names = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnet20", "resnet32", "resnet44",
+        let names = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d", "resnext101_32x8d",
+                     "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2", "resnet20", "resnet32", "resnet44",
                      "resnet56", "resnet110", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19",
                      "vgg19_bn", "unet"]
         let listed = Set(result.stdout.split(separator: "\n").dropFirst().compactMap { $0.split(separator: " ").first.map(String.init) })

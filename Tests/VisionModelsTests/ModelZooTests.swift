@@ -11,6 +11,9 @@ final class ModelZooTests: XCTestCase {
         let expected: [(String, Int, Int)] = [
             ("resnet18", 1000, 11_689_512), ("resnet34", 1000, 21_797_672), ("resnet50", 1000, 25_557_032),
             ("resnet101", 1000, 44_549_160), ("resnet152", 1000, 60_192_808),
+            ("resnext50_32x4d", 1000, 25_028_904), ("resnext101_32x8d", 1000, 88_791_336),
+            ("resnext101_64x4d", 1000, 83_455_272), ("wide_resnet50_2", 1000, 68_883_240),
+            ("wide_resnet101_2", 1000, 126_886_696),
             ("vgg11", 1000, 132_863_336), ("vgg11_bn", 1000, 132_868_840), ("vgg13", 1000, 133_047_848),
             ("vgg13_bn", 1000, 133_053_736), ("vgg16", 1000, 138_357_544), ("vgg16_bn", 1000, 138_365_992),
             ("vgg19", 1000, 143_667_240), ("vgg19_bn", 1000, 143_678_248),
@@ -21,7 +24,11 @@ final class ModelZooTests: XCTestCase {
         for (name, classes, count) in expected {
             let model = try ModelRegistry.build(name, options: ModelOptions(numClasses: classes, stem: .imagenet, head: .imagenet))
             XCTAssertEqual(model.parameterCount, count, name)
+            if let layout = ResNetVariantTests.torchvisionLayouts[name] {
+                XCTAssertEqual(ResNetVariantTests.layoutHash(model), layout, "\(name): state-dict names and shapes")
+            }
         }
+        XCTAssertTrue(Set(ResNetVariantTests.torchvisionLayouts.keys).isSubset(of: expected.map(\.0)))
         let unet = try ModelRegistry.build("unet", options: ModelOptions(numClasses: 2, inChannels: 1))
         XCTAssertEqual(unet.parameterCount, ModelZooTests.unetBase32Depth4Parameters)
     }
