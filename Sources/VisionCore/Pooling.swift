@@ -2,14 +2,15 @@
 
 /// Output extent of one pooled axis, PyTorch's rule: `floor((I + 2P − d·(k − 1) − 1) / S) + 1`, or with
 /// `ceilMode` the ceiling, less one when the last window would start in the right padding (so every
-/// window starts inside the input or its left padding).
+/// window starts inside the input or its left padding). In ceil mode a window longer than the padded
+/// input still gives one output, as in PyTorch.
 private func pooledExtent(_ name: String, _ extent: Int, kernel: Int, stride: Int, padding: Int, dilation: Int,
                           ceilMode: Bool) -> Int {
-    let span = extent + 2 * padding - dilation * (kernel - 1) - 1
-    precondition(span >= 0, "\(name): a window of \(kernel) taps \(dilation) apart does not fit in \(extent) "
+    let numerator = extent + 2 * padding - dilation * (kernel - 1) - 1 + (ceilMode ? stride - 1 : 0)
+    var out = numerator < 0 ? 0 : numerator / stride + 1
+    if ceilMode && out > 0 && (out - 1) * stride >= extent + padding { out -= 1 }
+    precondition(out > 0, "\(name): a window of \(kernel) taps \(dilation) apart does not fit in \(extent) "
                  + "input positions padded by \(padding)")
-    var out = (ceilMode ? (span + stride - 1) / stride : span / stride) + 1
-    if ceilMode && (out - 1) * stride >= extent + padding { out -= 1 }
     return out
 }
 
@@ -54,7 +55,9 @@ private func windowTaps(_ outExtent: Int, _ extent: Int, kernel: Int, stride: In
 }
 
 /// 2-D max pooling. Padding counts as `−∞`; the gradient of each output flows to the first maximum
-/// of its window (row-major scan), as in PyTorch.
+/// of its window in a row-major scan (the last NaN if it holds any), as in PyTorch. A dilated window
+/// none of whose taps lands on the input is `−∞` and passes no gradient (PyTorch also gives `−∞`, but
+/// routes the gradient to a pixel outside the window).
 /// - Parameters:
 ///   - stride: defaults to `kernelSize`.
 ///   - padding: at most half the kernel size per axis.
@@ -75,7 +78,8 @@ public func maxPool2d(_ x: Tensor, kernelSize: (Int, Int), stride: (Int, Int)? =
 }
 
 /// 2-D adaptive max pooling to `outputSize` (height, width), over the bins of `adaptiveAvgPool2d`;
-/// the gradient flows to each bin's first maximum (row-major), as in PyTorch.
+/// the gradient flows to each bin's first maximum in a row-major scan (the last NaN if it holds any),
+/// as in PyTorch.
 public func adaptiveMaxPool2d(_ x: Tensor, outputSize: (Int, Int)) -> Tensor {
     precondition(x.rank == 4, "adaptiveMaxPool2d expects input [N, C, H, W], got \(x.shape)")
     precondition(outputSize.0 > 0 && outputSize.1 > 0, "adaptiveMaxPool2d: output size \(outputSize) must be positive")
@@ -96,8 +100,9 @@ private func adaptiveBins(_ outExtent: Int, _ extent: Int) -> [Range<Int>] {
     }
 }
 
-/// Maximum over separable windows of taps, recording each output's first maximum (a NaN wins at once);
-/// an output whose window holds no input position is `−∞` and passes no gradient.
+/// Maximum over separable windows of taps, recording each output's first maximum (every NaN replaces the
+/// maximum, so the last NaN wins, as PyTorch's scan does); an output whose window holds no input position
+/// is `−∞` and passes no gradient.
 private func windowMax(_ x: Tensor, rows: [Taps], columns: [Taps], work: Int) -> Tensor {
     let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let (outHeight, outWidth) = (rows.count, columns.count)
@@ -117,14 +122,13 @@ private func windowMax(_ x: Tensor, rows: [Taps], columns: [Taps], work: Int) ->
                             var best = -Float.infinity
                             var bestIndex = r.count > 0 && c.count > 0 ? r.first * width + c.first : -1
                             var iy = r.first
-                            scan: for _ in 0..<r.count {
+                            for _ in 0..<r.count {
                                 var ix = c.first
                                 for _ in 0..<c.count {
                                     let value = src[iy * width + ix]
                                     if value > best || value.isNaN {
                                         best = value
                                         bestIndex = iy * width + ix
-                                        if value.isNaN { break scan }
                                     }
                                     ix += c.step
                                 }

@@ -290,10 +290,11 @@ public enum ResNetBlock: Sendable {
     case bottleneck
 }
 
-/// A torchvision-layout ResNet of any stage depths, as torchvision's `ResNet(block, layers, groups=…,
+/// A torchvision-layout ResNet of any depths for its four stages, as torchvision's `ResNet(block, layers, groups=…,
 /// width_per_group=…)` builds it; the named builders above are instances of it.
 public func resnet(block: ResNetBlock, layers: [Int], numClasses: Int = 1000, inChannels: Int = 3, stem: Stem = .imagenet,
                    groups: Int = 1, widthPerGroup: Int = 64, zeroInitResidual: Bool = false, seed: UInt64 = 0) -> ResNet {
+    precondition(layers.count == 4, "resnet: four stages of blocks, as torchvision's ResNet, got \(layers)")
     switch block {
     case .basic:
         return ResNet(block: BasicBlock.self, layerCounts: layers, numClasses: numClasses, inChannels: inChannels, stem: stem,

@@ -168,7 +168,27 @@ final class PoolingTests: XCTestCase {
     }
 
     /// A dilated window whose taps all miss the input (kernel 2, dilation 3, padding 1 over 2 pixels: taps at
-    /// −1 and 2) is −∞ and passes no gradient, instead of reading outside the plane.
+    /// −1 and 2) is −∞, as in PyTorch, and passes no gradient (PyTorch routes it to a pixel outside the window).
+    /// In ceil mode a window longer than the padded input still gives one output (PyTorch 2.15:
+    /// `F.max_pool2d(x, 3, 2, ceil_mode=True)` on [[1, 2], [3, 0]] → [[3]], `avg_pool2d` → 1.5); without it, none fits.
+    func testCeilModeWindowLargerThanTheInput() {
+        let x = Tensor([1, 2, 3, 0], shape: [1, 1, 2, 2])
+        XCTAssertEqual(maxPool2d(x, kernelSize: (3, 3), stride: (2, 2), ceilMode: true).storage, [3])
+        XCTAssertEqual(avgPool2d(x, kernelSize: (3, 3), stride: (2, 2), ceilMode: true).storage, [1.5])
+    }
+
+    /// A window holding NaNs outputs NaN and routes its gradient to the last NaN of the row-major scan, as
+    /// PyTorch 2.15 does for `max_pool2d` and `adaptive_max_pool2d` on [[1, nan], [3, nan]] (index 3).
+    func testMaxPoolingRoutesTheGradientToTheLastNaN() {
+        for pool in [{ maxPool2d($0, kernelSize: (2, 2)) }, { adaptiveMaxPool2d($0, outputSize: (1, 1)) }] as [(Tensor) -> Tensor] {
+            let x = Tensor([1, .nan, 3, .nan], shape: [1, 1, 2, 2], requiresGrad: true)
+            let y = pool(x)
+            XCTAssertTrue(y.storage[0].isNaN)
+            y.backward(Tensor([1], shape: [1, 1, 1, 1]))
+            XCTAssertEqual(x.grad!.storage, [0, 0, 0, 1])
+        }
+    }
+
     func testDilatedWindowWithNoInputTapIsNegativeInfinity() {
         let x = Tensor([1, 2], shape: [1, 1, 1, 2], requiresGrad: true)
         let y = maxPool2d(x, kernelSize: (1, 2), stride: (1, 1), padding: (0, 1), dilation: (1, 3))
@@ -305,9 +325,11 @@ final class UpsampleTests: XCTestCase {
         // At an integer factor nearest-exact picks the same pixels as nearest (floor((o + 0.5) / s) = floor(o / s)).
         let x = Tensor(values, shape: [1, 2, 2, 3])
         XCTAssertEqual(upsample(x, scaleFactor: 3, mode: .nearestExact).storage, upsample(x, scaleFactor: 3, mode: .nearest).storage)
-        // Aligned corners keep the corner pixels.
-        let aligned = upsample(x, size: (4, 7), mode: .bilinear, alignCorners: true)
-        XCTAssertEqual([aligned.storage[0], aligned.storage[6], aligned.storage[21], aligned.storage[27]], [1, 4, 3, 0.5])
+        // By hand: [0, 3] to 4 columns samples o·(2 − 1)/(4 − 1) = o/3 with corners aligned → 0, 1, 2, 3;
+        // without, max(0, (o + 0.5)/2 − 0.5) = 0, 0.25, 0.75, 1.25 → 0, 0.75, 2.25, 3.
+        let pair = Tensor([0, 3], shape: [1, 1, 1, 2])
+        assertClose(upsample(pair, size: (1, 4), mode: .bilinear, alignCorners: true).storage, [0, 1, 2, 3])
+        assertClose(upsample(pair, size: (1, 4), mode: .bilinear).storage, [0, 0.75, 2.25, 3])
     }
 
     func testUpsampleGradients() {
