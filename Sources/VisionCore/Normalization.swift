@@ -1,6 +1,6 @@
 import Foundation
 
-// Batch normalisation as one graph node with a hand-written backward pass.
+// Batch and group normalisation, each as one graph node with a hand-written backward pass.
 
 /// Batch normalisation over axis 1 (channels) of `[N, C, H, W]`, `[N, C]` or any `[N, C, …]` tensor
 /// (Ioffe & Szegedy 2015), with PyTorch's semantics.
@@ -148,6 +148,139 @@ public func batchNorm2d(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean
                             } else {
                                 for s in 0..<inner { dp[s] = a * gp[s] }
                             }
+                        }
+                    }
+                }
+            }
+        }
+        x.accumulateGrad(storage: gx)
+    }
+}
+
+/// Group normalisation (Wu & He 2018) of `[N, C, …]`, PyTorch's `F.group_norm`: the channels of each
+/// sample are split into `groups` consecutive groups, and each group's `m = (C / groups)·H·W` elements are
+/// normalised by their own mean and biased variance, then scaled and shifted per channel:
+///
+///     y = (x − μ_ng) / √(σ²_ng + eps) · weight_c + bias_c
+///
+/// The statistics never depend on the rest of the batch, so training and evaluation agree. `groups = 1`
+/// normalises each sample over all its channels; `groups = C` is instance normalisation.
+/// `weight` and `bias` (shape `[C]`) are optional. Backward: with `ĝ = g·weight_c` and `x̂ = (x − μ)·invstd`,
+/// `dx = invstd·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂))` over the group, `dweight = Σ g·x̂`, `dbias = Σ g`.
+public func groupNorm(_ x: Tensor, groups: Int, weight: Tensor? = nil, bias: Tensor? = nil, eps: Float = 1e-5) -> Tensor {
+    precondition(x.rank >= 2, "groupNorm expects [N, C, …], got shape \(x.shape)")
+    let batch = x.shape[0], channels = x.shape[1]
+    precondition(groups > 0 && channels % groups == 0, "groupNorm: \(channels) channels do not split into \(groups) groups")
+    for (name, tensor) in [("weight", weight), ("bias", bias)] {
+        if let tensor {
+            precondition(tensor.count == channels, "groupNorm \(name) has shape \(tensor.shape), expected [\(channels)] for input \(x.shape)")
+        }
+    }
+    let inner = x.shape[2...].reduce(1, *)
+    let perGroup = channels / groups
+    let span = perGroup * inner
+    let blocks = batch * groups
+    let input = x.storage
+    var meanValues = [Float](repeating: 0, count: blocks)
+    var invStdValues = [Float](repeating: 0, count: blocks)
+    input.withUnsafeBufferPointer { xs in
+        meanValues.withUnsafeMutableBufferPointer { meanOut in
+            invStdValues.withUnsafeMutableBufferPointer { invStdOut in
+                guard let source = xs.baseAddress else { return }
+                Parallel.forEach(blocks, grain: max(1, 65_536 / max(span, 1))) { range in
+                    for block in range {
+                        // A group's channels are consecutive, so its elements are one contiguous run.
+                        let start = source + block * span
+                        var total = 0.0
+                        for c in 0..<perGroup { total += Double(rowSum(start + c * inner, count: inner)) }
+                        let mu = Float(total / Double(span))
+                        var squares = 0.0
+                        for c in 0..<perGroup { squares += Double(rowCentredSquares(start + c * inner, count: inner, mean: mu)) }
+                        meanOut[block] = mu
+                        invStdOut[block] = 1 / (Float(squares / Double(span)) + eps).squareRoot()
+                    }
+                }
+            }
+        }
+    }
+    let weights = weight?.storage, biases = bias?.storage
+    let (mean, invStd) = (meanValues, invStdValues)
+    let out = input.withUnsafeBufferPointer { xs in
+        [Float](unsafeUninitializedCapacity: xs.count) { ys, initialized in
+            initialized = xs.count
+            guard let source = xs.baseAddress, let destination = ys.baseAddress else { return }
+            Parallel.forEach(batch * channels, grain: max(1, 32_768 / max(inner, 1))) { range in
+                for plane in range {
+                    let c = plane % channels, block = plane / perGroup
+                    let a = invStd[block] * (weights?[c] ?? 1)
+                    let b = (biases?[c] ?? 0) - mean[block] * a
+                    let xp = source + plane * inner, yp = destination + plane * inner
+                    for s in 0..<inner { yp[s] = xp[s] * a + b }
+                }
+            }
+        }
+    }
+    var inputs = [x]
+    if let weight { inputs.append(weight) }
+    if let bias { inputs.append(bias) }
+    return Tensor.record(shape: x.shape, storage: out, inputs: inputs) { g in
+        // Per (sample, channel): Σg and Σg·(x − μ).
+        let planes = batch * channels
+        var sumGrad = [Float](repeating: 0, count: planes)
+        var sumGradCentred = [Float](repeating: 0, count: planes)
+        input.withUnsafeBufferPointer { xs in
+            g.storage.withUnsafeBufferPointer { gs in
+                sumGrad.withUnsafeMutableBufferPointer { sg in
+                    sumGradCentred.withUnsafeMutableBufferPointer { sgc in
+                        guard let source = xs.baseAddress, let upstream = gs.baseAddress else { return }
+                        Parallel.forEach(planes, grain: max(1, 32_768 / max(inner, 1))) { range in
+                            for plane in range {
+                                (sg[plane], sgc[plane]) = gradientMoments(upstream + plane * inner, source + plane * inner,
+                                                                          count: inner, mean: mean[plane / perGroup])
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if let weight, weight.requiresGrad {
+            var dWeight = [Double](repeating: 0, count: channels)
+            for plane in 0..<planes { dWeight[plane % channels] += Double(sumGradCentred[plane] * invStd[plane / perGroup]) }
+            weight.accumulateGrad(storage: dWeight.map { Float($0) })
+        }
+        if let bias, bias.requiresGrad {
+            var dBias = [Double](repeating: 0, count: channels)
+            for plane in 0..<planes { dBias[plane % channels] += Double(sumGrad[plane]) }
+            bias.accumulateGrad(storage: dBias.map { Float($0) })
+        }
+        guard x.requiresGrad else { return }
+        // Per group: A = mean(ĝ), B = mean(ĝ·x̂) with ĝ = g·weight_c.
+        var meanGrad = [Float](repeating: 0, count: blocks), meanGradXHat = [Float](repeating: 0, count: blocks)
+        for block in 0..<blocks {
+            var a = 0.0, b = 0.0
+            for plane in (block * perGroup)..<((block + 1) * perGroup) {
+                let w = Double(weights?[plane % channels] ?? 1)
+                a += w * Double(sumGrad[plane])
+                b += w * Double(sumGradCentred[plane])
+            }
+            meanGrad[block] = Float(a / Double(span))
+            meanGradXHat[block] = Float(b / Double(span)) * invStd[block]
+        }
+        let (groupMeanGrad, groupMeanGradXHat) = (meanGrad, meanGradXHat)
+        let gx = input.withUnsafeBufferPointer { xs in
+            g.storage.withUnsafeBufferPointer { gs in
+                [Float](unsafeUninitializedCapacity: xs.count) { dx, initialized in
+                    initialized = xs.count
+                    guard let source = xs.baseAddress, let upstream = gs.baseAddress,
+                          let destination = dx.baseAddress else { return }
+                    Parallel.forEach(planes, grain: max(1, 32_768 / max(inner, 1))) { range in
+                        for plane in range {
+                            let c = plane % channels, block = plane / perGroup
+                            let w = weights?[c] ?? 1, sigma = invStd[block], mu = mean[block]
+                            let a = groupMeanGrad[block], k = groupMeanGradXHat[block] * sigma
+                            let xp = source + plane * inner, gp = upstream + plane * inner, dp = destination + plane * inner
+                            // dx = invstd·(w·g − A − x̂·B), x̂ = (x − μ)·invstd
+                            for s in 0..<inner { dp[s] = sigma * (w * gp[s] - a - (xp[s] - mu) * k) }
                         }
                     }
                 }

@@ -32,6 +32,56 @@ public final class BatchNorm2d: Module {
     }
 }
 
+/// Group normalisation (`groupNorm`), PyTorch's `nn.GroupNorm(num_groups, num_channels, eps, affine)`:
+/// statistics per sample and group of channels, the same in training and evaluation, so it suits small
+/// batches. Keys: `weight`, `bias` (when `affine`).
+public final class GroupNorm: Module {
+    public let numGroups: Int, numChannels: Int
+    public let eps: Float
+    public let weight: Tensor?, bias: Tensor?
+
+    public init(numGroups: Int, numChannels: Int, eps: Float = 1e-5, affine: Bool = true) {
+        precondition(numGroups > 0 && numChannels % numGroups == 0,
+                     "GroupNorm: \(numChannels) channels do not split into \(numGroups) groups")
+        self.numGroups = numGroups; self.numChannels = numChannels; self.eps = eps
+        weight = affine ? Tensor.ones([numChannels]) : nil
+        bias = affine ? Tensor.zeros([numChannels]) : nil
+        super.init()
+        if let weight { registerParameter("weight", weight) }
+        if let bias { registerParameter("bias", bias) }
+    }
+
+    public override func forward(_ input: Tensor) -> Tensor {
+        requireShape(input.rank >= 2 && input.shape[1] == numChannels,
+                     "GroupNorm expects [N, \(numChannels), …], got \(input.shape)")
+        return groupNorm(input, groups: numGroups, weight: weight, bias: bias, eps: eps)
+    }
+}
+
+/// Instance normalisation, PyTorch's `nn.InstanceNorm2d(num_features, eps, affine)` with its default
+/// `track_running_stats=False`: each sample's channel normalised over its own pixels (group
+/// normalisation with one channel per group). Keys: `weight`, `bias` (when `affine`; off by default, as in PyTorch).
+public final class InstanceNorm2d: Module {
+    public let numFeatures: Int
+    public let eps: Float
+    public let weight: Tensor?, bias: Tensor?
+
+    public init(_ numFeatures: Int, eps: Float = 1e-5, affine: Bool = false) {
+        self.numFeatures = numFeatures; self.eps = eps
+        weight = affine ? Tensor.ones([numFeatures]) : nil
+        bias = affine ? Tensor.zeros([numFeatures]) : nil
+        super.init()
+        if let weight { registerParameter("weight", weight) }
+        if let bias { registerParameter("bias", bias) }
+    }
+
+    public override func forward(_ input: Tensor) -> Tensor {
+        requireShape(input.rank == 4 && input.shape[1] == numFeatures,
+                     "InstanceNorm2d expects [N, \(numFeatures), H, W], got \(input.shape)")
+        return groupNorm(input, groups: numFeatures, weight: weight, bias: bias, eps: eps)
+    }
+}
+
 /// Inverted dropout: zeroes elements with probability `p` and scales the rest by 1/(1−p) in training.
 public final class Dropout: Module {
     public let p: Float

@@ -18,7 +18,7 @@ final class GradientCoverageTests: XCTestCase {
 
     func testUpsampleToASmallerOrPartlyEqualSize() {
         let x = normal([1, 2, 6, 5])
-        for mode in [UpsampleMode.bilinear, .nearest] {
+        for mode in [UpsampleMode.bilinear, .nearest, .nearestExact] {
             checkGradients([x]) { upsample($0[0], size: (3, 4), mode: mode) }
             checkGradients([x]) { upsample($0[0], size: (6, 3), mode: mode) }
             checkGradients([x]) { upsample($0[0], size: (4, 5), mode: mode) }

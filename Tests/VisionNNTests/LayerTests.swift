@@ -135,6 +135,21 @@ final class LayerTests: XCTestCase {
         XCTAssertTrue(drop.namedParameters().isEmpty)
     }
 
+    func testGroupAndInstanceNormLayersEqualTheirOpsAndNameTheirParameters() {
+        let y = input([2, 6, 4, 5])
+        let group = GroupNorm(numGroups: 3, numChannels: 6)
+        XCTAssertEqual(group.stateDict().map(\.name), ["weight", "bias"])
+        group.weight!.storage = (0..<6).map { Float($0) * 0.5 - 1 }
+        assertClose(group(y), groupNorm(y, groups: 3, weight: group.weight, bias: group.bias), rtol: 0, atol: 0)
+        group.eval()
+        assertClose(group(y), groupNorm(y, groups: 3, weight: group.weight, bias: group.bias), rtol: 0, atol: 0)
+        XCTAssertTrue(GroupNorm(numGroups: 2, numChannels: 4, affine: false).stateDict().isEmpty)
+        // PyTorch's InstanceNorm2d has no affine parameters unless asked.
+        XCTAssertTrue(InstanceNorm2d(6).stateDict().isEmpty)
+        assertClose(InstanceNorm2d(6)(y), groupNorm(y, groups: 6), rtol: 0, atol: 0)
+        XCTAssertEqual(InstanceNorm2d(6, affine: true).stateDict().map(\.name), ["weight", "bias"])
+    }
+
     func testPoolingLayersEqualTheirOps() {
         // 4×4 plane 1…16: 2×2 max pooling picks 6, 8, 14, 16; average pooling 3.5, 5.5, 11.5, 13.5.
         let x = Tensor((1...16).map(Float.init), shape: [1, 1, 4, 4])
