@@ -170,10 +170,12 @@ public func batchNorm2d(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean
 public func groupNorm(_ x: Tensor, groups: Int, weight: Tensor? = nil, bias: Tensor? = nil, eps: Float = 1e-5) -> Tensor {
     precondition(x.rank >= 2, "groupNorm expects [N, C, …], got shape \(x.shape)")
     let batch = x.shape[0], channels = x.shape[1]
-    precondition(groups > 0 && channels % groups == 0, "groupNorm: \(channels) channels do not split into \(groups) groups")
+    // Checked in release builds too (-Ounchecked drops preconditions): a wrong split or parameter size
+    // would index past the statistics or parameters.
+    if groups <= 0 || channels % groups != 0 { fatalError("groupNorm: \(channels) channels do not split into \(groups) groups") }
     for (name, tensor) in [("weight", weight), ("bias", bias)] {
-        if let tensor {
-            precondition(tensor.count == channels, "groupNorm \(name) has shape \(tensor.shape), expected [\(channels)] for input \(x.shape)")
+        if let tensor, tensor.shape != [channels] {
+            fatalError("groupNorm \(name) has shape \(tensor.shape), expected [\(channels)] for input \(x.shape)")
         }
     }
     let inner = x.shape[2...].reduce(1, *)

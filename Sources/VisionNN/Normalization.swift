@@ -41,7 +41,7 @@ public final class GroupNorm: Module {
     public let weight: Tensor?, bias: Tensor?
 
     public init(numGroups: Int, numChannels: Int, eps: Float = 1e-5, affine: Bool = true) {
-        precondition(numGroups > 0 && numChannels % numGroups == 0,
+        requireShape(numGroups > 0 && numChannels % numGroups == 0,
                      "GroupNorm: \(numChannels) channels do not split into \(numGroups) groups")
         self.numGroups = numGroups; self.numChannels = numChannels; self.eps = eps
         weight = affine ? Tensor.ones([numChannels]) : nil
@@ -78,6 +78,9 @@ public final class InstanceNorm2d: Module {
     public override func forward(_ input: Tensor) -> Tensor {
         requireShape(input.rank == 4 && input.shape[1] == numFeatures,
                      "InstanceNorm2d expects [N, \(numFeatures), H, W], got \(input.shape)")
+        // As PyTorch: one pixel per channel would normalise to the bias alone.
+        requireShape(input.shape[2] * input.shape[3] > 1,
+                     "InstanceNorm2d needs more than one pixel per channel, got \(input.shape)")
         return groupNorm(input, groups: numFeatures, weight: weight, bias: bias, eps: eps)
     }
 }

@@ -48,25 +48,40 @@ final class GroupNormTests: XCTestCase {
         }
     }
 
+    /// eps sits under the square root: a group of ±0.001 (variance 1e-6) with eps 1e-5 scales by
+    /// 1/√(1.1e-5), giving ±0.3015 — not ±0.990 (eps beside the root) nor ±1 (no eps).
+    func testEpsIsAddedToTheVariance() {
+        let x = Tensor([1.001, 0.999, 1.001, 0.999], shape: [1, 1, 2, 2])
+        let y = groupNorm(x, groups: 1)
+        let expected = Float(0.001 / (1.1e-5).squareRoot())
+        assertClose(y.storage, [expected, -expected, expected, -expected], rtol: 1e-3, atol: 0)
+    }
+
     func testGradients() {
         var g = SeededGenerator(seed: 7)
         let x = Tensor.normal([2, 6, 3, 5], generator: &g)
         let weight = Tensor.normal([6], generator: &g), bias = Tensor.normal([6], generator: &g)
         checkGradients([x, weight, bias]) { groupNorm($0[0], groups: 3, weight: $0[1], bias: $0[2]) }
         checkGradients([x]) { groupNorm($0[0], groups: 6) }
+        // Planes of 20 pixels take the vectorised row loops (16 at a time) and their tails.
+        let wide = Tensor.normal([2, 4, 4, 5], generator: &g)
+        checkGradients([wide, Tensor.normal([4], generator: &g), Tensor.normal([4], generator: &g)]) {
+            groupNorm($0[0], groups: 2, weight: $0[1], bias: $0[2])
+        }
         // [N, C] input: each group is C / groups values of one sample.
         let flat = Tensor.normal([3, 8], generator: &g)
         checkGradients([flat]) { groupNorm($0[0], groups: 2) }
     }
 
     /// The statistics are per sample: a sample's output does not depend on the others, and a batch
-    /// large enough to be split over the cores gives each sample's own result.
+    /// large enough to be split over the cores (320 planes and 160 groups, more than one grain of 128
+    /// each) gives each sample's own result.
     func testSamplesAreNormalisedIndependently() {
         var g = SeededGenerator(seed: 8)
-        let batch = Tensor.normal([16, 8, 16, 16], generator: &g)
+        let batch = Tensor.normal([40, 8, 16, 16], generator: &g)
         let whole = groupNorm(batch, groups: 4)
         let planeSize = 8 * 16 * 16
-        for n in [0, 7, 15] {
+        for n in [0, 20, 39] {
             let one = Tensor(Array(batch.storage[(n * planeSize)..<((n + 1) * planeSize)]), shape: [1, 8, 16, 16])
             assertClose(Array(whole.storage[(n * planeSize)..<((n + 1) * planeSize)]), groupNorm(one, groups: 4).storage,
                         rtol: 1e-5, atol: 1e-5, "sample \(n)")
