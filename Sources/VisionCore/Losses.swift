@@ -208,6 +208,44 @@ public func l1Loss(_ x: Tensor, _ target: Tensor) -> Tensor {
                     other: target, otherGradient: target.requiresGrad ? gradient.map { -$0 } : nil)
 }
 
+/// Smooth L1 loss, PyTorch's `F.smooth_l1_loss` (mean): per element, with `d = x − t`,
+/// `0.5·d²/β` where `|d| < β`, else `|d| − 0.5·β`; gradient `d/(β·n)` or `sign(d)/n`. `β = 0` is the L1 loss.
+public func smoothL1Loss(_ x: Tensor, _ target: Tensor, beta: Float = 1) -> Tensor {
+    precondition(beta >= 0, "smoothL1Loss: beta \(beta) must not be negative")
+    return robustLoss("smoothL1Loss", x, target, threshold: beta, quadraticScale: beta > 0 ? 1 / beta : 0, linearScale: 1)
+}
+
+/// Huber loss, PyTorch's `F.huber_loss` (mean): per element, with `d = x − t`, `0.5·d²` where `|d| < δ`,
+/// else `δ·(|d| − 0.5·δ)`; gradient `d/n` or `δ·sign(d)/n`. It is `δ ×` the smooth L1 loss with `β = δ`.
+public func huberLoss(_ x: Tensor, _ target: Tensor, delta: Float = 1) -> Tensor {
+    precondition(delta > 0, "huberLoss: delta \(delta) must be positive")
+    return robustLoss("huberLoss", x, target, threshold: delta, quadraticScale: 1, linearScale: delta)
+}
+
+/// Mean of `0.5·q·d²` where `|d| < threshold`, else `l·(|d| − 0.5·threshold)`, with `q = quadraticScale`
+/// and `l = linearScale` (the two pieces meet when `q·threshold = l`).
+private func robustLoss(_ name: String, _ x: Tensor, _ target: Tensor, threshold: Float, quadraticScale: Float,
+                        linearScale: Float) -> Tensor {
+    precondition(x.shape == target.shape, "\(name): input \(x.shape) and target \(target.shape) differ")
+    let n = x.count
+    let inverse = 1 / Float(max(n, 1))
+    var total = 0.0
+    var gradient = [Float](repeating: 0, count: n)
+    for i in 0..<n {
+        let d = x.storage[i] - target.storage[i]
+        let magnitude = Swift.abs(d)
+        if magnitude < threshold {
+            total += Double(0.5 * quadraticScale * d * d)
+            gradient[i] = quadraticScale * d * inverse
+        } else {
+            total += Double(linearScale * (magnitude - 0.5 * threshold))
+            gradient[i] = d > 0 ? linearScale * inverse : (d < 0 ? -linearScale * inverse : 0)
+        }
+    }
+    return lossNode(total / Double(max(n, 1)), input: x, gradient: gradient,
+                    other: target, otherGradient: target.requiresGrad ? gradient.map { -$0 } : nil)
+}
+
 /// Multi-class hinge loss, PyTorch's `F.multi_margin_loss` with `p = 1` and mean reduction:
 ///
 ///     loss = mean_i Σ_{j ≠ y_i} max(0, margin − x_{i,y_i} + x_{i,j}) / C

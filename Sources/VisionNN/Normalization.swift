@@ -100,3 +100,21 @@ public final class Dropout: Module {
         dropout(input, p: p, training: isTraining, generator: &generator)
     }
 }
+
+/// Channel dropout (`dropout2d`), PyTorch's `nn.Dropout2d`: whole feature maps zeroed with probability `p`
+/// in training, the rest scaled by 1/(1−p); identity in evaluation.
+public final class Dropout2d: Module {
+    public let p: Float
+    public var generator: SeededGenerator
+
+    public init(p: Float = 0.5, seed: UInt64 = 0) {
+        requireShape(p >= 0 && p < 1, "Dropout2d probability must be in [0, 1), got \(p)")
+        self.p = p
+        generator = SeededGenerator(seed: seed)
+    }
+
+    public override func forward(_ input: Tensor) -> Tensor {
+        requireShape(input.rank == 4, "Dropout2d expects [N, C, H, W], got \(input.shape)")
+        return dropout2d(input, p: p, training: isTraining, generator: &generator)
+    }
+}

@@ -237,6 +237,37 @@ final class LossTests: XCTestCase {
         checkGradients([x, target]) { l1Loss($0[0], $0[1]) }
     }
 
+    /// PyTorch 2.15 (float64) on d = x − t = [−3, −1, −0.5, 0, 0.25, 1, 2, 0.5]: losses and input gradients,
+    /// the boundary |d| = β (or δ) taking the linear piece, β = 0 being the L1 loss.
+    func testSmoothL1AndHuberMatchPyTorch() {
+        let t = Tensor([0, 0, 0, 0, 0, 0, 0, 0.2], shape: [8])
+        let cases: [(String, (Tensor) -> Tensor, Float, [Float])] = [
+            ("smooth_l1 beta 1", { smoothL1Loss($0, t) }, 0.66015625, [-0.125, -0.125, -0.0625, 0, 0.03125, 0.125, 0.125, 0.0625]),
+            ("smooth_l1 beta 0.5", { smoothL1Loss($0, t, beta: 0.5) }, 0.8203125, [-0.125, -0.125, -0.125, 0, 0.0625, 0.125, 0.125, 0.125]),
+            ("smooth_l1 beta 0", { smoothL1Loss($0, t, beta: 0) }, 1.03125, [-0.125, -0.125, -0.125, 0, 0.125, 0.125, 0.125, 0.125]),
+            ("huber delta 1", { huberLoss($0, t) }, 0.66015625, [-0.125, -0.125, -0.0625, 0, 0.03125, 0.125, 0.125, 0.0625]),
+            ("huber delta 2", { huberLoss($0, t, delta: 2) }, 0.91015625, [-0.25, -0.125, -0.0625, 0, 0.03125, 0.125, 0.25, 0.0625]),
+            ("huber delta 0.5", { huberLoss($0, t, delta: 0.5) }, 0.41015625, [-0.0625, -0.0625, -0.0625, 0, 0.03125, 0.0625, 0.0625, 0.0625]),
+        ]
+        for (name, loss, value, gradient) in cases {
+            let x = Tensor([-3, -1, -0.5, 0, 0.25, 1, 2, 0.7], shape: [8], requiresGrad: true)
+            let l = loss(x)
+            XCTAssertEqual(l.item, value, accuracy: 1e-6, name)
+            l.backward()
+            assertClose(x.grad!.storage, gradient, rtol: 1e-5, atol: 1e-6, name)
+        }
+    }
+
+    func testSmoothL1AndHuberGradients() {
+        var g = SeededGenerator(seed: 36)
+        let x = Tensor.normal([2, 5], generator: &g)
+        // Differences kept away from the kinks at ±β and 0, where finite differences straddle two pieces.
+        let target = Tensor(x.storage.enumerated().map { $0.element + [0.3, -1.7, 0.6, -0.2, 2.4][$0.offset % 5] }, shape: [2, 5])
+        checkGradients([x, target]) { smoothL1Loss($0[0], $0[1]) }
+        checkGradients([x, target]) { smoothL1Loss($0[0], $0[1], beta: 0.4) }
+        checkGradients([x, target]) { huberLoss($0[0], $0[1], delta: 1.5) }
+    }
+
     // MARK: Multi-class hinge
 
     func testMultiMarginMatchesPyTorchDocumentationExample() {

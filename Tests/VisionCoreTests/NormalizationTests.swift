@@ -188,6 +188,34 @@ final class NormalizationTests: XCTestCase {
         XCTAssertEqual(w.grad?.storage, [0, 0, 0])
     }
 
+    /// Whole planes are dropped: every (n, c) plane is all zeros or the input scaled by 1/(1 − p); about p
+    /// of 2,000 planes are dropped; the gradient carries each plane's factor; evaluation is the identity.
+    func testChannelDropoutZeroesWholePlanes() {
+        var g = SeededGenerator(seed: 78), again = SeededGenerator(seed: 78)
+        let x = Tensor((0..<(40 * 50 * 6)).map { Float($0 % 7) + 1 }, shape: [40, 50, 2, 3], requiresGrad: true)
+        let y = dropout2d(x, p: 0.3, training: true, generator: &g)
+        XCTAssertEqual(y.storage, dropout2d(x.detach(), p: 0.3, training: true, generator: &again).storage, "seeded")
+        var dropped = 0
+        for plane in 0..<2000 {
+            let range = (plane * 6)..<((plane + 1) * 6)
+            let ratios = range.map { y.storage[$0] / x.storage[$0] }
+            if ratios.allSatisfy({ $0 == 0 }) { dropped += 1 } else {
+                for r in ratios { XCTAssertEqual(r, 1 / 0.7, accuracy: 1e-6, "plane \(plane) kept whole, scaled") }
+            }
+        }
+        // Binomial(2000, 0.3): mean 600, standard deviation 20.5.
+        XCTAssertEqual(Double(dropped), 600, accuracy: 100)
+        y.sum().backward()
+        assertClose(x.grad!.storage, zip(y.storage, x.storage).map { $0 / $1 }, rtol: 1e-6, atol: 0)
+        XCTAssertTrue(dropout2d(x, p: 0.3, training: false, generator: &g) === x)
+        var h = SeededGenerator(seed: 5)
+        let z = Tensor.normal([2, 3, 2, 2], generator: &h)
+        checkGradients([z]) { t in
+            var generator = SeededGenerator(seed: 9)
+            return dropout2d(t[0], p: 0.4, training: true, generator: &generator)
+        }
+    }
+
     func testDropoutIsSeededAndItsGradientIsTheMask() {
         var a = SeededGenerator(seed: 77), b = SeededGenerator(seed: 77)
         let x = Tensor.full([64], 2, requiresGrad: true)

@@ -150,6 +150,16 @@ final class LayerTests: XCTestCase {
         XCTAssertEqual(InstanceNorm2d(6, affine: true).stateDict().map(\.name), ["weight", "bias"])
     }
 
+    func testDropout2dDropsPlanesInTrainingOnly() {
+        let y = input([4, 8, 3, 3])
+        let layer = Dropout2d(p: 0.5, seed: 3)
+        var generator = SeededGenerator(seed: 3)
+        XCTAssertEqual(layer(y).storage, dropout2d(y, p: 0.5, training: true, generator: &generator).storage)
+        layer.eval()
+        XCTAssertTrue(layer(y) === y)
+        XCTAssertTrue(layer.stateDict().isEmpty)
+    }
+
     func testPoolingLayersEqualTheirOps() {
         // 4×4 plane 1…16: 2×2 max pooling picks 6, 8, 14, 16; average pooling 3.5, 5.5, 11.5, 13.5.
         let x = Tensor((1...16).map(Float.init), shape: [1, 1, 4, 4])
