@@ -178,34 +178,12 @@ public func bceWithLogits(_ logits: Tensor, targets: Tensor, weight: Tensor? = n
 
 /// Mean squared error `mean((x − t)²)`; gradient `2(x − t)/n` (and its negative for `t`).
 public func mseLoss(_ x: Tensor, _ target: Tensor) -> Tensor {
-    precondition(x.shape == target.shape, "mseLoss: input \(x.shape) and target \(target.shape) differ")
-    let n = x.count
-    let inverse = 1 / Float(max(n, 1))
-    var total = 0.0
-    var gradient = [Float](repeating: 0, count: n)
-    for i in 0..<n {
-        let d = x.storage[i] - target.storage[i]
-        total += Double(d * d)
-        gradient[i] = 2 * d * inverse
-    }
-    return lossNode(total / Double(max(n, 1)), input: x, gradient: gradient,
-                    other: target, otherGradient: target.requiresGrad ? gradient.map { -$0 } : nil)
+    elementwiseLoss("mseLoss", x, target) { d in (d * d, 2 * d) }
 }
 
 /// Mean absolute error `mean|x − t|`; gradient `sign(x − t)/n`, 0 where `x == t` (as PyTorch).
 public func l1Loss(_ x: Tensor, _ target: Tensor) -> Tensor {
-    precondition(x.shape == target.shape, "l1Loss: input \(x.shape) and target \(target.shape) differ")
-    let n = x.count
-    let inverse = 1 / Float(max(n, 1))
-    var total = 0.0
-    var gradient = [Float](repeating: 0, count: n)
-    for i in 0..<n {
-        let d = x.storage[i] - target.storage[i]
-        total += Double(Swift.abs(d))
-        gradient[i] = d > 0 ? inverse : (d < 0 ? -inverse : 0)
-    }
-    return lossNode(total / Double(max(n, 1)), input: x, gradient: gradient,
-                    other: target, otherGradient: target.requiresGrad ? gradient.map { -$0 } : nil)
+    elementwiseLoss("l1Loss", x, target) { d in (Swift.abs(d), d > 0 ? 1 : (d < 0 ? -1 : 0)) }
 }
 
 /// Smooth L1 loss, PyTorch's `F.smooth_l1_loss` (mean): per element, with `d = x − t`,
@@ -226,21 +204,26 @@ public func huberLoss(_ x: Tensor, _ target: Tensor, delta: Float = 1) -> Tensor
 /// and `l = linearScale` (the two pieces meet when `q·threshold = l`).
 private func robustLoss(_ name: String, _ x: Tensor, _ target: Tensor, threshold: Float, quadraticScale: Float,
                         linearScale: Float) -> Tensor {
+    elementwiseLoss(name, x, target) { d in
+        let magnitude = Swift.abs(d)
+        if magnitude < threshold { return (0.5 * quadraticScale * d * d, quadraticScale * d) }
+        return (linearScale * (magnitude - 0.5 * threshold), d > 0 ? linearScale : (d < 0 ? -linearScale : 0))
+    }
+}
+
+/// `mean_i loss(d_i)` over the elements' differences `d = x − t` (same shapes), where `perElement(d)` gives
+/// the loss and its derivative; the gradient is `derivative/n` for `x` and its negative for `t`.
+private func elementwiseLoss(_ name: String, _ x: Tensor, _ target: Tensor,
+                             _ perElement: (Float) -> (loss: Float, derivative: Float)) -> Tensor {
     precondition(x.shape == target.shape, "\(name): input \(x.shape) and target \(target.shape) differ")
     let n = x.count
     let inverse = 1 / Float(max(n, 1))
     var total = 0.0
     var gradient = [Float](repeating: 0, count: n)
     for i in 0..<n {
-        let d = x.storage[i] - target.storage[i]
-        let magnitude = Swift.abs(d)
-        if magnitude < threshold {
-            total += Double(0.5 * quadraticScale * d * d)
-            gradient[i] = quadraticScale * d * inverse
-        } else {
-            total += Double(linearScale * (magnitude - 0.5 * threshold))
-            gradient[i] = d > 0 ? linearScale * inverse : (d < 0 ? -linearScale * inverse : 0)
-        }
+        let (loss, derivative) = perElement(x.storage[i] - target.storage[i])
+        total += Double(loss)
+        gradient[i] = derivative * inverse
     }
     return lossNode(total / Double(max(n, 1)), input: x, gradient: gradient,
                     other: target, otherGradient: target.requiresGrad ? gradient.map { -$0 } : nil)

@@ -77,20 +77,8 @@ public func batchNorm2d(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean
         shift[c] = (bias?.storage[c] ?? 0) - meanValues[c] * scaleValues[c]
     }
     let (mean, invStd, scale) = (meanValues, invStdValues, scaleValues)
-    let out = input.withUnsafeBufferPointer { xs in
-        [Float](unsafeUninitializedCapacity: xs.count) { ys, initialized in
-            initialized = xs.count
-            // Plain pointers in locals let the loop vectorise (no reload through the captured buffer).
-            guard let source = xs.baseAddress, let destination = ys.baseAddress else { return }
-            Parallel.forEach(batch * channels, grain: max(1, 32_768 / max(inner, 1))) { range in
-                for plane in range {
-                    let c = plane % channels
-                    let xp = source + plane * inner, yp = destination + plane * inner
-                    let a = scale[c], b = shift[c]
-                    for s in 0..<inner { yp[s] = xp[s] * a + b }
-                }
-            }
-        }
+    let out = affinePerPlane(input, planes: batch * channels, inner: inner) { plane in
+        (scale[plane % channels], shift[plane % channels])
     }
 
     var inputs = [x]
@@ -207,20 +195,10 @@ public func groupNorm(_ x: Tensor, groups: Int, weight: Tensor? = nil, bias: Ten
     }
     let weights = weight?.storage, biases = bias?.storage
     let (mean, invStd) = (meanValues, invStdValues)
-    let out = input.withUnsafeBufferPointer { xs in
-        [Float](unsafeUninitializedCapacity: xs.count) { ys, initialized in
-            initialized = xs.count
-            guard let source = xs.baseAddress, let destination = ys.baseAddress else { return }
-            Parallel.forEach(batch * channels, grain: max(1, 32_768 / max(inner, 1))) { range in
-                for plane in range {
-                    let c = plane % channels, block = plane / perGroup
-                    let a = invStd[block] * (weights?[c] ?? 1)
-                    let b = (biases?[c] ?? 0) - mean[block] * a
-                    let xp = source + plane * inner, yp = destination + plane * inner
-                    for s in 0..<inner { yp[s] = xp[s] * a + b }
-                }
-            }
-        }
+    let out = affinePerPlane(input, planes: batch * channels, inner: inner) { plane in
+        let c = plane % channels, block = plane / perGroup
+        let a = invStd[block] * (weights?[c] ?? 1)
+        return (a, (biases?[c] ?? 0) - mean[block] * a)
     }
     var inputs = [x]
     if let weight { inputs.append(weight) }
@@ -289,6 +267,26 @@ public func groupNorm(_ x: Tensor, groups: Int, weight: Tensor? = nil, bias: Ten
             }
         }
         x.accumulateGrad(storage: gx)
+    }
+}
+
+/// `y = x·a + b` over `planes` consecutive runs of `inner` values, `(a, b) = coefficients(plane)`,
+/// spread over the cores.
+private func affinePerPlane(_ input: [Float], planes: Int, inner: Int,
+                            _ coefficients: (Int) -> (Float, Float)) -> [Float] {
+    input.withUnsafeBufferPointer { xs in
+        [Float](unsafeUninitializedCapacity: xs.count) { ys, initialized in
+            initialized = xs.count
+            // Plain pointers in locals let the loop vectorise (no reload through the captured buffer).
+            guard let source = xs.baseAddress, let destination = ys.baseAddress else { return }
+            Parallel.forEach(planes, grain: max(1, 32_768 / max(inner, 1))) { range in
+                for plane in range {
+                    let (a, b) = coefficients(plane)
+                    let xp = source + plane * inner, yp = destination + plane * inner
+                    for s in 0..<inner { yp[s] = xp[s] * a + b }
+                }
+            }
+        }
     }
 }
 

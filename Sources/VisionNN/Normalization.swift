@@ -44,17 +44,23 @@ public final class GroupNorm: Module {
         requireShape(numGroups > 0 && numChannels % numGroups == 0,
                      "GroupNorm: \(numChannels) channels do not split into \(numGroups) groups")
         self.numGroups = numGroups; self.numChannels = numChannels; self.eps = eps
-        weight = affine ? Tensor.ones([numChannels]) : nil
-        bias = affine ? Tensor.zeros([numChannels]) : nil
+        (weight, bias) = affine ? (Tensor.ones([numChannels]), Tensor.zeros([numChannels])) : (nil, nil)
         super.init()
-        if let weight { registerParameter("weight", weight) }
-        if let bias { registerParameter("bias", bias) }
+        registerAffine(weight, bias)
     }
 
     public override func forward(_ input: Tensor) -> Tensor {
         requireShape(input.rank >= 2 && input.shape[1] == numChannels,
                      "GroupNorm expects [N, \(numChannels), …], got \(input.shape)")
         return groupNorm(input, groups: numGroups, weight: weight, bias: bias, eps: eps)
+    }
+}
+
+extension Module {
+    /// Registers a normalisation layer's optional per-channel scale and shift as `weight` and `bias`.
+    fileprivate func registerAffine(_ weight: Tensor?, _ bias: Tensor?) {
+        if let weight { registerParameter("weight", weight) }
+        if let bias { registerParameter("bias", bias) }
     }
 }
 
@@ -68,11 +74,9 @@ public final class InstanceNorm2d: Module {
 
     public init(_ numFeatures: Int, eps: Float = 1e-5, affine: Bool = false) {
         self.numFeatures = numFeatures; self.eps = eps
-        weight = affine ? Tensor.ones([numFeatures]) : nil
-        bias = affine ? Tensor.zeros([numFeatures]) : nil
+        (weight, bias) = affine ? (Tensor.ones([numFeatures]), Tensor.zeros([numFeatures])) : (nil, nil)
         super.init()
-        if let weight { registerParameter("weight", weight) }
-        if let bias { registerParameter("bias", bias) }
+        registerAffine(weight, bias)
     }
 
     public override func forward(_ input: Tensor) -> Tensor {
