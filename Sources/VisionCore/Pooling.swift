@@ -168,8 +168,10 @@ private func windowMax(_ x: Tensor, rows: [Taps], columns: [Taps], work: Int) ->
 ///   - stride: defaults to `kernelSize`.
 ///   - padding: zeros, at most half the kernel size per axis.
 ///   - ceilMode: round the output size up (PyTorch's `ceil_mode`); a window past the padded edge is clipped to it.
+///   - divisorOverride: when given (non-zero), every window's sum is divided by it instead (PyTorch's `divisor_override`).
 public func avgPool2d(_ x: Tensor, kernelSize: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0),
-                      ceilMode: Bool = false, countIncludePad: Bool = true) -> Tensor {
+                      ceilMode: Bool = false, countIncludePad: Bool = true, divisorOverride: Int? = nil) -> Tensor {
+    precondition(divisorOverride != 0, "avgPool2d: divisor override must not be zero")
     let stride = stride ?? kernelSize
     let (outHeight, outWidth) = poolingOutputSize("avgPool2d", x, kernelSize: kernelSize, stride: stride,
                                                   padding: padding, ceilMode: ceilMode)
@@ -183,8 +185,13 @@ public func avgPool2d(_ x: Tensor, kernelSize: (Int, Int), stride: (Int, Int)? =
             return (clipped, countIncludePad ? end - start : clipped.count)
         }
     }
-    let rowWindows = windows(outHeight, height, kernelSize.0, stride.0, padding.0)
-    let columnWindows = windows(outWidth, width, kernelSize.1, stride.1, padding.1)
+    var rowWindows = windows(outHeight, height, kernelSize.0, stride.0, padding.0)
+    var columnWindows = windows(outWidth, width, kernelSize.1, stride.1, padding.1)
+    if let divisorOverride {
+        // The divisor is the product of the two axes' divisors: put all of it on the rows.
+        rowWindows = rowWindows.map { ($0.0, divisorOverride) }
+        columnWindows = columnWindows.map { ($0.0, 1) }
+    }
     return windowPool(x, rowWindows: rowWindows, columnWindows: columnWindows,
                       work: kernelSize.0 * kernelSize.1)
 }

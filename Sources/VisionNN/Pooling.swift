@@ -26,22 +26,23 @@ public final class MaxPool2d: Module {
 public final class AvgPool2d: Module {
     public let kernelSize: (Int, Int), stride: (Int, Int), padding: (Int, Int)
     public let ceilMode: Bool, countIncludePad: Bool
+    public let divisorOverride: Int?
 
     public init(kernelSize: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0),
-                ceilMode: Bool = false, countIncludePad: Bool = true) {
+                ceilMode: Bool = false, countIncludePad: Bool = true, divisorOverride: Int? = nil) {
         self.kernelSize = kernelSize; self.stride = stride ?? kernelSize; self.padding = padding
-        self.ceilMode = ceilMode; self.countIncludePad = countIncludePad
+        self.ceilMode = ceilMode; self.countIncludePad = countIncludePad; self.divisorOverride = divisorOverride
     }
 
     public convenience init(_ kernelSize: Int, stride: Int? = nil, padding: Int = 0, ceilMode: Bool = false,
-                            countIncludePad: Bool = true) {
+                            countIncludePad: Bool = true, divisorOverride: Int? = nil) {
         self.init(kernelSize: (kernelSize, kernelSize), stride: stride.map { ($0, $0) }, padding: (padding, padding),
-                  ceilMode: ceilMode, countIncludePad: countIncludePad)
+                  ceilMode: ceilMode, countIncludePad: countIncludePad, divisorOverride: divisorOverride)
     }
 
     public override func forward(_ input: Tensor) -> Tensor {
         avgPool2d(input, kernelSize: kernelSize, stride: stride, padding: padding, ceilMode: ceilMode,
-                  countIncludePad: countIncludePad)
+                  countIncludePad: countIncludePad, divisorOverride: divisorOverride)
     }
 }
 

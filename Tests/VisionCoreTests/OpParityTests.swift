@@ -137,11 +137,11 @@ struct OpCase {
             y = maxPool2d(try grad("x")!, kernelSize: k, stride: try pair("stride", default: k), padding: try pair("padding", default: (0, 0)),
                           dilation: try pair("dilation", default: (1, 1)), ceilMode: params["ceil_mode"] as? Bool ?? false)
         case "avg_pool2d":
-            try requireDefaults(["divisor_override": NSNull()])
             let k = try pair("kernel_size", default: (1, 1))
             y = avgPool2d(try grad("x")!, kernelSize: k, stride: try pair("stride", default: k),
                           padding: try pair("padding", default: (0, 0)), ceilMode: params["ceil_mode"] as? Bool ?? false,
-                          countIncludePad: params["count_include_pad"] as? Bool ?? true)
+                          countIncludePad: params["count_include_pad"] as? Bool ?? true,
+                          divisorOverride: params["divisor_override"] as? Int)
         case "adaptive_avg_pool2d":
             y = adaptiveAvgPool2d(try grad("x")!, outputSize: try pair("output_size", default: (1, 1)))
         case "upsample":

@@ -89,10 +89,10 @@ final class PoolingTests: XCTestCase {
                        [1, 1.5, 2, 1, 1.5, 2])
     }
 
-    /// `ceil_mode`, `dilation` and adaptive max pooling against PyTorch 2.15 (float64): on the 6×7 plane
+    /// `ceil_mode`, `dilation`, `divisor_override` and adaptive max pooling against PyTorch 2.15 (float64): on the 6×7 plane
     /// `x[i] = ((37·i) mod 42 − 20) / 4` (distinct values), outputs `y` and the gradient `dx` of `(y · g).sum()`
     /// with `g = 1, 2, …` in output order.
-    func testCeilModeDilationAndAdaptiveMaxMatchPyTorch() {
+    func testCeilModeDilationDivisorOverrideAndAdaptiveMaxMatchPyTorch() {
         let plane = (0..<42).map { Float((37 * $0) % 42 - 20) / 4 }
         let cases: [GoldenCase] = [
             // F.max_pool2d(x, 3, 2, 1, ceil_mode=True)
@@ -123,6 +123,10 @@ final class PoolingTests: XCTestCase {
             GoldenCase(shape: [1, 1, 3, 4], run: { avgPool2d($0, kernelSize: (2, 2), stride: (2, 2), ceilMode: true) },
                        y: [-2.125, 3.25, 0.75, -1.125, -1.25, -1.125, 1.625, 2.375, 2.25, -0.25, -2.75, 0.625],
                        dx: [0.25, 0.25, 0.5, 0.5, 0.75, 0.75, 2.0, 0.25, 0.25, 0.5, 0.5, 0.75, 0.75, 2.0, 1.25, 1.25, 1.5, 1.5, 1.75, 1.75, 4.0, 1.25, 1.25, 1.5, 1.5, 1.75, 1.75, 4.0, 2.25, 2.25, 2.5, 2.5, 2.75, 2.75, 6.0, 2.25, 2.25, 2.5, 2.5, 2.75, 2.75, 6.0]),
+            // F.avg_pool2d(x, 3, 2, 1, ceil_mode=True, divisor_override=5)
+            GoldenCase(shape: [1, 1, 4, 4], run: { avgPool2d($0, kernelSize: (3, 3), stride: (2, 2), padding: (1, 1), ceilMode: true, divisorOverride: 5) },
+                       y: [-1.7, 2.55, 1.65, -0.4, -2.55, -0.9, 3.0, 2.55, 1.65, -0.9, -3.3, 0.45, 1.25, 0.75, -0.75, -1.25],
+                       dx: [0.2, 0.6, 0.4, 1.0, 0.6, 1.4, 0.8, 1.2, 2.8, 1.6, 3.6, 2.0, 4.4, 2.4, 1.0, 2.2, 1.2, 2.6, 1.4, 3.0, 1.6, 2.8, 6.0, 3.2, 6.8, 3.6, 7.6, 4.0, 1.8, 3.8, 2.0, 4.2, 2.2, 4.6, 2.4, 4.4, 9.2, 4.8, 10.0, 5.2, 10.8, 5.6]),
             // F.adaptive_max_pool2d(x, (4, 3))
             GoldenCase(shape: [1, 1, 4, 3], run: { adaptiveMaxPool2d($0, outputSize: (4, 3)) },
                        y: [4.75, 4.75, 2.25, 4.75, 5.25, 4.0, 2.0, -0.5, 5.0, 3.75, 1.25, 5.0],

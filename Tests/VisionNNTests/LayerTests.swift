@@ -175,6 +175,8 @@ final class LayerTests: XCTestCase {
                     maxPool2d(y, kernelSize: (3, 3), stride: (2, 2), padding: (1, 1), dilation: (2, 2), ceilMode: true),
                     rtol: 0, atol: 0)
         assertClose(AvgPool2d(2, ceilMode: true)(y), avgPool2d(y, kernelSize: (2, 2), ceilMode: true), rtol: 0, atol: 0)
+        assertClose(AvgPool2d(3, stride: 2, divisorOverride: 4)(y), avgPool2d(y, kernelSize: (3, 3), stride: (2, 2), divisorOverride: 4),
+                    rtol: 0, atol: 0)
         assertClose(AdaptiveMaxPool2d((2, 3))(y), adaptiveMaxPool2d(y, outputSize: (2, 3)), rtol: 0, atol: 0)
         XCTAssertEqual(MaxPool2d(kernelSize: (2, 3)).stride.0, 2, "the stride defaults to the kernel")
         XCTAssertEqual(MaxPool2d(kernelSize: (2, 3)).stride.1, 3)
