@@ -237,8 +237,8 @@ final class LossTests: XCTestCase {
         checkGradients([x, target]) { l1Loss($0[0], $0[1]) }
     }
 
-    /// PyTorch 2.15 (float64) on d = x − t = [−3, −1, −0.5, 0, 0.25, 1, 2, 0.5]: losses and input gradients,
-    /// the boundary |d| = β (or δ) taking the linear piece, β = 0 being the L1 loss.
+    /// PyTorch 2.15 (float64) on d = x − t ≈ [−3, −1, −0.5, 0, 0.25, 1, 2, 0.5]: losses and input gradients on both
+    /// pieces (they meet with equal value and slope at |d| = β or δ), β = 0 being the L1 loss.
     func testSmoothL1AndHuberMatchPyTorch() {
         let t = Tensor([0, 0, 0, 0, 0, 0, 0, 0.2], shape: [8])
         let cases: [(String, (Tensor) -> Tensor, Float, [Float])] = [
