@@ -11,31 +11,7 @@
 public func dropout(_ x: Tensor, p: Float, training: Bool, generator: inout SeededGenerator) -> Tensor {
     precondition(p >= 0 && p <= 1, "dropout probability must be in [0, 1], got \(p)")
     if !training || p == 0 { return x }
-    let keepScale: Float = p < 1 ? 1 / (1 - p) : 0
-    // The mask holds the factor each element is multiplied by: 0 or 1/(1 − p).
-    var mask = [Float](repeating: 0, count: x.count)
-    for i in 0..<mask.count where generator.nextUniform() >= p {
-        mask[i] = keepScale
-    }
-    var out = [Float](repeating: 0, count: x.count)
-    x.storage.withUnsafeBufferPointer { xs in
-        mask.withUnsafeBufferPointer { ms in
-            out.withUnsafeMutableBufferPointer { ys in
-                for i in 0..<ys.count { ys[i] = xs[i] * ms[i] }
-            }
-        }
-    }
-    return Tensor.record(shape: x.shape, storage: out, inputs: [x]) { g in
-        var gx = [Float](repeating: 0, count: mask.count)
-        g.storage.withUnsafeBufferPointer { gs in
-            mask.withUnsafeBufferPointer { ms in
-                gx.withUnsafeMutableBufferPointer { dx in
-                    for i in 0..<dx.count { dx[i] = gs[i] * ms[i] }
-                }
-            }
-        }
-        x.accumulateGrad(storage: gx)
-    }
+    return dropRuns(x, runs: x.count, length: 1, p: p, generator: &generator)
 }
 
 /// Channel dropout, PyTorch's `F.dropout2d`: in training each channel of each sample of `[N, C, H, W]`
@@ -47,18 +23,29 @@ public func dropout2d(_ x: Tensor, p: Float, training: Bool, generator: inout Se
     precondition(p >= 0 && p <= 1, "dropout2d probability must be in [0, 1], got \(p)")
     precondition(x.rank == 4, "dropout2d expects [N, C, H, W], got \(x.shape)")
     if !training || p == 0 { return x }
+    return dropRuns(x, runs: x.shape[0] * x.shape[1], length: x.shape[2] * x.shape[3], p: p, generator: &generator)
+}
+
+/// Splits `x`'s storage into `runs` consecutive runs of `length` values, draws one uniform number per run in
+/// order, and multiplies each run by 0 (probability `p`) or `1 / (1 − p)`, as `x · mask` (so a NaN stays NaN,
+/// as in PyTorch); the gradient is `g` times the same factors.
+private func dropRuns(_ x: Tensor, runs: Int, length: Int, p: Float, generator: inout SeededGenerator) -> Tensor {
     let keepScale: Float = p < 1 ? 1 / (1 - p) : 0
-    let planes = x.shape[0] * x.shape[1], inner = x.shape[2] * x.shape[3]
-    var factors = [Float](repeating: 0, count: planes)
-    for plane in 0..<planes where generator.nextUniform() >= p { factors[plane] = keepScale }
-    /// `values` with each plane multiplied by its factor.
+    var factors = [Float](repeating: 0, count: runs)
+    for run in 0..<runs where generator.nextUniform() >= p { factors[run] = keepScale }
+    /// `values` with each run multiplied by its factor.
     func scaled(_ values: [Float]) -> [Float] {
         var out = [Float](repeating: 0, count: values.count)
         values.withUnsafeBufferPointer { source in
-            out.withUnsafeMutableBufferPointer { destination in
-                for plane in 0..<planes where factors[plane] != 0 {
-                    let factor = factors[plane]
-                    for i in (plane * inner)..<((plane + 1) * inner) { destination[i] = source[i] * factor }
+            factors.withUnsafeBufferPointer { factor in
+                out.withUnsafeMutableBufferPointer { destination in
+                    if length == 1 {
+                        for i in 0..<destination.count { destination[i] = source[i] * factor[i] }
+                    } else {
+                        for run in 0..<runs {
+                            for i in (run * length)..<((run + 1) * length) { destination[i] = source[i] * factor[run] }
+                        }
+                    }
                 }
             }
         }
