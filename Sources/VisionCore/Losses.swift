@@ -1,24 +1,61 @@
 import Foundation
 
-// Loss functions with mean reduction. Each returns a scalar tensor that is one graph node; the
-// gradient with respect to the input is computed alongside the loss and scaled by the upstream
-// gradient in the backward pass.
+// Loss functions with PyTorch's three reductions. Each returns one graph node; the gradient with respect
+// to the input is computed alongside the loss and scaled by the upstream gradient in the backward pass.
 
-/// A scalar loss node whose input gradient (for an upstream gradient of 1) is already known.
-private func lossNode(_ value: Double, input: Tensor, gradient: [Float],
+/// How a loss combines its terms, PyTorch's `reduction` argument.
+public enum LossReduction: Sendable {
+    /// The mean of the terms (for cross-entropy with class weights, divided by the targets' total weight).
+    case mean
+    /// The sum of the terms.
+    case sum
+    /// No reduction: one term per element (regression and binary losses), per position (cross-entropy: `[N]`
+    /// or `[N, H, W]`) or per sample (hinge losses).
+    case none
+}
+
+/// A loss node over `terms` (of shape `termShape`), reduced as asked. `gradient` holds each input element's
+/// derivative of its own term, already multiplied by `gradientScale(reduction, denominator)`. Input element
+/// `i` belongs to term `(i / (classes·inner))·inner + i % inner` — the position of an `[N, C, inner…]` tensor
+/// reduced over its class axis, or element `i` itself when `classes` and `inner` are 1.
+private func lossNode(terms: [Double], termShape: [Int], reduction: LossReduction, denominator: Double,
+                      input: Tensor, gradient: [Float], classes: Int = 1, inner: Int = 1,
                       other: Tensor? = nil, otherGradient: [Float]? = nil) -> Tensor {
     var inputs = [input]
     if let other { inputs.append(other) }
-    return Tensor.record(shape: [], storage: [Float(value)], inputs: inputs) { g in
-        let scale = g.storage[0]
-        input.accumulateGrad(storage: scale == 1 ? gradient : gradient.map { $0 * scale })
+    let shape: [Int], storage: [Float]
+    switch reduction {
+    case .none:
+        (shape, storage) = (termShape, terms.map { Float($0) })
+    case .sum:
+        (shape, storage) = ([], [Float(terms.reduce(0, +))])
+    case .mean:
+        (shape, storage) = ([], [denominator > 0 ? Float(terms.reduce(0, +) / denominator) : 0])
+    }
+    return Tensor.record(shape: shape, storage: storage, inputs: inputs) { g in
+        func scaled(_ local: [Float]) -> [Float] {
+            if reduction != .none {
+                let scale = g.storage[0]
+                return scale == 1 ? local : local.map { $0 * scale }
+            }
+            let span = classes * inner
+            return local.indices.map { i in local[i] * g.storage[(i / span) * inner + i % inner] }
+        }
+        input.accumulateGrad(storage: scaled(gradient))
         if let other, other.requiresGrad, let otherGradient {
-            other.accumulateGrad(storage: scale == 1 ? otherGradient : otherGradient.map { $0 * scale })
+            other.accumulateGrad(storage: scaled(otherGradient))
         }
     }
 }
 
-/// Softmax cross-entropy with class-index targets, PyTorch's `F.cross_entropy` with mean reduction.
+/// What a term's derivative is multiplied by in the loss's gradient: `1/denominator` for the mean (0 when
+/// nothing is averaged), 1 for the sum and for unreduced terms.
+private func gradientScale(_ reduction: LossReduction, denominator: Double) -> Float {
+    guard reduction == .mean else { return 1 }
+    return denominator > 0 ? Float(1 / denominator) : 0
+}
+
+/// Softmax cross-entropy with class-index targets, PyTorch's `F.cross_entropy`.
 ///
 /// - Parameters:
 ///   - logits: `[N, C]` with `targets.count == N`, or `[N, C, H, W]` (any `[N, C, …]`) with
@@ -28,15 +65,17 @@ private func lossNode(_ value: Double, input: Tensor, gradient: [Float],
 ///   - ignoreIndex: positions with this target contribute nothing and are excluded from the mean.
 ///     When every position is ignored the loss is 0 with a zero gradient (PyTorch gives NaN).
 ///   - classWeights: optional `[C]` weights `w`, as PyTorch's `weight`.
+///   - reduction: `.mean` (default), `.sum`, or `.none` for one term per position, shape `[N]` or
+///     `[N, H, W]`, 0 where the target is ignored.
 ///
-/// With `log p = logSoftmax(logits)` over axis 1, and the valid positions `i` (target not ignored):
+/// With `log p = logSoftmax(logits)` over axis 1, each valid position `i` (target not ignored) has the term
 ///
-///     loss = Σ_i [ (1 − ε)·w_{y_i}·(−log p_{i,y_i}) + (ε/C)·Σ_c w_c·(−log p_{i,c}) ] / Σ_i w_{y_i}
+///     ℓ_i = (1 − ε)·w_{y_i}·(−log p_{i,y_i}) + (ε/C)·Σ_c w_c·(−log p_{i,c})
 ///
-/// (`w ≡ 1` without weights, so the denominator is the number of valid positions). Writing the bracket
-/// as `−Σ_c q_{i,c} log p_{i,c}`, the gradient is `(p_{i,c}·Σ_c q_{i,c} − q_{i,c}) / Σ_i w_{y_i}`.
+/// and the mean is `Σ_i ℓ_i / Σ_i w_{y_i}` (`w ≡ 1` without weights, so the denominator is the number of
+/// valid positions). Writing `ℓ_i = −Σ_c q_{i,c} log p_{i,c}`, its gradient is `p_{i,c}·Σ_c q_{i,c} − q_{i,c}`.
 public func crossEntropy(_ logits: Tensor, targets: [Int], labelSmoothing: Float = 0, ignoreIndex: Int? = nil,
-                         classWeights: [Float]? = nil) -> Tensor {
+                         classWeights: [Float]? = nil, reduction: LossReduction = .mean) -> Tensor {
     precondition(logits.rank >= 2, "crossEntropy expects logits [N, C] or [N, C, H, W], got \(logits.shape)")
     let batch = logits.shape[0], classes = logits.shape[1]
     let inner = logits.shape[2...].reduce(1, *)
@@ -54,7 +93,8 @@ public func crossEntropy(_ logits: Tensor, targets: [Int], labelSmoothing: Float
 
     // log p for every element, then the loss terms.
     let logProbabilities = logits.softmaxStorage(outer: batch, n: classes, inner: inner, logarithm: true)
-    var total = 0.0, denominator = 0.0
+    var terms = [Double](repeating: 0, count: batch * inner)
+    var denominator = 0.0
     for n in 0..<batch {
         for s in 0..<inner {
             let target = targets[n * inner + s]
@@ -66,15 +106,14 @@ public func crossEntropy(_ logits: Tensor, targets: [Int], labelSmoothing: Float
                 for c in 0..<classes { smooth += Double(weights[c]) * Double(-logProbabilities[base + c * inner]) }
                 term += Double(smoothing) * smooth
             }
-            total += term
+            terms[n * inner + s] = term
             denominator += Double(weights[target])
         }
     }
-    let loss = denominator > 0 ? total / denominator : 0
 
     var gradient = [Float](repeating: 0, count: logits.count)
-    if Tensor.shouldRecord([logits]) && denominator > 0 {
-        let inverse = Float(1 / denominator)
+    let scale = gradientScale(reduction, denominator: denominator)
+    if Tensor.shouldRecord([logits]) && scale > 0 {
         let smoothMass = smoothing * weights.reduce(0, +)  // Σ_c (ε/C)·w_c
         for n in 0..<batch {
             for s in 0..<inner {
@@ -87,23 +126,27 @@ public func crossEntropy(_ logits: Tensor, targets: [Int], labelSmoothing: Float
                     let index = base + c * inner
                     var q = smoothing * weights[c]
                     if c == target { q += hard }
-                    gradient[index] = (Foundation.exp(logProbabilities[index]) * mass - q) * inverse
+                    gradient[index] = (Foundation.exp(logProbabilities[index]) * mass - q) * scale
                 }
             }
         }
     }
-    return lossNode(loss, input: logits, gradient: gradient)
+    return lossNode(terms: terms, termShape: [batch] + logits.shape[2...], reduction: reduction,
+                    denominator: denominator, input: logits, gradient: gradient, classes: classes, inner: inner)
 }
 
 /// Softmax cross-entropy with class-probability targets (PyTorch's `F.cross_entropy` given a float
-/// target of the logits' shape, mean reduction), as MixUp and CutMix produce.
+/// target of the logits' shape), as MixUp and CutMix produce.
 ///
-/// With `log p = logSoftmax(logits)` over axis 1, `q' = (1 − ε)·q + ε/C` and `M` positions (`N`, or `N·H·W`):
+/// With `log p = logSoftmax(logits)` over axis 1 and `q' = (1 − ε)·q + ε/C`, each position `i` (`N` of them,
+/// or `N·H·W`) has the term
 ///
-///     loss = Σ_i Σ_c −q'_{i,c} log p_{i,c} / M,   ∂loss/∂logits_{i,c} = (p_{i,c}·Σ_c q'_{i,c} − q'_{i,c}) / M
+///     ℓ_i = Σ_c −q'_{i,c} log p_{i,c},   ∂ℓ_i/∂logits_{i,c} = p_{i,c}·Σ_c q'_{i,c} − q'_{i,c},
 ///
-/// The targets are constants (no gradient flows to them); rows need not sum to 1.
-public func crossEntropy(_ logits: Tensor, probabilities targets: Tensor, labelSmoothing: Float = 0) -> Tensor {
+/// reduced by `reduction` (the mean divides by the number of positions; `.none` gives shape `[N]` or
+/// `[N, H, W]`). The targets are constants (no gradient flows to them); rows need not sum to 1.
+public func crossEntropy(_ logits: Tensor, probabilities targets: Tensor, labelSmoothing: Float = 0,
+                         reduction: LossReduction = .mean) -> Tensor {
     precondition(logits.rank >= 2, "crossEntropy expects logits [N, C] or [N, C, H, W], got \(logits.shape)")
     precondition(targets.shape == logits.shape,
                  "crossEntropy: probability targets \(targets.shape) must have the logits' shape \(logits.shape)")
@@ -114,15 +157,15 @@ public func crossEntropy(_ logits: Tensor, probabilities targets: Tensor, labelS
     let smoothing = labelSmoothing / Float(max(classes, 1))
     let logProbabilities = logits.softmaxStorage(outer: batch, n: classes, inner: inner, logarithm: true)
     let q = targets.storage
-    var total = 0.0
+    var terms = [Double](repeating: 0, count: positions)
     for i in 0..<logits.count {
-        total -= Double((1 - labelSmoothing) * q[i] + smoothing) * Double(logProbabilities[i])
+        let position = (i / (classes * inner)) * inner + i % inner
+        terms[position] -= Double((1 - labelSmoothing) * q[i] + smoothing) * Double(logProbabilities[i])
     }
-    let loss = positions > 0 ? total / Double(positions) : 0
 
     var gradient = [Float](repeating: 0, count: logits.count)
-    if Tensor.shouldRecord([logits]) && positions > 0 {
-        let inverse = 1 / Float(positions)
+    let scale = gradientScale(reduction, denominator: Double(positions))
+    if Tensor.shouldRecord([logits]) && scale > 0 {
         for n in 0..<batch {
             for s in 0..<inner {
                 let base = n * classes * inner + s
@@ -131,24 +174,27 @@ public func crossEntropy(_ logits: Tensor, probabilities targets: Tensor, labelS
                 for c in 0..<classes {
                     let index = base + c * inner
                     let target = (1 - labelSmoothing) * q[index] + smoothing
-                    gradient[index] = (Foundation.exp(logProbabilities[index]) * mass - target) * inverse
+                    gradient[index] = (Foundation.exp(logProbabilities[index]) * mass - target) * scale
                 }
             }
         }
     }
-    return lossNode(loss, input: logits, gradient: gradient)
+    return lossNode(terms: terms, termShape: [batch] + logits.shape[2...], reduction: reduction,
+                    denominator: Double(positions), input: logits, gradient: gradient, classes: classes, inner: inner)
 }
 
-/// Binary cross-entropy on logits, mean over all elements, as PyTorch's `binary_cross_entropy_with_logits`:
+/// Binary cross-entropy on logits, PyTorch's `binary_cross_entropy_with_logits`: per element,
 ///
 ///     l = w · ((1 − t)·x + (1 + (p − 1)·t) · softplus(−x)),   softplus(−x) = max(−x, 0) + log(1 + e^(−|x|))
 ///
 /// with `weight` w (rescaling each element) and `posWeight` p (weighting the positive term, per class)
 /// broadcast to the logits' shape, both 1 when absent (then `l = max(x, 0) − x·t + log(1 + e^(−|x|))`).
-/// Gradients: `w·((1 + (p − 1)·t)·σ(x) − p·t)/n` for the logits (exactly `(σ(x) − t)/n` without weights, no
+/// reduced by `reduction` (the mean divides by the number of elements `n`). Gradients of the mean:
+/// `w·((1 + (p − 1)·t)·σ(x) − p·t)/n` for the logits (exactly `(σ(x) − t)/n` without weights, no
 /// cancellation for very negative x), `w·((p − 1)·softplus(−x) − x)/n` for the targets. `weight` and `posWeight`
 /// are constants: they get no gradient.
-public func bceWithLogits(_ logits: Tensor, targets: Tensor, weight: Tensor? = nil, posWeight: Tensor? = nil) -> Tensor {
+public func bceWithLogits(_ logits: Tensor, targets: Tensor, weight: Tensor? = nil, posWeight: Tensor? = nil,
+                          reduction: LossReduction = .mean) -> Tensor {
     precondition(logits.shape == targets.shape, "bceWithLogits: logits \(logits.shape) and targets \(targets.shape) differ")
     /// A factor's values and its strides inside the logits' shape (a constant 1 when absent).
     func broadcast(_ factor: Tensor?, _ name: String) -> (values: [Float], strides: [Int]) {
@@ -159,8 +205,8 @@ public func bceWithLogits(_ logits: Tensor, targets: Tensor, weight: Tensor? = n
     }
     let weights = broadcast(weight, "weight"), posWeights = broadcast(posWeight, "posWeight")
     let n = logits.count
-    let inverse = 1 / Float(max(n, 1))
-    var total = 0.0
+    let scale = gradientScale(reduction, denominator: Double(n))
+    var terms = [Double](repeating: 0, count: n)
     var gradient = [Float](repeating: 0, count: n)
     var targetGradient = [Float](repeating: 0, count: targets.requiresGrad ? n : 0)
     Broadcast.forEach(logits.shape, weights.strides, posWeights.strides) { i, wi, pi in
@@ -168,92 +214,98 @@ public func bceWithLogits(_ logits: Tensor, targets: Tensor, weight: Tensor? = n
         let w = weights.values[wi], p = posWeights.values[pi]
         let softplusOfMinusX = max(-x, 0) + Foundation.log1p(Foundation.exp(-Swift.abs(x)))
         let positiveWeight = 1 + (p - 1) * t
-        total += Double(w * ((1 - t) * x + positiveWeight * softplusOfMinusX))
-        gradient[i] = w * (positiveWeight * stableSigmoid(x) - p * t) * inverse
-        if targets.requiresGrad { targetGradient[i] = w * ((p - 1) * softplusOfMinusX - x) * inverse }
+        terms[i] = Double(w * ((1 - t) * x + positiveWeight * softplusOfMinusX))
+        gradient[i] = w * (positiveWeight * stableSigmoid(x) - p * t) * scale
+        if targets.requiresGrad { targetGradient[i] = w * ((p - 1) * softplusOfMinusX - x) * scale }
     }
-    return lossNode(total / Double(max(n, 1)), input: logits, gradient: gradient,
-                    other: targets, otherGradient: targets.requiresGrad ? targetGradient : nil)
+    return lossNode(terms: terms, termShape: logits.shape, reduction: reduction, denominator: Double(n),
+                    input: logits, gradient: gradient, other: targets,
+                    otherGradient: targets.requiresGrad ? targetGradient : nil)
 }
 
-/// Mean squared error `mean((x − t)²)`; gradient `2(x − t)/n` (and its negative for `t`).
-public func mseLoss(_ x: Tensor, _ target: Tensor) -> Tensor {
-    elementwiseLoss("mseLoss", x, target) { d in (d * d, 2 * d) }
+/// Squared error `(x − t)²` per element (PyTorch's `F.mse_loss`); gradient of the mean `2(x − t)/n` (and its
+/// negative for `t`).
+public func mseLoss(_ x: Tensor, _ target: Tensor, reduction: LossReduction = .mean) -> Tensor {
+    elementwiseLoss("mseLoss", x, target, reduction) { d in (d * d, 2 * d) }
 }
 
-/// Mean absolute error `mean|x − t|`; gradient `sign(x − t)/n`, 0 where `x == t` (as PyTorch).
-public func l1Loss(_ x: Tensor, _ target: Tensor) -> Tensor {
-    elementwiseLoss("l1Loss", x, target) { d in (Swift.abs(d), d > 0 ? 1 : (d < 0 ? -1 : 0)) }
+/// Absolute error `|x − t|` per element (PyTorch's `F.l1_loss`); gradient of the mean `sign(x − t)/n`, 0 where
+/// `x == t` (as PyTorch).
+public func l1Loss(_ x: Tensor, _ target: Tensor, reduction: LossReduction = .mean) -> Tensor {
+    elementwiseLoss("l1Loss", x, target, reduction) { d in (Swift.abs(d), d > 0 ? 1 : (d < 0 ? -1 : 0)) }
 }
 
-/// Smooth L1 loss, PyTorch's `F.smooth_l1_loss` (mean): per element, with `d = x − t`,
-/// `0.5·d²/β` where `|d| < β`, else `|d| − 0.5·β`; gradient `d/(β·n)` or `sign(d)/n`. `β = 0` is the L1 loss.
-public func smoothL1Loss(_ x: Tensor, _ target: Tensor, beta: Float = 1) -> Tensor {
+/// Smooth L1 loss, PyTorch's `F.smooth_l1_loss`: per element, with `d = x − t`, `0.5·d²/β` where `|d| < β`,
+/// else `|d| − 0.5·β`; gradient of the mean `d/(β·n)` or `sign(d)/n`. `β = 0` is the L1 loss.
+public func smoothL1Loss(_ x: Tensor, _ target: Tensor, beta: Float = 1, reduction: LossReduction = .mean) -> Tensor {
     precondition(beta >= 0, "smoothL1Loss: beta \(beta) must not be negative")
-    return robustLoss("smoothL1Loss", x, target, threshold: beta, quadraticScale: beta > 0 ? 1 / beta : 0, linearScale: 1)
+    return robustLoss("smoothL1Loss", x, target, reduction, threshold: beta, quadraticScale: beta > 0 ? 1 / beta : 0,
+                      linearScale: 1)
 }
 
-/// Huber loss, PyTorch's `F.huber_loss` (mean): per element, with `d = x − t`, `0.5·d²` where `|d| < δ`,
-/// else `δ·(|d| − 0.5·δ)`; gradient `d/n` or `δ·sign(d)/n`. It is `δ ×` the smooth L1 loss with `β = δ`.
-public func huberLoss(_ x: Tensor, _ target: Tensor, delta: Float = 1) -> Tensor {
+/// Huber loss, PyTorch's `F.huber_loss`: per element, with `d = x − t`, `0.5·d²` where `|d| < δ`, else
+/// `δ·(|d| − 0.5·δ)`; gradient of the mean `d/n` or `δ·sign(d)/n`. It is `δ ×` the smooth L1 loss with `β = δ`.
+public func huberLoss(_ x: Tensor, _ target: Tensor, delta: Float = 1, reduction: LossReduction = .mean) -> Tensor {
     precondition(delta > 0, "huberLoss: delta \(delta) must be positive")
-    return robustLoss("huberLoss", x, target, threshold: delta, quadraticScale: 1, linearScale: delta)
+    return robustLoss("huberLoss", x, target, reduction, threshold: delta, quadraticScale: 1, linearScale: delta)
 }
 
-/// Mean of `0.5·q·d²` where `|d| < threshold`, else `l·(|d| − 0.5·threshold)`, with `q = quadraticScale`
+/// Per element, `0.5·q·d²` where `|d| < threshold`, else `l·(|d| − 0.5·threshold)`, with `q = quadraticScale`
 /// and `l = linearScale` (the two pieces meet when `q·threshold = l`).
-private func robustLoss(_ name: String, _ x: Tensor, _ target: Tensor, threshold: Float, quadraticScale: Float,
-                        linearScale: Float) -> Tensor {
-    elementwiseLoss(name, x, target) { d in
+private func robustLoss(_ name: String, _ x: Tensor, _ target: Tensor, _ reduction: LossReduction, threshold: Float,
+                        quadraticScale: Float, linearScale: Float) -> Tensor {
+    elementwiseLoss(name, x, target, reduction) { d in
         let magnitude = Swift.abs(d)
         if magnitude < threshold { return (0.5 * quadraticScale * d * d, quadraticScale * d) }
         return (linearScale * (magnitude - 0.5 * threshold), d > 0 ? linearScale : (d < 0 ? -linearScale : 0))
     }
 }
 
-/// `mean_i loss(d_i)` over the elements' differences `d = x − t` (same shapes), where `perElement(d)` gives
-/// the loss and its derivative; the gradient is `derivative/n` for `x` and its negative for `t`.
-private func elementwiseLoss(_ name: String, _ x: Tensor, _ target: Tensor,
+/// The terms `loss(d_i)` over the elements' differences `d = x − t` (same shapes), reduced, where
+/// `perElement(d)` gives the term and its derivative; the gradient of the mean is `derivative/n` for `x` and
+/// its negative for `t`.
+private func elementwiseLoss(_ name: String, _ x: Tensor, _ target: Tensor, _ reduction: LossReduction,
                              _ perElement: (Float) -> (loss: Float, derivative: Float)) -> Tensor {
     precondition(x.shape == target.shape, "\(name): input \(x.shape) and target \(target.shape) differ")
     let n = x.count
-    let inverse = 1 / Float(max(n, 1))
-    var total = 0.0
+    let scale = gradientScale(reduction, denominator: Double(n))
+    var terms = [Double](repeating: 0, count: n)
     var gradient = [Float](repeating: 0, count: n)
     for i in 0..<n {
         let (loss, derivative) = perElement(x.storage[i] - target.storage[i])
-        total += Double(loss)
-        gradient[i] = derivative * inverse
+        terms[i] = Double(loss)
+        gradient[i] = derivative * scale
     }
-    return lossNode(total / Double(max(n, 1)), input: x, gradient: gradient,
-                    other: target, otherGradient: target.requiresGrad ? gradient.map { -$0 } : nil)
+    return lossNode(terms: terms, termShape: x.shape, reduction: reduction, denominator: Double(n), input: x,
+                    gradient: gradient, other: target, otherGradient: target.requiresGrad ? gradient.map { -$0 } : nil)
 }
 
-/// Multi-class hinge loss, PyTorch's `F.multi_margin_loss` with `p = 1` and mean reduction:
+/// Multi-class hinge loss, PyTorch's `F.multi_margin_loss` with `p = 1`: per sample,
 ///
-///     loss = mean_i Σ_{j ≠ y_i} max(0, margin − x_{i,y_i} + x_{i,j}) / C
+///     ℓ_i = Σ_{j ≠ y_i} max(0, margin − x_{i,y_i} + x_{i,j}) / C,
 ///
-/// The multi-class SVM loss of CS231n, `Σ_{j≠y} max(0, s_j − s_y + 1)` averaged over the batch, is
-/// `C ×` this value; `svmHingeLoss` computes it directly. `x` is `[N, C]`, `targets.count == N`.
-public func multiMarginLoss(_ x: Tensor, targets: [Int], margin: Float = 1) -> Tensor {
+/// reduced by `reduction` (`.none` gives shape `[N]`). The multi-class SVM loss of CS231n,
+/// `Σ_{j≠y} max(0, s_j − s_y + 1)` averaged over the batch, is `C ×` the mean; `svmHingeLoss` computes it
+/// directly. `x` is `[N, C]`, `targets.count == N`.
+public func multiMarginLoss(_ x: Tensor, targets: [Int], margin: Float = 1, reduction: LossReduction = .mean) -> Tensor {
     precondition(x.rank == 2, "multiMarginLoss expects scores [N, C], got \(x.shape)")
-    return hingeLoss(x, targets: targets, margin: margin, divisor: Float(x.shape[1]))
+    return hingeLoss(x, targets: targets, margin: margin, divisor: Float(x.shape[1]), reduction: reduction)
 }
 
-/// The multi-class SVM (Weston–Watkins) hinge loss `mean_i Σ_{j ≠ y_i} max(0, margin − x_{i,y_i} + x_{i,j})`,
-/// i.e. `C × multiMarginLoss`. `x` is `[N, C]`, `targets.count == N`.
-public func svmHingeLoss(_ x: Tensor, targets: [Int], margin: Float = 1) -> Tensor {
+/// The multi-class SVM (Weston–Watkins) hinge loss, per sample `Σ_{j ≠ y_i} max(0, margin − x_{i,y_i} + x_{i,j})`,
+/// i.e. `C × multiMarginLoss`, reduced by `reduction`. `x` is `[N, C]`, `targets.count == N`.
+public func svmHingeLoss(_ x: Tensor, targets: [Int], margin: Float = 1, reduction: LossReduction = .mean) -> Tensor {
     precondition(x.rank == 2, "svmHingeLoss expects scores [N, C], got \(x.shape)")
-    return hingeLoss(x, targets: targets, margin: margin, divisor: 1)
+    return hingeLoss(x, targets: targets, margin: margin, divisor: 1, reduction: reduction)
 }
 
-/// `Σ_i Σ_{j≠y_i} max(0, margin − x_{i,y_i} + x_{i,j}) / (divisor · N)`; the gradient is `±1/(divisor·N)`
-/// for each active term (0 exactly at the hinge, as PyTorch).
-private func hingeLoss(_ x: Tensor, targets: [Int], margin: Float, divisor: Float) -> Tensor {
+/// Per sample `Σ_{j≠y_i} max(0, margin − x_{i,y_i} + x_{i,j}) / divisor`; each active term's derivative is
+/// `±1/divisor` (0 exactly at the hinge, as PyTorch).
+private func hingeLoss(_ x: Tensor, targets: [Int], margin: Float, divisor: Float, reduction: LossReduction) -> Tensor {
     let batch = x.shape[0], classes = x.shape[1]
     precondition(targets.count == batch, "hinge loss: \(targets.count) targets for scores \(x.shape)")
-    let step = 1 / (divisor * Float(max(batch, 1)))
-    var total = 0.0
+    let step = gradientScale(reduction, denominator: Double(batch)) / divisor
+    var terms = [Double](repeating: 0, count: batch)
     var gradient = [Float](repeating: 0, count: x.count)
     for i in 0..<batch {
         let y = targets[i]
@@ -263,13 +315,14 @@ private func hingeLoss(_ x: Tensor, targets: [Int], margin: Float, divisor: Floa
         for j in 0..<classes where j != y {
             let z = margin - correct + x.storage[row + j]
             if z > 0 {
-                total += Double(z)
+                terms[i] += Double(z) / Double(divisor)
                 gradient[row + j] += step
                 gradient[row + y] -= step
             }
         }
     }
-    return lossNode(total * Double(step), input: x, gradient: gradient)
+    return lossNode(terms: terms, termShape: [batch], reduction: reduction, denominator: Double(batch), input: x,
+                    gradient: gradient, classes: classes)
 }
 
 /// Soft Dice loss for segmentation (Milletari et al. 2016, V-Net), multi-class with softmax.
@@ -343,5 +396,6 @@ public func softDiceLoss(_ logits: Tensor, targets: [Int], eps: Float = 1) -> Te
             }
         }
     }
-    return lossNode(1 - meanDice, input: logits, gradient: gradient)
+    return lossNode(terms: [1 - meanDice], termShape: [], reduction: .sum, denominator: 1, input: logits,
+                    gradient: gradient)
 }

@@ -291,6 +291,120 @@ final class LossTests: XCTestCase {
         checkGradients([x]) { svmHingeLoss($0[0], targets: [3, 1, 0], margin: 0.5) }
     }
 
+    // MARK: Reductions
+
+    /// PyTorch 2.15 (float64), `reduction='sum'` and `'none'` on the inputs of the mean-reduction golden tests above.
+    func testSumAndUnreducedLossesMatchPyTorch() {
+        let logits = Tensor([0.5, -1.2, 2.0, 0.3, 1.1, 0.0, -0.7, 0.9, -0.4, 1.6, 0.2, -1.5], shape: [3, 4], requiresGrad: true)
+        let weights: [Float] = [0.5, 2.0, 1.0, 1.5]
+        // F.cross_entropy(logits, tensor([2, -100, 3]), weight=w, label_smoothing=0.1, reduction=…)
+        let summed = crossEntropy(logits, targets: [2, -100, 3], labelSmoothing: 0.1, ignoreIndex: -100,
+                                  classWeights: weights, reduction: .sum)
+        XCTAssertEqual(summed.shape, [])
+        XCTAssertEqual(summed.item, 5.506632265, accuracy: 1e-5)
+        summed.backward()
+        assertClose(logits.grad!.storage, [0.145603295, -0.021117133, -0.216430192, 0.09194403, 0, 0, 0, 0,
+                                           0.127389375, 0.983650438, 0.22989506, -1.340934872], rtol: 1e-5, atol: 1e-6)
+        logits.zeroGrad()
+        let perSample = crossEntropy(logits, targets: [2, -100, 3], labelSmoothing: 0.1, ignoreIndex: -100,
+                                     classWeights: weights, reduction: .none)
+        XCTAssertEqual(perSample.shape, [3])
+        assertClose(perSample.storage, [0.62092929, 0, 4.885702975], rtol: 1e-5, atol: 1e-6)
+        // (loss · [1, −2, 0.5]).sum().backward(): each row's gradient scaled by its own upstream value.
+        (perSample * Tensor([1, -2, 0.5], shape: [3])).sum().backward()
+        assertClose(logits.grad!.storage, [0.145603295, -0.021117133, -0.216430192, 0.09194403, 0, 0, 0, 0,
+                                           0.063694687, 0.491825219, 0.11494753, -0.670467436], rtol: 1e-5, atol: 1e-6)
+
+        // Over pixels: one term per (n, h, w), 0 where ignored.
+        let pixels = Tensor([0.3, -0.8, 1.2, 0.1, -1.1, 0.6, 0.0, 2.1, 0.9, -0.2, -1.4, 0.7,
+                             1.5, 0.4, -0.6, -0.9, 0.2, 1.8, -0.3, 0.5, -1.0, 0.8, 1.1, -0.5], shape: [2, 3, 2, 2])
+        let pixelTargets = [0, 2, 255, 1, 2, 0, 0, 1]
+        let perPixel = crossEntropy(pixels, targets: pixelTargets, labelSmoothing: 0.1, ignoreIndex: 255,
+                                    classWeights: [1, 0.5, 2], reduction: .none)
+        XCTAssertEqual(perPixel.shape, [2, 2, 2])
+        assertClose(perPixel.storage, [1.123280142, 2.552438652, 0, 0.343306863, 5.270077324, 1.860327542,
+                                       1.973124015, 0.384772728], rtol: 1e-5, atol: 1e-6)
+        XCTAssertEqual(crossEntropy(pixels, targets: pixelTargets, labelSmoothing: 0.1, ignoreIndex: 255,
+                                    classWeights: [1, 0.5, 2], reduction: .sum).item, 13.507327266, accuracy: 1e-4)
+
+        // Probability targets: F.cross_entropy(logits, q, label_smoothing=0.1, reduction=…)
+        let q = Tensor([0.7, 0, 0.3, 0, 0, 0, 0, 1, 0.25, 0.25, 0.25, 0.25], shape: [3, 4])
+        assertClose(crossEntropy(logits, probabilities: q, labelSmoothing: 0.1, reduction: .none).storage,
+                    [1.474199307, 1.097730398, 1.980561339], rtol: 1e-5, atol: 1e-6)
+        XCTAssertEqual(crossEntropy(logits, probabilities: q, labelSmoothing: 0.1, reduction: .sum).item,
+                       4.552491044, accuracy: 1e-5)
+        let probabilityPixels = crossEntropy(Tensor([0.5, -1.2, 2.0, 0.3, 1.1, 0.0, -0.7, 0.9], shape: [1, 2, 2, 2]),
+                                             probabilities: Tensor([0.6, 1.0, 0.0, 0.5, 0.4, 0.0, 1.0, 0.5], shape: [1, 2, 2, 2]),
+                                             reduction: .none)
+        XCTAssertEqual(probabilityPixels.shape, [1, 2, 2])
+        assertClose(probabilityPixels.storage, [0.79748795, 1.463282467, 2.765043562, 0.73748795], rtol: 1e-5, atol: 1e-6)
+
+        // F.binary_cross_entropy_with_logits(x, t, weight=[0.5, 2, 1], pos_weight=[3, 0.5, 1.5], reduction=…)
+        let bceLogits = Tensor([1.5, -0.3, 4, -2, 0.7, -25], shape: [2, 3])
+        let bceTargets = Tensor([1, 0, 0.25, 0, 1, 1], shape: [2, 3])
+        let weight = Tensor([0.5, 2, 1], shape: [3]), posWeight = Tensor([3, 0.5, 1.5], shape: [3])
+        let bce = bceWithLogits(bceLogits, targets: bceTargets, weight: weight, posWeight: posWeight, reduction: .none)
+        XCTAssertEqual(bce.shape, [2, 3])
+        assertClose(bce.storage, [0.302119917, 1.108710489, 3.020418669, 0.063464006, 0.403186049, 37.5], rtol: 1e-5, atol: 1e-6)
+        XCTAssertEqual(bceWithLogits(bceLogits, targets: bceTargets, weight: weight, posWeight: posWeight, reduction: .sum).item,
+                       42.397899129, accuracy: 1e-4)
+
+        // Regression losses on d = x − t ≈ [−3, −1, −0.5, 0, 0.25, 1, 2, 0.5].
+        let x = Tensor([-3, -1, -0.5, 0, 0.25, 1, 2, 0.7], shape: [8])
+        let t = Tensor([0, 0, 0, 0, 0, 0, 0, 0.2], shape: [8])
+        let regression: [(String, (LossReduction) -> Tensor, [Float], Float)] = [
+            ("mse", { mseLoss(x, t, reduction: $0) }, [9, 1, 0.25, 0, 0.0625, 1, 4, 0.25], 15.5625),
+            ("l1", { l1Loss(x, t, reduction: $0) }, [3, 1, 0.5, 0, 0.25, 1, 2, 0.5], 8.25),
+            ("smooth_l1 beta 0.5", { smoothL1Loss(x, t, beta: 0.5, reduction: $0) }, [2.75, 0.75, 0.25, 0, 0.0625, 0.75, 1.75, 0.25], 6.5625),
+            ("huber delta 2", { huberLoss(x, t, delta: 2, reduction: $0) }, [4, 0.5, 0.125, 0, 0.03125, 0.5, 2, 0.125], 7.28125),
+        ]
+        for (name, loss, terms, total) in regression {
+            XCTAssertEqual(loss(.none).shape, [8], name)
+            assertClose(loss(.none).storage, terms, rtol: 1e-6, atol: 1e-6, name)
+            XCTAssertEqual(loss(.sum).item, total, accuracy: 1e-5, name)
+        }
+
+        // F.multi_margin_loss(x, tensor([2, 0, 1]), reduction='none'), and margin 1.25 with 'sum' (every
+        // margin − x_y + x_j at least 0.05 from the hinge, so float32 and float64 agree on which terms are active).
+        let scores = Tensor([0.3, -1.2, 2.1, 0.9, 1.7, 0.2, -0.6, 1.1, -0.4, 0.8, 0.5, -2.0], shape: [3, 4], requiresGrad: true)
+        assertClose(multiMarginLoss(scores, targets: [2, 0, 1], reduction: .none).storage, [0, 0.1, 0.175], rtol: 1e-6, atol: 1e-7)
+        let margins = multiMarginLoss(scores, targets: [2, 0, 1], margin: 1.25, reduction: .sum)
+        XCTAssertEqual(margins.item, 0.425, accuracy: 1e-6)
+        margins.backward()
+        assertClose(scores.grad!.storage, [0, 0, -0.25, 0.25, -0.25, 0, 0, 0.25, 0.25, -0.5, 0.25, 0], rtol: 1e-6, atol: 1e-7)
+        XCTAssertEqual(svmHingeLoss(scores, targets: [2, 0, 1], margin: 1.25, reduction: .sum).item, 4 * 0.425, accuracy: 1e-5)
+    }
+
+    func testSumAndUnreducedLossGradients() {
+        var g = SeededGenerator(seed: 37)
+        let logits = Tensor.normal([4, 3], generator: &g)
+        let pixels = Tensor.normal([2, 3, 2, 2], generator: &g)
+        let pixelTargets = [0, 2, 255, 1, 2, 0, 0, 255]
+        for reduction in [LossReduction.sum, .none] {
+            checkGradients([logits]) {
+                crossEntropy($0[0], targets: [2, 7, 0, 1], labelSmoothing: 0.2, ignoreIndex: 7, classWeights: [1, 0.5, 2],
+                             reduction: reduction)
+            }
+            checkGradients([pixels]) {
+                crossEntropy($0[0], targets: pixelTargets, labelSmoothing: 0.1, ignoreIndex: 255, classWeights: [0.5, 2, 1.25],
+                             reduction: reduction)
+            }
+            let q = Tensor([1, 0, 0.3, 0.5, 0, 0, 0.7, 0.5, 0, 1, 0, 0, 0.2, 0.2, 0.6, 0, 0, 1, 0, 0, 0.4, 0.6, 0, 0],
+                           shape: [2, 3, 2, 2])
+            checkGradients([pixels]) { crossEntropy($0[0], probabilities: q, labelSmoothing: 0.1, reduction: reduction) }
+            let targets = Tensor.uniform([4, 3], generator: &g)
+            checkGradients([logits, targets]) {
+                bceWithLogits($0[0], targets: $0[1], posWeight: Tensor([2, 0.5, 1], shape: [3]), reduction: reduction)
+            }
+            let shifted = Tensor(logits.storage.enumerated().map { $0.element + [0.3, -1.7, 0.6, -0.2, 2.4][$0.offset % 5] },
+                                 shape: [4, 3])
+            checkGradients([logits, shifted]) { mseLoss($0[0], $0[1], reduction: reduction) }
+            checkGradients([logits, shifted]) { smoothL1Loss($0[0], $0[1], beta: 0.4, reduction: reduction) }
+            let scores = Tensor([0.3, -1.2, 2.1, 0.9, 1.7, 0.2, -0.6, 1.1, -0.4, 0.8, 0.5, -2.0], shape: [3, 4])
+            checkGradients([scores]) { multiMarginLoss($0[0], targets: [2, 0, 1], reduction: reduction) }
+        }
+    }
+
     // MARK: Soft Dice
 
     func testSoftDiceOfUniformAndConfidentPredictions() {
