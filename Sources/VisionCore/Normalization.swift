@@ -171,28 +171,8 @@ public func groupNorm(_ x: Tensor, groups: Int, weight: Tensor? = nil, bias: Ten
     let span = perGroup * inner
     let blocks = batch * groups
     let input = x.storage
-    var meanValues = [Float](repeating: 0, count: blocks)
-    var invStdValues = [Float](repeating: 0, count: blocks)
-    input.withUnsafeBufferPointer { xs in
-        meanValues.withUnsafeMutableBufferPointer { meanOut in
-            invStdValues.withUnsafeMutableBufferPointer { invStdOut in
-                guard let source = xs.baseAddress else { return }
-                Parallel.forEach(blocks, grain: max(1, 65_536 / max(span, 1))) { range in
-                    for block in range {
-                        // A group's channels are consecutive, so its elements are one contiguous run.
-                        let start = source + block * span
-                        var total = 0.0
-                        for c in 0..<perGroup { total += Double(rowSum(start + c * inner, count: inner)) }
-                        let mu = Float(total / Double(span))
-                        var squares = 0.0
-                        for c in 0..<perGroup { squares += Double(rowCentredSquares(start + c * inner, count: inner, mean: mu)) }
-                        meanOut[block] = mu
-                        invStdOut[block] = 1 / (Float(squares / Double(span)) + eps).squareRoot()
-                    }
-                }
-            }
-        }
-    }
+    // A group's channels are consecutive, so its elements are one contiguous run.
+    let (meanValues, invStdValues) = blockMoments(input, blocks: blocks, span: span, eps: eps)
     let weights = weight?.storage, biases = bias?.storage
     let (mean, invStd) = (meanValues, invStdValues)
     let out = affinePerPlane(input, planes: batch * channels, inner: inner) { plane in
@@ -268,6 +248,125 @@ public func groupNorm(_ x: Tensor, groups: Int, weight: Tensor? = nil, bias: Ten
         }
         x.accumulateGrad(storage: gx)
     }
+}
+
+/// Layer normalisation (Ba et al. 2016), PyTorch's `F.layer_norm(x, normalized_shape, weight, bias, eps)`:
+/// every run of the last `normalizedShape.count` dimensions (`D = Π normalizedShape` values) is normalised by
+/// its own mean and biased variance, then scaled and shifted element by element:
+///
+///     y = (x − μ_r) / √(σ²_r + eps) · weight_j + bias_j
+///
+/// `weight` and `bias` (shape `normalizedShape`) are optional. For `[N, C, H, W]` feature maps normalised
+/// over the channels at each pixel (ConvNeXt's LayerNorm2d), permute to `[N, H, W, C]` first. Backward: with
+/// `ĝ = g·weight_j` and `x̂ = (x − μ)·invstd`, `dx = invstd·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂))` over the run,
+/// `dweight_j = Σ_r g·x̂`, `dbias_j = Σ_r g`.
+public func layerNorm(_ x: Tensor, normalizedShape: [Int], weight: Tensor? = nil, bias: Tensor? = nil,
+                      eps: Float = 1e-5) -> Tensor {
+    // Checked in release builds too (-Ounchecked drops preconditions): a wrong shape would index past the parameters.
+    let k = normalizedShape.count
+    if k == 0 || k > x.rank || Array(x.shape.suffix(k)) != normalizedShape {
+        fatalError("layerNorm: input \(x.shape) does not end in the normalised shape \(normalizedShape)")
+    }
+    for (name, tensor) in [("weight", weight), ("bias", bias)] {
+        if let tensor, tensor.shape != normalizedShape {
+            fatalError("layerNorm \(name) has shape \(tensor.shape), expected \(normalizedShape)")
+        }
+    }
+    let span = normalizedShape.reduce(1, *)
+    let rows = span > 0 ? x.count / span : 0
+    let input = x.storage
+    let (mean, invStd) = blockMoments(input, blocks: rows, span: span, eps: eps)
+    let ones = [Float](repeating: 1, count: weight == nil ? span : 0)
+    let weights = weight?.storage ?? ones
+    let biases = bias?.storage ?? [Float](repeating: 0, count: span)
+    let out = input.withUnsafeBufferPointer { xs in
+        [Float](unsafeUninitializedCapacity: xs.count) { ys, initialized in
+            initialized = xs.count
+            guard let source = xs.baseAddress, let destination = ys.baseAddress else { return }
+            weights.withUnsafeBufferPointer { ws in
+                biases.withUnsafeBufferPointer { bs in
+                    guard let w = ws.baseAddress, let b = bs.baseAddress else { return }
+                    Parallel.forEach(rows, grain: max(1, 32_768 / max(span, 1))) { range in
+                        for row in range {
+                            let xp = source + row * span, yp = destination + row * span
+                            let mu = mean[row], sigma = invStd[row]
+                            for j in 0..<span { yp[j] = (xp[j] - mu) * sigma * w[j] + b[j] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    var inputs = [x]
+    if let weight { inputs.append(weight) }
+    if let bias { inputs.append(bias) }
+    return Tensor.record(shape: x.shape, storage: out, inputs: inputs) { g in
+        let upstream = g.storage
+        if weight?.requiresGrad == true || bias?.requiresGrad == true {
+            var dWeight = [Double](repeating: 0, count: span), dBias = [Double](repeating: 0, count: span)
+            for row in 0..<rows {
+                let base = row * span, mu = mean[row], sigma = invStd[row]
+                for j in 0..<span {
+                    let gv = Double(upstream[base + j])
+                    dBias[j] += gv
+                    dWeight[j] += gv * Double((input[base + j] - mu) * sigma)
+                }
+            }
+            if let weight, weight.requiresGrad { weight.accumulateGrad(storage: dWeight.map { Float($0) }) }
+            if let bias, bias.requiresGrad { bias.accumulateGrad(storage: dBias.map { Float($0) }) }
+        }
+        guard x.requiresGrad else { return }
+        var gx = [Float](repeating: 0, count: input.count)
+        gx.withUnsafeMutableBufferPointer { dx in
+            guard let destination = dx.baseAddress else { return }
+            Parallel.forEach(rows, grain: max(1, 32_768 / max(span, 1))) { range in
+                for row in range {
+                    let base = row * span, mu = mean[row], sigma = invStd[row]
+                    // A = mean(ĝ), B = mean(ĝ·x̂) over the run.
+                    var a = 0.0, b = 0.0
+                    for j in 0..<span {
+                        let gHat = Double(upstream[base + j] * weights[j])
+                        a += gHat
+                        b += gHat * Double((input[base + j] - mu) * sigma)
+                    }
+                    let meanGrad = Float(a / Double(span)), meanGradXHat = Float(b / Double(span))
+                    for j in 0..<span {
+                        let xHat = (input[base + j] - mu) * sigma
+                        destination[base + j] = sigma * (upstream[base + j] * weights[j] - meanGrad - xHat * meanGradXHat)
+                    }
+                }
+            }
+        }
+        x.accumulateGrad(storage: gx)
+    }
+}
+
+/// Mean and `1/√(biased variance + eps)` of `blocks` consecutive runs of `span` values (two passes), spread
+/// over the cores.
+private func blockMoments(_ input: [Float], blocks: Int, span: Int, eps: Float) -> (mean: [Float], invStd: [Float]) {
+    var meanValues = [Float](repeating: 0, count: blocks)
+    var invStdValues = [Float](repeating: 0, count: blocks)
+    input.withUnsafeBufferPointer { xs in
+        meanValues.withUnsafeMutableBufferPointer { meanOut in
+            invStdValues.withUnsafeMutableBufferPointer { invStdOut in
+                guard let source = xs.baseAddress else { return }
+                Parallel.forEach(blocks, grain: max(1, 65_536 / max(span, 1))) { range in
+                    for block in range {
+                        let start = source + block * span
+                        // Float sums over pieces of 4096 values, added up in Double.
+                        func total(_ piece: (UnsafePointer<Float>, Int) -> Float) -> Double {
+                            stride(from: 0, to: span, by: 4096).reduce(0.0) { $0 + Double(piece(start + $1, min(4096, span - $1))) }
+                        }
+                        let mu = Float(total { rowSum($0, count: $1) } / Double(span))
+                        let variance = total { rowCentredSquares($0, count: $1, mean: mu) } / Double(span)
+                        meanOut[block] = mu
+                        invStdOut[block] = 1 / (Float(variance) + eps).squareRoot()
+                    }
+                }
+            }
+        }
+    }
+    return (meanValues, invStdValues)
 }
 
 /// `y = x·a + b` over `planes` consecutive runs of `inner` values, `(a, b) = coefficients(plane)`,

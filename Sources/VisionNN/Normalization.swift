@@ -89,6 +89,32 @@ public final class InstanceNorm2d: Module {
     }
 }
 
+/// Layer normalisation (`layerNorm`), PyTorch's `nn.LayerNorm(normalized_shape, eps, elementwise_affine, bias)`:
+/// statistics over the last `normalizedShape.count` dimensions of the input, the same in training and
+/// evaluation. Keys: `weight` (when `elementwiseAffine`), `bias` (when `elementwiseAffine` and `bias`), both of
+/// shape `normalizedShape`.
+public final class LayerNorm: Module {
+    public let normalizedShape: [Int]
+    public let eps: Float
+    public let weight: Tensor?, bias: Tensor?
+
+    public init(_ normalizedShape: [Int], eps: Float = 1e-5, elementwiseAffine: Bool = true, bias: Bool = true) {
+        requireShape(!normalizedShape.isEmpty && normalizedShape.allSatisfy { $0 > 0 },
+                     "LayerNorm: normalised shape \(normalizedShape) must be non-empty with positive sizes")
+        self.normalizedShape = normalizedShape; self.eps = eps
+        weight = elementwiseAffine ? Tensor.ones(normalizedShape) : nil
+        self.bias = elementwiseAffine && bias ? Tensor.zeros(normalizedShape) : nil
+        super.init()
+        registerAffine(weight, self.bias)
+    }
+
+    public override func forward(_ input: Tensor) -> Tensor {
+        requireShape(input.rank >= normalizedShape.count && Array(input.shape.suffix(normalizedShape.count)) == normalizedShape,
+                     "LayerNorm expects […, \(normalizedShape.map(String.init).joined(separator: ", "))], got \(input.shape)")
+        return layerNorm(input, normalizedShape: normalizedShape, weight: weight, bias: bias, eps: eps)
+    }
+}
+
 /// Inverted dropout: zeroes elements with probability `p` and scales the rest by 1/(1−p) in training.
 public final class Dropout: Module {
     public let p: Float

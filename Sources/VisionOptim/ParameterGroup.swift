@@ -64,7 +64,7 @@ public struct ParameterGroup {
     /// Splits named parameters of `module` in the order of precedence of torchvision's reference
     /// training scripts (`--bias-weight-decay`, then `--norm-weight-decay`): parameters named `bias`,
     /// batch-norm biases included (`"<prefix>bias"`, decay `biasWeightDecay`), the other parameters of
-    /// normalisation layers (batch, group, instance) — their scales (`"<prefix>norm"`, decay `normWeightDecay`), and the rest
+    /// normalisation layers (batch, group, instance, layer) — their scales (`"<prefix>norm"`, decay `normWeightDecay`), and the rest
     /// (`"<prefix>decay"`, the optimizer's decay). Empty groups are left out. He et al. (2015) decayed
     /// every parameter: both values equal to the optimizer's decay reproduce that.
     /// - Parameters:
@@ -72,9 +72,9 @@ public struct ParameterGroup {
     public static func splittingWeightDecay(_ named: [(name: String, tensor: Tensor)], of module: Module,
                                             normWeightDecay: Float, biasWeightDecay: Float,
                                             learningRateScale: Float = 1, prefix: String = "") -> [ParameterGroup] {
-        // torchvision's norm classes: batch, group and instance normalisation.
+        // torchvision's norm classes: batch, group, instance and layer normalisation.
         let normLayers = Set(module.namedModules().filter {
-            $0.module is BatchNorm2d || $0.module is GroupNorm || $0.module is InstanceNorm2d
+            $0.module is BatchNorm2d || $0.module is GroupNorm || $0.module is InstanceNorm2d || $0.module is LayerNorm
         }.map(\.name))
         var decayed: [Tensor] = [], norm: [Tensor] = [], bias: [Tensor] = []
         for (name, tensor) in named {

@@ -150,6 +150,22 @@ final class LayerTests: XCTestCase {
         XCTAssertEqual(InstanceNorm2d(6, affine: true).stateDict().map(\.name), ["weight", "bias"])
     }
 
+    func testLayerNormLayerEqualsItsOpAndNamesItsParameters() {
+        let y = input([2, 3, 4, 5])
+        let layer = LayerNorm([4, 5])
+        XCTAssertEqual(layer.stateDict().map(\.name), ["weight", "bias"])
+        XCTAssertEqual(layer.weight!.shape, [4, 5])
+        layer.weight!.storage = (0..<20).map { Float($0) * 0.1 - 1 }
+        layer.bias!.storage = (0..<20).map { Float($0 % 3) - 1 }
+        assertClose(layer(y), layerNorm(y, normalizedShape: [4, 5], weight: layer.weight, bias: layer.bias), rtol: 0, atol: 0)
+        layer.eval()
+        assertClose(layer(y), layerNorm(y, normalizedShape: [4, 5], weight: layer.weight, bias: layer.bias), rtol: 0, atol: 0)
+        // PyTorch's elementwise_affine=False has no parameters; bias=False keeps the weight only.
+        XCTAssertTrue(LayerNorm([5], elementwiseAffine: false).stateDict().isEmpty)
+        XCTAssertEqual(LayerNorm([5], bias: false).stateDict().map(\.name), ["weight"])
+        assertClose(LayerNorm([5], elementwiseAffine: false)(y), layerNorm(y, normalizedShape: [5]), rtol: 0, atol: 0)
+    }
+
     func testDropout2dDropsPlanesInTrainingOnly() {
         let y = input([4, 8, 3, 3])
         let layer = Dropout2d(p: 0.5, seed: 3)

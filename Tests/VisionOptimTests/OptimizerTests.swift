@@ -247,14 +247,15 @@ final class OptimizerTests: XCTestCase {
                 assertClose(p.storage, old.map { $0 * (1 - 0.1 * decay) }, rtol: 1e-6, atol: 1e-7, groups[k].name)
             }
         }
-        // Group and instance normalisation scales are norm parameters too, as in torchvision's reference scripts.
+        // Group, instance and layer normalisation scales are norm parameters too, as in torchvision's reference scripts.
         let groupNorm = GroupNorm(numGroups: 1, numChannels: 2), instanceNorm = InstanceNorm2d(2, affine: true)
-        let normed = Sequential(Conv2d(1, 2, kernelSize: (1, 1), bias: false, generator: &g), groupNorm, instanceNorm)
+        let layerNorm = LayerNorm([2, 1, 1])
+        let normed = Sequential(Conv2d(1, 2, kernelSize: (1, 1), bias: false, generator: &g), groupNorm, instanceNorm, layerNorm)
         let normGroups = ParameterGroup.splittingWeightDecay(normed.namedParameters(), of: normed, normWeightDecay: 0,
                                                              biasWeightDecay: 0)
         XCTAssertEqual(normGroups.map(\.name), ["decay", "norm", "bias"])
         XCTAssertEqual(normGroups[1].parameters.map(ObjectIdentifier.init),
-                       [groupNorm.weight!, instanceNorm.weight!].map(ObjectIdentifier.init))
+                       [groupNorm.weight!, instanceNorm.weight!, layerNorm.weight!].map(ObjectIdentifier.init))
         // Without batch-norm layers or biases, only the decayed group remains.
         let bare = Conv2d(1, 1, kernelSize: (1, 1), bias: false, generator: &g)
         XCTAssertEqual(ParameterGroup.splittingWeightDecay(bare.namedParameters(), of: bare, normWeightDecay: 0,
