@@ -66,7 +66,7 @@ extension Module {
 
 /// Instance normalisation, PyTorch's `nn.InstanceNorm2d(num_features, eps, affine)` with its default
 /// `track_running_stats=False`: each sample's channel normalised over its own pixels (group
-/// normalisation with one channel per group). Keys: `weight`, `bias` (when `affine`; off by default, as in PyTorch).
+/// normalisation with one channel per group), on `[N, C, H, W]` or unbatched `[C, H, W]`. Keys: `weight`, `bias` (when `affine`; off by default, as in PyTorch).
 public final class InstanceNorm2d: Module {
     public let numFeatures: Int
     public let eps: Float
@@ -80,8 +80,10 @@ public final class InstanceNorm2d: Module {
     }
 
     public override func forward(_ input: Tensor) -> Tensor {
+        // As PyTorch, an unbatched [C, H, W] input is one sample.
+        if input.rank == 3 { return forward(input.reshape([1] + input.shape)).reshape(input.shape) }
         requireShape(input.rank == 4 && input.shape[1] == numFeatures,
-                     "InstanceNorm2d expects [N, \(numFeatures), H, W], got \(input.shape)")
+                     "InstanceNorm2d expects [N, \(numFeatures), H, W] or [\(numFeatures), H, W], got \(input.shape)")
         // As PyTorch: one pixel per channel would normalise to the bias alone.
         requireShape(input.shape[2] * input.shape[3] > 1,
                      "InstanceNorm2d needs more than one pixel per channel, got \(input.shape)")
@@ -115,13 +117,14 @@ public final class LayerNorm: Module {
     }
 }
 
-/// Inverted dropout: zeroes elements with probability `p` and scales the rest by 1/(1−p) in training.
+/// Inverted dropout: zeroes elements with probability `p` and scales the rest by 1/(1−p) in training
+/// (`p = 1` zeroes everything, as PyTorch).
 public final class Dropout: Module {
     public let p: Float
     public var generator: SeededGenerator
 
     public init(p: Float = 0.5, seed: UInt64 = 0) {
-        precondition(p >= 0 && p < 1, "Dropout probability must be in [0, 1), got \(p)")
+        requireShape(p >= 0 && p <= 1, "Dropout probability must be in [0, 1], got \(p)")
         self.p = p
         generator = SeededGenerator(seed: seed)
     }
@@ -132,13 +135,13 @@ public final class Dropout: Module {
 }
 
 /// Channel dropout (`dropout2d`), PyTorch's `nn.Dropout2d`: whole feature maps zeroed with probability `p`
-/// in training, the rest scaled by 1/(1−p); identity in evaluation.
+/// in training, the rest scaled by 1/(1−p) (`p = 1` zeroes everything); identity in evaluation.
 public final class Dropout2d: Module {
     public let p: Float
     public var generator: SeededGenerator
 
     public init(p: Float = 0.5, seed: UInt64 = 0) {
-        requireShape(p >= 0 && p < 1, "Dropout2d probability must be in [0, 1), got \(p)")
+        requireShape(p >= 0 && p <= 1, "Dropout2d probability must be in [0, 1], got \(p)")
         self.p = p
         generator = SeededGenerator(seed: seed)
     }

@@ -148,6 +148,11 @@ final class LayerTests: XCTestCase {
         XCTAssertTrue(InstanceNorm2d(6).stateDict().isEmpty)
         assertClose(InstanceNorm2d(6)(y), groupNorm(y, groups: 6), rtol: 0, atol: 0)
         XCTAssertEqual(InstanceNorm2d(6, affine: true).stateDict().map(\.name), ["weight", "bias"])
+        // An unbatched [C, H, W] map is normalised as a batch of one, and keeps its shape.
+        let single = y.select(rows: [1]).reshape([6, 4, 5])
+        let unbatched = InstanceNorm2d(6)(single)
+        XCTAssertEqual(unbatched.shape, [6, 4, 5])
+        assertClose(unbatched.storage, groupNorm(y, groups: 6).storage.suffix(120).map { $0 }, rtol: 0, atol: 0)
     }
 
     func testLayerNormLayerEqualsItsOpAndNamesItsParameters() {
@@ -174,6 +179,17 @@ final class LayerTests: XCTestCase {
         layer.eval()
         XCTAssertTrue(layer(y) === y)
         XCTAssertTrue(layer.stateDict().isEmpty)
+    }
+
+    /// PyTorch accepts p = 1: training zeroes every element (every plane), evaluation is still the identity.
+    func testDropoutLayersWithProbabilityOneZeroEverythingInTraining() {
+        let y = input([2, 3, 2, 2])
+        for layer in [Dropout(p: 1, seed: 4), Dropout2d(p: 1, seed: 4)] as [Module] {
+            let out = layer(y)
+            XCTAssertEqual(out.storage, [Float](repeating: 0, count: y.count), "\(type(of: layer))")
+            layer.eval()
+            XCTAssertTrue(layer(y) === y, "\(type(of: layer))")
+        }
     }
 
     func testPoolingLayersEqualTheirOps() {
