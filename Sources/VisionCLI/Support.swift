@@ -169,7 +169,7 @@ struct TrainingOptions: ParsableArguments {
     @Option(name: .customLong("label-smoothing"), help: "Label smoothing for the cross-entropy loss.")
     var labelSmoothing: Float = 0
 
-    @Option(name: .customLong("augment"), help: "Augmentation preset: standard (crop + flip; segmentation: crop, flips, quarter turns), strong (classification: + colour jitter on RGB images and random erasing p = 0.25; segmentation: + rotation up to ±15°), trivial (classification: + TrivialAugmentWide, one of 14 operations per image at a random strength, as torchvision's; segmentation: as standard), none (no augmentation; segmentation still takes random crops).")
+    @Option(name: .customLong("augment"), help: "Augmentation preset: standard (crop + flip; segmentation: crop, flips, quarter turns), strong (classification: + colour jitter on RGB images and random erasing p = 0.25; segmentation: + rotation up to ±15°), trivial, rand, auto-imagenet, auto-cifar10, auto-svhn (classification only: crop + flip, then torchvision's TrivialAugmentWide — one of 14 operations per image at a random strength —, RandAugment — 2 operations at magnitude 9 of 31 —, or AutoAugment with the policy learnt on ImageNet, CIFAR-10 or SVHN), none (no augmentation; segmentation still takes random crops).")
     var augmentation: String = "standard"
 
     @Option(help: "Random-erasing probability for classification training (default: 0.25 with --augment strong, else 0).")
@@ -226,7 +226,9 @@ struct TrainingOptions: ParsableArguments {
         }
         if !(0...RunConfig.maxWorkers).contains(workers) { throw ValidationError("--workers must be between 0 and \(RunConfig.maxWorkers)") }
         if let size = imageSize, !(1...4096).contains(size) { throw ValidationError("--image-size must be between 1 and 4096") }
-        if !["standard", "strong", "trivial", "none", "off"].contains(augmentation) { throw ValidationError("--augment must be standard, strong, trivial or none") }
+        if !(DataSetup.augmentationPresets + ["off"]).contains(augmentation) {
+            throw ValidationError("--augment must be one of \(DataSetup.augmentationPresets.joined(separator: ", ")), got '\(augmentation)'")
+        }
         if let l = limit, l <= 0 { throw ValidationError("--limit must be positive") }
         if let v = validationSplit, !(v >= 0 && v < 1) { throw ValidationError("--val-split must be in [0, 1)") }
         if !(labelSmoothing >= 0 && labelSmoothing < 1) { throw ValidationError("--label-smoothing must be in [0, 1)") }

@@ -5,17 +5,11 @@ import VisionCore
 /// gets one operation drawn uniformly from fourteen, at a magnitude drawn uniformly from 31 bins (and a
 /// random sign where the operation has one).
 ///
-/// The operations follow torchvision's tensor implementations on 8-bit images (the form the policy
-/// was designed for: its solarize thresholds run from 255 to 0): the image, whose values are bytes
-/// over 255 when it comes from a decoder, is taken to bytes, transformed with torchvision's arithmetic
-/// (float32 blends truncated to bytes, a rounded 3×3 blur for sharpness, byte histograms for
-/// equalize), and returned over 255. Shears, translations and rotations use nearest sampling about the
-/// pixel grid as `F.affine` / `F.rotate` do, filling with 0. Classification only: masks are not moved.
+/// The operations (`AugmentOperation`) follow torchvision's tensor implementations on 8-bit images.
+/// Classification only: masks are not moved.
 public struct TrivialAugmentWide: Transform {
-    public enum Operation: String, CaseIterable, Sendable {
-        case identity, shearX, shearY, translateX, translateY, rotate, brightness, color, contrast, sharpness
-        case posterize, solarize, autoContrast, equalize
-    }
+    /// The fourteen operations, in torchvision's order (every `AugmentOperation` but `invert`).
+    public static let operations: [AugmentOperation] = AugmentOperation.allCases.filter { $0 != .invert }
 
     public let bins: Int
 
@@ -25,12 +19,12 @@ public struct TrivialAugmentWide: Transform {
     }
 
     /// The magnitudes of an operation (nil: it has none) and whether a random sign applies.
-    public func magnitudes(_ operation: Operation) -> (values: [Float], signed: Bool)? {
+    public func magnitudes(_ operation: AugmentOperation) -> (values: [Float], signed: Bool)? {
         func linspace(_ from: Float, _ to: Float) -> [Float] {
             (0..<bins).map { from + (to - from) * Float($0) / Float(bins - 1) }
         }
         switch operation {
-        case .identity, .autoContrast, .equalize: return nil
+        case .identity, .autoContrast, .equalize, .invert: return nil
         case .shearX, .shearY, .brightness, .color, .contrast, .sharpness: return (linspace(0, 0.99), true)
         case .translateX, .translateY: return (linspace(0, 32), true)
         case .rotate: return (linspace(0, 135), true)
@@ -42,160 +36,18 @@ public struct TrivialAugmentWide: Transform {
     public func apply(_ image: inout FloatImage, mask: inout LabelMask?, generator: inout SeededGenerator) {
         precondition(mask == nil, "TrivialAugmentWide is for classification images; it does not move masks")
         let (operation, magnitude) = draw(generator: &generator)
-        image = TrivialAugmentWide.apply(operation, magnitude: magnitude, to: image)
+        image = operation.apply(magnitude: magnitude, to: image)
     }
 
     /// The operation (uniform over the fourteen) and its magnitude (uniform over the bins, negated with
     /// probability ½ where signed; 0 for operations without one) for one image.
-    public func draw(generator: inout SeededGenerator) -> (operation: Operation, magnitude: Float) {
-        let operation = Operation.allCases[generator.nextInt(Operation.allCases.count)]
+    public func draw(generator: inout SeededGenerator) -> (operation: AugmentOperation, magnitude: Float) {
+        let operation = Self.operations[generator.nextInt(Self.operations.count)]
         var magnitude: Float = 0
         if let (values, signed) = magnitudes(operation) {
             magnitude = values[generator.nextInt(values.count)]
             if signed && generator.nextInt(2) == 1 { magnitude = -magnitude }
         }
         return (operation, magnitude)
-    }
-
-    /// One operation at one magnitude (degrees for `rotate`, pixels for translations, the shear factor,
-    /// `factor − 1` for the colour operations, bits kept for `posterize`, the byte threshold for `solarize`).
-    public static func apply(_ operation: Operation, magnitude: Float, to image: FloatImage) -> FloatImage {
-        var bytes = image.pixels.map { Swift.min(Swift.max(($0 * 255).rounded(), 0), 255) }
-        let (c, h, w) = (image.channels, image.height, image.width)
-        let plane = h * w
-        switch operation {
-        case .identity: return image
-        case .shearX:
-            bytes = affine(bytes, channels: c, height: h, width: w,
-                           matrix: inverseAffine(center: (-Double(w) / 2, -Double(h) / 2), shear: (atanDegrees(magnitude), 0)))
-        case .shearY:
-            bytes = affine(bytes, channels: c, height: h, width: w,
-                           matrix: inverseAffine(center: (-Double(w) / 2, -Double(h) / 2), shear: (0, atanDegrees(magnitude))))
-        case .translateX:
-            bytes = affine(bytes, channels: c, height: h, width: w, matrix: inverseAffine(translate: (Double(Int(magnitude)), 0)))
-        case .translateY:
-            bytes = affine(bytes, channels: c, height: h, width: w, matrix: inverseAffine(translate: (0, Double(Int(magnitude)))))
-        case .rotate:
-            bytes = affine(bytes, channels: c, height: h, width: w, matrix: inverseAffine(angle: -Double(magnitude)))
-        case .brightness:
-            bytes = bytes.map { blend($0, 0, 1 + Double(magnitude)) }
-        case .color:
-            guard c == 3 else { return image }
-            let gray = grayBytes(bytes, plane: plane)
-            for k in 0..<c { for i in 0..<plane { bytes[k * plane + i] = blend(bytes[k * plane + i], gray[i], 1 + Double(magnitude)) } }
-        case .contrast:
-            let gray = c == 3 ? grayBytes(bytes, plane: plane) : Array(bytes[0..<plane])
-            let mean = Float(gray.reduce(0.0) { $0 + Double($1) } / Double(Swift.max(gray.count, 1)))
-            bytes = bytes.map { blend($0, mean, 1 + Double(magnitude)) }
-        case .sharpness:
-            guard h > 2 && w > 2 else { return image }
-            var blurred = bytes
-            for k in 0..<c {
-                for y in 1..<(h - 1) {
-                    for x in 1..<(w - 1) {
-                        var sum: Float = 0
-                        for dy in -1...1 { for dx in -1...1 { sum += bytes[k * plane + (y + dy) * w + x + dx] * (dy == 0 && dx == 0 ? 5 : 1) } }
-                        blurred[k * plane + y * w + x] = (sum / 13).rounded(.toNearestOrEven)
-                    }
-                }
-            }
-            for i in 0..<bytes.count { bytes[i] = blend(bytes[i], blurred[i], 1 + Double(magnitude)) }
-        case .posterize:
-            let keep = UInt8(truncatingIfNeeded: 0xFF << (8 - Swift.min(Swift.max(Int(magnitude), 0), 8)))
-            bytes = bytes.map { Float(UInt8($0) & keep) }
-        case .solarize:
-            bytes = bytes.map { $0 >= magnitude ? 255 - $0 : $0 }
-        case .autoContrast:
-            for k in 0..<c {
-                let channel = bytes[(k * plane)..<((k + 1) * plane)]
-                guard var low = channel.min(), let high = channel.max() else { continue }
-                var scale = 255 * (1 / (high - low))  // `bound / tensor` is PyTorch's reciprocal(tensor) · bound
-                if !scale.isFinite { low = 0; scale = 1 }
-                for i in (k * plane)..<((k + 1) * plane) { bytes[i] = clampTruncate((bytes[i] - low) * scale) }
-            }
-        case .equalize:
-            for k in 0..<c { equalizeChannel(&bytes, range: (k * plane)..<((k + 1) * plane)) }
-        }
-        return FloatImage(channels: c, height: h, width: w, pixels: bytes.map { $0 / 255 })
-    }
-
-    // MARK: Byte arithmetic as torchvision's tensor functions do it
-
-    /// `(ratio·a + (1 − ratio)·b).clamp(0, 255).to(uint8)`: the factor and its complement are Python
-    /// doubles (`1.0 + magnitude`, `1.0 − ratio`) that meet the image as float32.
-    @inline(__always) static func blend(_ a: Float, _ b: Float, _ ratio: Double) -> Float {
-        clampTruncate(Float(ratio) * a + Float(1 - ratio) * b)
-    }
-
-    @inline(__always) static func clampTruncate(_ v: Float) -> Float { Swift.min(Swift.max(v, 0), 255).rounded(.towardZero) }
-
-    /// `rgb_to_grayscale` on bytes: `0.2989 r + 0.587 g + 0.114 b`, truncated.
-    static func grayBytes(_ bytes: [Float], plane: Int) -> [Float] {
-        (0..<plane).map { i in
-            let r = Float(0.2989) * bytes[i], g = Float(0.587) * bytes[plane + i], b = Float(0.114) * bytes[2 * plane + i]
-            return (r + g + b).rounded(.towardZero)
-        }
-    }
-
-    /// torchvision's `_scale_channel`: a lookup table from the cumulative histogram, with step
-    /// `⌊(pixels − count of the last non-empty level) / 255⌋`; a step of 0 leaves the channel alone.
-    static func equalizeChannel(_ bytes: inout [Float], range: Range<Int>) {
-        var histogram = [Int](repeating: 0, count: 256)
-        for i in range { histogram[Int(bytes[i])] += 1 }
-        let nonEmpty = histogram.filter { $0 != 0 }
-        let step = nonEmpty.dropLast().reduce(0, +) / 255
-        guard step > 0 else { return }
-        var table = [Float](repeating: 0, count: 256)
-        var cumulative = 0
-        for level in 0..<255 {
-            cumulative += histogram[level]
-            table[level + 1] = Float(Swift.min((cumulative + step / 2) / step, 255))
-        }
-        for i in range { bytes[i] = table[Int(bytes[i])] }
-    }
-
-    static func atanDegrees(_ v: Float) -> Double { Foundation.atan(Double(v)) * (180 / Double.pi) }  // math.degrees
-
-    /// torchvision's `_get_inverse_affine_matrix` (scale 1): output pixel → input pixel, about `center`
-    /// (relative to the image centre), angle and shears in degrees.
-    static func inverseAffine(center: (Double, Double) = (0, 0), angle: Double = 0, translate: (Double, Double) = (0, 0),
-                              shear: (Double, Double) = (0, 0)) -> [Double] {
-        let radians = Double.pi / 180  // math.radians(x) is x · (π/180)
-        let rot = angle * radians, sx = shear.0 * radians, sy = shear.1 * radians
-        let a = Foundation.cos(rot - sy) / Foundation.cos(sy)
-        let b = -Foundation.cos(rot - sy) * Foundation.tan(sx) / Foundation.cos(sy) - Foundation.sin(rot)
-        let c = Foundation.sin(rot - sy) / Foundation.cos(sy)
-        let d = -Foundation.sin(rot - sy) * Foundation.tan(sx) / Foundation.cos(sy) + Foundation.cos(rot)
-        var m = [d, -b, 0, -c, a, 0]
-        let (cx, cy) = center, (tx, ty) = translate
-        m[2] += m[0] * (-cx - tx) + m[1] * (-cy - ty)
-        m[5] += m[3] * (-cx - tx) + m[4] * (-cy - ty)
-        m[2] += cx
-        m[5] += cy
-        return m
-    }
-
-    /// `F_t.affine` with nearest sampling and zero fill, in float32 as `affine_grid` + `grid_sample`
-    /// (align_corners false) compute it: pixel centres relative to the image centre go through the
-    /// matrix, are normalised by half the size, and are mapped back and rounded half to even.
-    static func affine(_ bytes: [Float], channels: Int, height h: Int, width w: Int, matrix: [Double]) -> [Float] {
-        let theta = matrix.map(Float.init)
-        let halfW = Float(0.5) * Float(w), halfH = Float(0.5) * Float(h)
-        let r = [theta[0] / halfW, theta[3] / halfH, theta[1] / halfW, theta[4] / halfH, theta[2] / halfW, theta[5] / halfH]
-        let plane = h * w
-        var out = [Float](repeating: 0, count: bytes.count)
-        for y in 0..<h {
-            let by = -Float(h) * 0.5 + 0.5 + Float(y)
-            for x in 0..<w {
-                let bx = -Float(w) * 0.5 + 0.5 + Float(x)
-                let gx = bx * r[0] + by * r[2] + r[4]
-                let gy = bx * r[1] + by * r[3] + r[5]
-                let ix = (((gx + 1) * Float(w)) - 1) / 2, iy = (((gy + 1) * Float(h)) - 1) / 2
-                let sx = Int(ix.rounded(.toNearestOrEven)), sy = Int(iy.rounded(.toNearestOrEven))
-                guard sx >= 0, sx < w, sy >= 0, sy < h else { continue }
-                for k in 0..<channels { out[k * plane + y * w + x] = bytes[k * plane + sy * w + sx] }
-            }
-        }
-        return out
     }
 }

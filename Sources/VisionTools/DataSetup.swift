@@ -328,8 +328,17 @@ public enum DataSetup {
         return (try SegmentationFolder(root: root, encoding: .classIndices, classNames: names), .classIndices, names)
     }
 
+    /// The `--augment` presets: every one applies to classification; segmentation takes `segmentationPresets`.
+    public static let augmentationPresets = ["standard", "strong", "trivial", "rand", "auto-imagenet", "auto-cifar10",
+                                             "auto-svhn", "none"]
+    /// The presets segmentation training takes (the others transform images without their masks).
+    public static let segmentationPresets = ["standard", "strong", "none", "off"]
+
     /// Augmentation presets for classification: `none`, `standard` (crop + flip), `strong` (+ colour jitter, erasing
-    /// with probability 0.25), `trivial` (+ TrivialAugmentWide, torchvision's `--auto-augment ta_wide`). `erasing` overrides the random-erasing probability of any preset (0 turns it off).
+    /// with probability 0.25), and crop + flip followed by one of torchvision's automatic policies, as its reference
+    /// scripts' `--auto-augment`: `trivial` (TrivialAugmentWide, `ta_wide`), `rand` (RandAugment with 2 operations
+    /// at magnitude 9 of 31, `ra`), `auto-imagenet`, `auto-cifar10`, `auto-svhn` (AutoAugment with that policy).
+    /// `erasing` overrides the random-erasing probability of any preset (0 turns it off).
     public static func classificationTransform(_ preset: String, size: Int, padding: Int, channels: Int, largeImages: Bool,
                                                mean: [Float], std: [Float], erasing: Float? = nil) -> any Transform {
         var steps: [any Transform] = [MatchChannels(channels: channels)]
@@ -347,7 +356,14 @@ public enum DataSetup {
             if preset == "strong" && channels == 3 {
                 steps.append(ColorJitter(brightness: 0.3, contrast: 0.3, saturation: 0.3, hue: 0.05))
             }
-            if preset == "trivial" { steps.append(TrivialAugmentWide()) }
+            switch preset {
+            case "trivial": steps.append(TrivialAugmentWide())
+            case "rand": steps.append(RandAugment())
+            case "auto-imagenet": steps.append(AutoAugment(policy: .imagenet))
+            case "auto-cifar10": steps.append(AutoAugment(policy: .cifar10))
+            case "auto-svhn": steps.append(AutoAugment(policy: .svhn))
+            default: break
+            }
         }
         steps.append(Normalize(mean: mean, std: std))
         let erasingProbability = erasing ?? (preset == "strong" ? 0.25 : 0)

@@ -67,7 +67,8 @@ public final class Trainer {
         if data.task == .segmentation {
             // Segmentation training crops, flips and turns image and mask together; these are classification options.
             let unused = [config.erasing.map { _ in "--erasing" }, config.cropPadding.map { _ in "--crop-padding" },
-                          config.augmentation == "trivial" ? "--augment trivial" : nil].compactMap { $0 }
+                          DataSetup.segmentationPresets.contains(config.augmentation) ? nil : "--augment \(config.augmentation)"]
+                .compactMap { $0 }
             if !unused.isEmpty {
                 throw ToolError.invalidOption("\(unused.joined(separator: ", ")) \(unused.count == 1 ? "applies" : "apply") to classification; segmentation training takes --augment standard (random crop, flips, quarter turns), strong (+ small rotations) or none")
             }

@@ -96,7 +96,7 @@ final class ErrorCLITests: XCTestCase {
         try VisionCLI.fail(base + ["--lr", "0"], mentioningValidation: ["--lr"])
         try VisionCLI.fail(base + ["--val-split", "1.5"], mentioningValidation: ["--val-split"])
         try VisionCLI.fail(base + ["--erasing", "2"], mentioningValidation: ["--erasing"])
-        try VisionCLI.fail(base + ["--augment", "autoaugment"], mentioningValidation: ["--augment", "trivial"])
+        try VisionCLI.fail(base + ["--augment", "autoaugment"], mentioningValidation: ["--augment", "trivial", "auto-cifar10", "'autoaugment'"])
         try VisionCLI.fail(base + ["--epochs", "many"], mentioningValidation: ["many"])
         // --workers is bounded (a huge count once overflowed the loader's prefetch arithmetic), for every command taking it.
         for huge in ["257", "4611686018427387904"] {

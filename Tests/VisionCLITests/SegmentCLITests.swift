@@ -52,6 +52,7 @@ final class SegmentCLITests: XCTestCase {
         let base = ["train", "unet", "--data", data.path, "--base", "4", "--depth", "2", "--workers", "0", "-o", out.path]
         try VisionCLI.fail(base + ["--erasing", "0.5"], mentioning: ["--erasing", "classification"])
         try VisionCLI.fail(base + ["--crop-padding", "4", "--augment", "trivial"], mentioning: ["--crop-padding", "--augment trivial"])
+        try VisionCLI.fail(base + ["--augment", "auto-cifar10"], mentioning: ["--augment auto-cifar10", "applies to classification"])
         XCTAssertFalse(FileManager.default.fileExists(atPath: out.appendingPathComponent("run.json").path))
     }
 

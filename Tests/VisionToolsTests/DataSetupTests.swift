@@ -56,17 +56,26 @@ final class DataSetupTests: XCTestCase {
         XCTAssertTrue((1..<20).contains(strongErased), "strong preset erased \(strongErased) of 20 (p = 0.25)")
     }
 
-    /// `--augment trivial` is the standard crop and flip followed by TrivialAugmentWide (torchvision's
-    /// reference order), before normalisation; the other presets do not include it.
-    func testTrivialPresetAddsTrivialAugmentAfterCropAndFlip() {
+    /// `--augment trivial`, `rand` and `auto-…` are the standard crop and flip followed by TrivialAugmentWide,
+    /// RandAugment or AutoAugment (torchvision's reference order), before normalisation; the other presets do
+    /// not include them.
+    func testAutomaticPresetsAddTheirPolicyAfterCropAndFlip() {
         func steps(_ preset: String) -> [String] {
             let t = DataSetup.classificationTransform(preset, size: 16, padding: 2, channels: 3, largeImages: false,
                                                       mean: [0, 0, 0], std: [1, 1, 1])
             return ((t as? Compose)?.transforms ?? []).map { String(describing: type(of: $0)) }
         }
         XCTAssertEqual(steps("trivial"), ["MatchChannels", "FitSize", "RandomCrop", "RandomHorizontalFlip", "TrivialAugmentWide", "Normalize"])
-        XCTAssertFalse(steps("standard").contains("TrivialAugmentWide"))
-        XCTAssertFalse(steps("strong").contains("TrivialAugmentWide"))
+        XCTAssertEqual(steps("rand"), ["MatchChannels", "FitSize", "RandomCrop", "RandomHorizontalFlip", "RandAugment", "Normalize"])
+        for policy in AutoAugment.Policy.allCases {
+            let t = DataSetup.classificationTransform("auto-\(policy.rawValue)", size: 16, padding: 2, channels: 3, largeImages: false,
+                                                      mean: [0, 0, 0], std: [1, 1, 1])
+            let augment = ((t as? Compose)?.transforms ?? []).compactMap { $0 as? AutoAugment }
+            XCTAssertEqual(augment.map(\.policy), [policy])
+        }
+        for preset in ["standard", "strong", "none"] {
+            XCTAssertTrue(Set(steps(preset)).isDisjoint(with: ["TrivialAugmentWide", "RandAugment", "AutoAugment"]), preset)
+        }
     }
 
     /// `cropPadding` sets how far the training crop may shift: 0 keeps every image whole (only

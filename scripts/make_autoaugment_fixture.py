@@ -1,11 +1,14 @@
-"""Golden values for vision's TrivialAugmentWide operations from torchvision's tensor implementations.
+"""Golden values for vision's automatic augmentation (AugmentOperation, TrivialAugmentWide, RandAugment,
+AutoAugment) from torchvision's tensor implementations.
 
-Usage: python scripts/make_trivialaugment_fixture.py  (needs torch and torchvision)
-Writes Tests/VisionDataTests/Fixtures/trivialaugment.safetensors: two uint8 input images (RGB 3x13x11 and
+Usage: python scripts/make_autoaugment_fixture.py  (needs torch and torchvision)
+Writes Tests/VisionDataTests/Fixtures/autoaugment.safetensors: two uint8 input images (RGB 3x13x11 and
 gray 1x9x12, stored as F32 byte values), and for every case `<name>` the output of
 torchvision.transforms.autoaugment._apply_op (nearest interpolation, fill None) on them. The metadata
 "cases" holds a JSON list of [name, image, operation, magnitude]; magnitudes are float32 values, as the
-transform's own bins are.
+transforms' own bins are. "policies" holds AutoAugment's sub-policies per policy name, and "spaces" the
+magnitude bins of RandAugment (31 bins) and AutoAugment (10 bins) for 32x32 and 13x11 images:
+{"ra|aa/HxW": {operation: [values…] or null}}.
 """
 import json
 import os
@@ -13,6 +16,7 @@ import os
 import torch
 import torchvision
 from torchvision.transforms import InterpolationMode
+from torchvision.transforms import AutoAugment, AutoAugmentPolicy, RandAugment
 from torchvision.transforms.autoaugment import _apply_op
 
 from safetensors_io import write_safetensors
@@ -29,7 +33,7 @@ ops = [
     ("Identity", [0.0]), ("ShearX", [0.3, -0.8]), ("ShearY", [0.5, -0.2]), ("TranslateX", [5.0, -11.7]),
     ("TranslateY", [3.2, -6.0]), ("Rotate", [30.0, -100.5]), ("Brightness", [0.4, -0.6]), ("Color", [0.7, -0.9]),
     ("Contrast", [0.5, -0.3]), ("Sharpness", [0.9, -0.5]), ("Posterize", [2.0, 5.0]), ("Solarize", [128.0, 42.5]),
-    ("AutoContrast", [0.0]), ("Equalize", [0.0]),
+    ("AutoContrast", [0.0]), ("Equalize", [0.0]), ("Invert", [0.0]),
 ]
 tensors = {f"input.{k}": v.float() for k, v in images.items()}
 cases = []
@@ -43,6 +47,19 @@ for image_name, image in images.items():
             cases.append([name, image_name, op, m])
 
 here = os.path.dirname(os.path.abspath(__file__))
-target = os.path.join(here, "..", "Tests", "VisionDataTests", "Fixtures", "trivialaugment.safetensors")
-write_safetensors(target, tensors, {"cases": json.dumps(cases), "generator": f"torchvision {torchvision.__version__}"})
+policies = {
+    policy.value: [[list(step) for step in pair] for pair in AutoAugment(policy)._get_policies(policy)]
+    for policy in AutoAugmentPolicy
+}
+spaces = {}
+for key, transform, bins in [("ra", RandAugment(), 31), ("aa", AutoAugment(), 10)]:
+    for size in [(32, 32), (13, 11)]:
+        space = transform._augmentation_space(bins, size)
+        spaces[f"{key}/{size[0]}x{size[1]}"] = {
+            op: ([float(v) for v in values.tolist()] if values.ndim > 0 else None) for op, (values, _) in space.items()
+        }
+
+target = os.path.join(here, "..", "Tests", "VisionDataTests", "Fixtures", "autoaugment.safetensors")
+write_safetensors(target, tensors, {"cases": json.dumps(cases), "policies": json.dumps(policies),
+                                    "spaces": json.dumps(spaces), "generator": f"torchvision {torchvision.__version__}"})
 print(target, len(cases), "cases")

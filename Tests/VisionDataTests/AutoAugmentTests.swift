@@ -1,0 +1,211 @@
+import Foundation
+import TestSupport
+import VisionCore
+import VisionData
+import XCTest
+
+/// The automatic augmentation operations against torchvision's (`scripts/make_autoaugment_fixture.py`:
+/// `_apply_op` on uint8 tensors, nearest interpolation), and the sampling of TrivialAugmentWide, RandAugment
+/// and AutoAugment.
+final class AutoAugmentTests: XCTestCase {
+    static let fixture = packageRoot().appendingPathComponent("Tests/VisionDataTests/Fixtures/autoaugment.safetensors")
+
+    /// A JSON value of the fixture's metadata.
+    func metadata(_ key: String) throws -> Any {
+        let metadata = try SafeTensors.readMetadata(contentsOf: Self.fixture)
+        return try JSONSerialization.jsonObject(with: Data(try XCTUnwrap(metadata[key]).utf8))
+    }
+
+    /// torchvision's operation names.
+    static let names: [String: AugmentOperation] = [
+        "Identity": .identity, "ShearX": .shearX, "ShearY": .shearY, "TranslateX": .translateX, "TranslateY": .translateY,
+        "Rotate": .rotate, "Brightness": .brightness, "Color": .color, "Contrast": .contrast, "Sharpness": .sharpness,
+        "Posterize": .posterize, "Solarize": .solarize, "AutoContrast": .autoContrast, "Equalize": .equalize, "Invert": .invert,
+    ]
+
+    func testOperationsMatchTorchvision() throws {
+        let tensors = try SafeTensors.read(contentsOf: Self.fixture)
+        let cases = try XCTUnwrap(try metadata("cases") as? [[Any]])
+        XCTAssertEqual(cases.count, 52)
+        let names = Self.names
+        var covered = Set<AugmentOperation>()
+        for entry in cases {
+            let (name, imageName, opName) = (entry[0] as! String, entry[1] as! String, entry[2] as! String)
+            let magnitude = Float((entry[3] as! NSNumber).doubleValue)
+            let input = try XCTUnwrap(tensors["input.\(imageName)"]), expected = try XCTUnwrap(tensors[name])
+            let operation = try XCTUnwrap(names[opName], opName)
+            covered.insert(operation)
+            let image = FloatImage(channels: input.shape[0], height: input.shape[1], width: input.shape[2],
+                                   pixels: input.storage.map { $0 / 255 })
+            let output = operation.apply(magnitude: magnitude, to: image)
+            XCTAssertEqual([output.channels, output.height, output.width], input.shape, name)
+            let differing = zip(output.pixels, expected.storage).filter { ($0 * 255).rounded() != $1 }.count
+            XCTAssertEqual(differing, 0, "\(name): \(differing) of \(expected.count) bytes differ from torchvision")
+        }
+        XCTAssertEqual(covered, Set(AugmentOperation.allCases))
+    }
+
+    /// One operation per image, every operation drawn, magnitudes from the 31 bins (posterize keeps 8…2 bits).
+    func testSamplingDrawsEveryOperationAndKeepsValuesInRange() {
+        let augment = TrivialAugmentWide()
+        XCTAssertEqual(augment.magnitudes(.posterize)?.values.first, 8)
+        XCTAssertEqual(augment.magnitudes(.posterize)?.values.last, 2)
+        XCTAssertEqual(augment.magnitudes(.solarize)?.values.first, 255)
+        XCTAssertEqual(augment.magnitudes(.rotate)?.values.last, 135)
+        XCTAssertEqual(augment.magnitudes(.translateX)?.values.count, 31)
+        XCTAssertNil(augment.magnitudes(.equalize))
+        var g = SeededGenerator(seed: 3)
+        let base = FloatImage(channels: 3, height: 8, width: 8, pixels: (0..<192).map { Float(($0 * 37) % 256) / 255 })
+        var changed = 0
+        for _ in 0..<200 {
+            var image = base
+            var mask: LabelMask? = nil
+            augment.apply(&image, mask: &mask, generator: &g)
+            XCTAssertTrue(image.pixels.allSatisfy { (0...1).contains($0) })
+            if image != base { changed += 1 }
+        }
+        // Identity (1 in 14) and a few zero magnitudes leave the image alone; most draws change it.
+        XCTAssertGreaterThan(changed, 150)
+        XCTAssertLessThan(changed, 200)
+
+        // 14,000 draws: each operation about 1,000 times; signed ones negative about half the time.
+        var counts: [AugmentOperation: Int] = [:], negative: [AugmentOperation: Int] = [:]
+        var rotations = Set<Float>()
+        for _ in 0..<14_000 {
+            let (operation, magnitude) = augment.draw(generator: &g)
+            counts[operation, default: 0] += 1
+            if magnitude < 0 { negative[operation, default: 0] += 1 }
+            if operation == .rotate { rotations.insert(Swift.abs(magnitude)) }
+            if augment.magnitudes(operation) == nil { XCTAssertEqual(magnitude, 0) }
+        }
+        XCTAssertNil(counts[.invert], "invert is AutoAugment's only")
+        for operation in TrivialAugmentWide.operations {
+            XCTAssertTrue((850...1150).contains(counts[operation, default: 0]), "\(operation): \(counts[operation, default: 0])")
+            if augment.magnitudes(operation)?.signed == true {
+                let share = Double(negative[operation, default: 0]) / Double(counts[operation, default: 1])
+                XCTAssertEqual(share, 0.5, accuracy: 0.08, "\(operation) sign")
+            }
+        }
+        XCTAssertEqual(rotations.count, 31, "every rotation bin is drawn")
+    }
+
+    // MARK: RandAugment and AutoAugment
+
+    /// The magnitude bins equal torchvision's `_augmentation_space` (RandAugment: 31 bins, AutoAugment: 10)
+    /// for a square and an oblong image, translations scaled by width (x) and height (y).
+    func testMagnitudeBinsMatchTorchvision() throws {
+        let spaces = try XCTUnwrap(try metadata("spaces") as? [String: [String: Any]])
+        XCTAssertEqual(spaces.count, 4)
+        for (key, space) in spaces {
+            let parts = key.split(separator: "/")
+            let bins = parts[0] == "ra" ? 31 : 10
+            let size = parts[1].split(separator: "x").map { Int($0)! }
+            for (name, values) in space {
+                let operation = try XCTUnwrap(Self.names[name], name)
+                let ours = autoAugmentMagnitudes(operation, bins: bins, height: size[0], width: size[1])
+                guard let expected = values as? [Double] else {
+                    XCTAssertNil(ours, "\(key) \(name)")
+                    continue
+                }
+                let got = try XCTUnwrap(ours, "\(key) \(name)").values
+                XCTAssertEqual(got.count, expected.count, "\(key) \(name)")
+                for (a, b) in zip(got, expected) { XCTAssertEqual(Double(a), b, accuracy: 1e-6 * max(1, abs(b)), "\(key) \(name)") }
+            }
+        }
+    }
+
+    /// The three policies' sub-policies equal torchvision's, step by step.
+    func testAutoAugmentPoliciesMatchTorchvision() throws {
+        let policies = try XCTUnwrap(try metadata("policies") as? [String: [[[Any]]]])
+        XCTAssertEqual(Set(policies.keys), Set(AutoAugment.Policy.allCases.map(\.rawValue)))
+        for policy in AutoAugment.Policy.allCases {
+            let expected = try XCTUnwrap(policies[policy.rawValue])
+            let ours = AutoAugment(policy: policy).subPolicies
+            XCTAssertEqual(ours.count, 25)
+            XCTAssertEqual(ours.count, expected.count)
+            for (k, (pair, reference)) in zip(ours, expected).enumerated() {
+                XCTAssertEqual(pair.count, 2)
+                for (step, entry) in zip(pair, reference) {
+                    let label = "\(policy) sub-policy \(k)"
+                    XCTAssertEqual(step.operation, Self.names[entry[0] as! String], label)
+                    XCTAssertEqual(Double(step.probability), (entry[1] as! NSNumber).doubleValue, accuracy: 1e-7, label)
+                    XCTAssertEqual(step.bin, (entry[2] as? NSNumber)?.intValue, label)
+                }
+            }
+        }
+    }
+
+    /// RandAugment applies its `numOps` draws in order; each is one of the fourteen operations at the fixed
+    /// bin, negative about half the time where signed.
+    func testRandAugmentAppliesItsDrawsAtTheFixedMagnitude() {
+        let augment = RandAugment(numOps: 2, magnitude: 9)
+        let base = FloatImage(channels: 3, height: 8, width: 10, pixels: (0..<240).map { Float(($0 * 37) % 256) / 255 })
+        for seed in 0..<20 {
+            var g = SeededGenerator(seed: UInt64(seed)), replay = g
+            var image = base
+            var mask: LabelMask? = nil
+            augment.apply(&image, mask: &mask, generator: &g)
+            var expected = base
+            for (operation, value) in augment.draw(height: 8, width: 10, generator: &replay) {
+                expected = operation.apply(magnitude: value, to: expected)
+            }
+            XCTAssertEqual(image, expected, "seed \(seed)")
+        }
+        var g = SeededGenerator(seed: 5)
+        var counts: [AugmentOperation: Int] = [:], negative = 0, signed = 0
+        for _ in 0..<7_000 {
+            let draws = augment.draw(height: 32, width: 32, generator: &g)
+            XCTAssertEqual(draws.count, 2)
+            for (operation, value) in draws {
+                counts[operation, default: 0] += 1
+                guard let (values, isSigned) = autoAugmentMagnitudes(operation, bins: 31, height: 32, width: 32) else {
+                    XCTAssertEqual(value, 0)
+                    continue
+                }
+                XCTAssertEqual(abs(value), values[9], "\(operation)")
+                if isSigned { signed += 1; if value < 0 { negative += 1 } }
+            }
+        }
+        XCTAssertEqual(Set(counts.keys), Set(TrivialAugmentWide.operations))
+        for (operation, count) in counts { XCTAssertTrue((850...1150).contains(count), "\(operation): \(count)") }
+        XCTAssertEqual(Double(negative) / Double(signed), 0.5, accuracy: 0.03)
+        XCTAssertTrue(RandAugment(numOps: 0).draw(height: 8, width: 8, generator: &g).isEmpty)
+    }
+
+    /// AutoAugment draws sub-policies uniformly; a step applies with its probability, at its bin's magnitude.
+    func testAutoAugmentAppliesStepsWithTheirProbabilities() {
+        let augment = AutoAugment(policy: .cifar10)
+        let base = FloatImage(channels: 3, height: 8, width: 10, pixels: (0..<240).map { Float(($0 * 53) % 256) / 255 })
+        for seed in 0..<20 {
+            var g = SeededGenerator(seed: UInt64(seed)), replay = g
+            var image = base
+            var mask: LabelMask? = nil
+            augment.apply(&image, mask: &mask, generator: &g)
+            var expected = base
+            for (operation, value) in augment.draw(height: 8, width: 10, generator: &replay) {
+                expected = operation.apply(magnitude: value, to: expected)
+            }
+            XCTAssertEqual(image, expected, "seed \(seed)")
+        }
+        // CIFAR-10 sub-policy 21 is (TranslateY 0.9, bin 9), (TranslateY 0.7, bin 9): over many images the
+        // translations appear at ±150/331·32 pixels; "Invert 0.0" (sub-policy 14) never applies.
+        var g = SeededGenerator(seed: 8)
+        var applied: [AugmentOperation: Int] = [:]
+        var translations = Set<Float>()
+        let images = 25_000
+        for _ in 0..<images {
+            for (operation, value) in augment.draw(height: 32, width: 32, generator: &g) {
+                applied[operation, default: 0] += 1
+                if operation == .translateY { translations.insert(abs(value)) }
+            }
+        }
+        // Expected applications per image: Σ over sub-policies of each step's probability, / 25.
+        let table = augment.subPolicies.flatMap { $0 }
+        for operation in Set(table.map(\.operation)) {
+            let expected = Double(images) * table.filter { $0.operation == operation }.map { Double($0.probability) }.reduce(0, +) / 25
+            XCTAssertEqual(Double(applied[operation, default: 0]), expected, accuracy: 4 * expected.squareRoot() + 1, "\(operation)")
+        }
+        let bins = autoAugmentMagnitudes(.translateY, bins: 10, height: 32, width: 32)!.values
+        XCTAssertEqual(translations, Set([bins[3], bins[9]]))
+    }
+}
