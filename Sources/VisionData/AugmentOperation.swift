@@ -23,17 +23,17 @@ public enum AugmentOperation: String, CaseIterable, Sendable {
         switch self {
         case .identity: return image
         case .shearX:
-            bytes = affine(bytes, channels: c, height: h, width: w,
-                           matrix: inverseAffine(center: (-Double(w) / 2, -Double(h) / 2), shear: (atanDegrees(magnitude), 0)))
+            bytes = warp(bytes, channels: c, height: h, width: w,
+                         matrix: ImageOps.inverseAffineMatrix(center: (-Double(w) / 2, -Double(h) / 2), shear: (atanDegrees(magnitude), 0)))
         case .shearY:
-            bytes = affine(bytes, channels: c, height: h, width: w,
-                           matrix: inverseAffine(center: (-Double(w) / 2, -Double(h) / 2), shear: (0, atanDegrees(magnitude))))
+            bytes = warp(bytes, channels: c, height: h, width: w,
+                         matrix: ImageOps.inverseAffineMatrix(center: (-Double(w) / 2, -Double(h) / 2), shear: (0, atanDegrees(magnitude))))
         case .translateX:
-            bytes = affine(bytes, channels: c, height: h, width: w, matrix: inverseAffine(translate: (Double(Int(magnitude)), 0)))
+            bytes = warp(bytes, channels: c, height: h, width: w, matrix: ImageOps.inverseAffineMatrix(translate: (Double(Int(magnitude)), 0)))
         case .translateY:
-            bytes = affine(bytes, channels: c, height: h, width: w, matrix: inverseAffine(translate: (0, Double(Int(magnitude)))))
+            bytes = warp(bytes, channels: c, height: h, width: w, matrix: ImageOps.inverseAffineMatrix(translate: (0, Double(Int(magnitude)))))
         case .rotate:
-            bytes = affine(bytes, channels: c, height: h, width: w, matrix: inverseAffine(angle: -Double(magnitude)))
+            bytes = warp(bytes, channels: c, height: h, width: w, matrix: ImageOps.inverseAffineMatrix(angle: -Double(magnitude)))
         case .brightness:
             bytes = bytes.map { blend($0, 0, 1 + Double(magnitude)) }
         case .color:
@@ -116,45 +116,8 @@ private func equalizeChannel(_ bytes: inout [Float], range: Range<Int>) {
 
 private func atanDegrees(_ v: Float) -> Double { Foundation.atan(Double(v)) * (180 / Double.pi) }  // math.degrees
 
-/// torchvision's `_get_inverse_affine_matrix` (scale 1): output pixel → input pixel, about `center`
-/// (relative to the image centre), angle and shears in degrees.
-private func inverseAffine(center: (Double, Double) = (0, 0), angle: Double = 0, translate: (Double, Double) = (0, 0),
-                          shear: (Double, Double) = (0, 0)) -> [Double] {
-    let radians = Double.pi / 180  // math.radians(x) is x · (π/180)
-    let rot = angle * radians, sx = shear.0 * radians, sy = shear.1 * radians
-    let a = Foundation.cos(rot - sy) / Foundation.cos(sy)
-    let b = -Foundation.cos(rot - sy) * Foundation.tan(sx) / Foundation.cos(sy) - Foundation.sin(rot)
-    let c = Foundation.sin(rot - sy) / Foundation.cos(sy)
-    let d = -Foundation.sin(rot - sy) * Foundation.tan(sx) / Foundation.cos(sy) + Foundation.cos(rot)
-    var m = [d, -b, 0, -c, a, 0]
-    let (cx, cy) = center, (tx, ty) = translate
-    m[2] += m[0] * (-cx - tx) + m[1] * (-cy - ty)
-    m[5] += m[3] * (-cx - tx) + m[4] * (-cy - ty)
-    m[2] += cx
-    m[5] += cy
-    return m
-}
-
-/// `F_t.affine` with nearest sampling and zero fill, in float32 as `affine_grid` + `grid_sample`
-/// (align_corners false) compute it: pixel centres relative to the image centre go through the
-/// matrix, are normalised by half the size, and are mapped back and rounded half to even.
-private func affine(_ bytes: [Float], channels: Int, height h: Int, width w: Int, matrix: [Double]) -> [Float] {
-    let theta = matrix.map(Float.init)
-    let halfW = Float(0.5) * Float(w), halfH = Float(0.5) * Float(h)
-    let r = [theta[0] / halfW, theta[3] / halfH, theta[1] / halfW, theta[4] / halfH, theta[2] / halfW, theta[5] / halfH]
-    let plane = h * w
-    var out = [Float](repeating: 0, count: bytes.count)
-    for y in 0..<h {
-        let by = -Float(h) * 0.5 + 0.5 + Float(y)
-        for x in 0..<w {
-            let bx = -Float(w) * 0.5 + 0.5 + Float(x)
-            let gx = bx * r[0] + by * r[2] + r[4]
-            let gy = bx * r[1] + by * r[3] + r[5]
-            let ix = (((gx + 1) * Float(w)) - 1) / 2, iy = (((gy + 1) * Float(h)) - 1) / 2
-            let sx = Int(ix.rounded(.toNearestOrEven)), sy = Int(iy.rounded(.toNearestOrEven))
-            guard sx >= 0, sx < w, sy >= 0, sy < h else { continue }
-            for k in 0..<channels { out[k * plane + y * w + x] = bytes[k * plane + sy * w + sx] }
-        }
-    }
-    return out
+/// `F_t.affine` with nearest sampling and zero fill on the byte values.
+private func warp(_ bytes: [Float], channels: Int, height: Int, width: Int, matrix: [Double]) -> [Float] {
+    ImageOps.affine(FloatImage(channels: channels, height: height, width: width, pixels: bytes), matrix: matrix,
+                    interpolation: .nearest).pixels
 }

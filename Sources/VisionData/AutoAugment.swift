@@ -24,7 +24,7 @@ public func autoAugmentMagnitudes(_ operation: AugmentOperation, bins: Int, heig
 
 /// `torch.linspace(start, end, steps)` in float32: the first half stepped up from `start`, the second
 /// half stepped down from `end`, so both ends are exact.
-private func linspace(_ start: Float, _ end: Float, _ steps: Int) -> [Float] {
+func linspace(_ start: Float, _ end: Float, _ steps: Int) -> [Float] {
     guard steps > 1 else { return steps == 1 ? [start] : [] }
     let step = (end - start) / Float(steps - 1)
     let half = steps / 2

@@ -96,18 +96,11 @@ public enum ImageOps {
                         let sx = dx * cosine - dy * sine + centreX
                         let sy = dx * sine + dy * cosine + centreY
                         let x0 = Int(sx.rounded(.down)), y0 = Int(sy.rounded(.down))
-                        let fx = Float(sx - Double(x0)), fy = Float(sy - Double(y0))
-                        let weights = ((1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy)
-                        let inside = (x0 >= 0 && x0 < w, x0 + 1 >= 0 && x0 + 1 < w,
-                                      y0 >= 0 && y0 < h, y0 + 1 >= 0 && y0 + 1 < h)
+                        let point = BilinearPoint(x0: x0, y0: y0, fx: Float(sx - Double(x0)), fy: Float(sy - Double(y0)),
+                                                  width: w, height: h)
                         for c in 0..<image.channels {
-                            let base = c * planeSize
-                            let outside = fill.count == 1 ? fill[0] : fill[c]
-                            let v00 = inside.0 && inside.2 ? source[base + y0 * w + x0] : outside
-                            let v01 = inside.1 && inside.2 ? source[base + y0 * w + x0 + 1] : outside
-                            let v10 = inside.0 && inside.3 ? source[base + (y0 + 1) * w + x0] : outside
-                            let v11 = inside.1 && inside.3 ? source[base + (y0 + 1) * w + x0 + 1] : outside
-                            target[base + y * w + x] = weights.0 * v00 + weights.1 * v01 + weights.2 * v10 + weights.3 * v11
+                            target[c * planeSize + y * w + x] = point.sample(source, plane: c * planeSize,
+                                                                             outside: fill.count == 1 ? fill[0] : fill[c])
                         }
                     }
                 }
@@ -149,6 +142,29 @@ public enum ImageOps {
         }
         let radians = degrees * Double.pi / 180
         return (cos(radians), sin(radians))
+    }
+
+    /// The four pixels around a source point and their bilinear weights; a pixel outside the image reads `outside`.
+    struct BilinearPoint {
+        let x0: Int, y0: Int, width: Int
+        let weights: (Float, Float, Float, Float)
+        let inside: (Bool, Bool, Bool, Bool)  // column x0, column x0 + 1, row y0, row y0 + 1
+
+        init(x0: Int, y0: Int, fx: Float, fy: Float, width w: Int, height h: Int) {
+            self.x0 = x0; self.y0 = y0; width = w
+            weights = ((1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy)
+            inside = (x0 >= 0 && x0 < w, x0 + 1 >= 0 && x0 + 1 < w, y0 >= 0 && y0 < h, y0 + 1 >= 0 && y0 + 1 < h)
+        }
+
+        @inline(__always)
+        func sample(_ source: UnsafeBufferPointer<Float>, plane base: Int, outside: Float) -> Float {
+            let w = width
+            let v00 = inside.0 && inside.2 ? source[base + y0 * w + x0] : outside
+            let v01 = inside.1 && inside.2 ? source[base + y0 * w + x0 + 1] : outside
+            let v10 = inside.0 && inside.3 ? source[base + (y0 + 1) * w + x0] : outside
+            let v11 = inside.1 && inside.3 ? source[base + (y0 + 1) * w + x0 + 1] : outside
+            return weights.0 * v00 + weights.1 * v01 + weights.2 * v10 + weights.3 * v11
+        }
     }
 
     // MARK: Generic kernels

@@ -1,0 +1,167 @@
+import Foundation
+import VisionCore
+
+// Affine warps as torchvision's tensor `F.affine` computes them: an inverse matrix about the image centre,
+// pixel centres sent through it in float32 (`affine_grid`), sampled as `grid_sample(align_corners=False)`.
+
+extension ImageOps {
+    /// torchvision's `_get_inverse_affine_matrix(center, angle, translate, scale, shear)`: the 2×3 matrix
+    /// (row-major) taking an output pixel to its input pixel, both relative to the image centre plus
+    /// `center`. Rotation and shears in degrees; the angle as `F.affine` takes it (`F.rotate` negates its own).
+    public static func inverseAffineMatrix(center: (Double, Double) = (0, 0), angle: Double = 0,
+                                           translate: (Double, Double) = (0, 0), scale: Double = 1,
+                                           shear: (Double, Double) = (0, 0)) -> [Double] {
+        precondition(scale > 0, "affine: scale \(scale) must be positive")
+        let radians = Double.pi / 180  // math.radians(x) is x · (π/180)
+        let rot = angle * radians, sx = shear.0 * radians, sy = shear.1 * radians
+        let a = Foundation.cos(rot - sy) / Foundation.cos(sy)
+        let b = -Foundation.cos(rot - sy) * Foundation.tan(sx) / Foundation.cos(sy) - Foundation.sin(rot)
+        let c = Foundation.sin(rot - sy) / Foundation.cos(sy)
+        let d = -Foundation.sin(rot - sy) * Foundation.tan(sx) / Foundation.cos(sy) + Foundation.cos(rot)
+        var m = [d, -b, 0, -c, a, 0].map { $0 / scale }
+        let (cx, cy) = center, (tx, ty) = translate
+        m[2] += m[0] * (-cx - tx) + m[1] * (-cy - ty)
+        m[5] += m[3] * (-cx - tx) + m[4] * (-cy - ty)
+        m[2] += cx
+        m[5] += cy
+        return m
+    }
+
+    /// Warps `image` by the inverse `matrix` (from `inverseAffineMatrix`), keeping its size. Nearest picks the
+    /// pixel whose centre is closest (ties to even, as `grid_sample`); bilinear weighs the four around the
+    /// source point. Outside the image the samples read `fill` (one value, or one per channel) — the image
+    /// padded with the constant, then sampled; for fill 0 this is torchvision's `fill=None`.
+    public static func affine(_ image: FloatImage, matrix: [Double], interpolation: Interpolation = .nearest,
+                              fill: [Float] = [0]) -> FloatImage {
+        precondition(fill.count == 1 || fill.count == image.channels,
+                     "affine: fill needs 1 or \(image.channels) values, got \(fill.count)")
+        let (c, h, w) = (image.channels, image.height, image.width)
+        let plane = h * w
+        var out = [Float](repeating: 0, count: image.pixels.count)
+        image.pixels.withUnsafeBufferPointer { source in
+            out.withUnsafeMutableBufferPointer { target in
+                forEachSourcePoint(height: h, width: w, matrix: matrix) { index, ix, iy in
+                    // Far outside (or not a number): only the fill; this also keeps Int() from trapping.
+                    guard ix > -2 && ix < Float(w + 1) && iy > -2 && iy < Float(h + 1) else {
+                        for k in 0..<c { target[k * plane + index] = fill[fill.count == 1 ? 0 : k] }
+                        return
+                    }
+                    switch interpolation {
+                    case .nearest:
+                        let sx = Int(ix.rounded(.toNearestOrEven)), sy = Int(iy.rounded(.toNearestOrEven))
+                        let inside = sx >= 0 && sx < w && sy >= 0 && sy < h
+                        for k in 0..<c {
+                            target[k * plane + index] = inside ? source[k * plane + sy * w + sx] : fill[fill.count == 1 ? 0 : k]
+                        }
+                    case .bilinear:
+                        let x0 = ix.rounded(.down), y0 = iy.rounded(.down)
+                        let point = BilinearPoint(x0: Int(x0), y0: Int(y0), fx: ix - x0, fy: iy - y0, width: w, height: h)
+                        for k in 0..<c {
+                            target[k * plane + index] = point.sample(source, plane: k * plane, outside: fill[fill.count == 1 ? 0 : k])
+                        }
+                    }
+                }
+            }
+        }
+        return FloatImage(channels: c, height: h, width: w, pixels: out)
+    }
+
+    /// Warps a mask by the inverse `matrix` with nearest sampling (the geometry of the image warp); outside → `fill`.
+    public static func affine(_ mask: LabelMask, matrix: [Double], fill: Int = 0) -> LabelMask {
+        let (h, w) = (mask.height, mask.width)
+        var out = [Int](repeating: fill, count: h * w)
+        forEachSourcePoint(height: h, width: w, matrix: matrix) { index, ix, iy in
+            guard ix > -2 && ix < Float(w + 1) && iy > -2 && iy < Float(h + 1) else { return }
+            let sx = Int(ix.rounded(.toNearestOrEven)), sy = Int(iy.rounded(.toNearestOrEven))
+            if sx >= 0 && sx < w && sy >= 0 && sy < h { out[index] = mask.labels[sy * w + sx] }
+        }
+        return LabelMask(height: h, width: w, labels: out)
+    }
+
+    /// For every output pixel (`index = y·w + x`), its source point in input pixel coordinates, in float32 as
+    /// `affine_grid` + `grid_sample` (align_corners false) compute it: pixel centres relative to the image
+    /// centre go through the matrix, are normalised by half the size, and are mapped back.
+    private static func forEachSourcePoint(height h: Int, width w: Int, matrix: [Double],
+                                           _ body: (_ index: Int, _ x: Float, _ y: Float) -> Void) {
+        precondition(matrix.count == 6, "affine: the matrix needs 6 values, got \(matrix.count)")
+        let theta = matrix.map(Float.init)
+        let halfW = Float(0.5) * Float(w), halfH = Float(0.5) * Float(h)
+        let r = [theta[0] / halfW, theta[3] / halfH, theta[1] / halfW, theta[4] / halfH, theta[2] / halfW, theta[5] / halfH]
+        for y in 0..<h {
+            let by = -Float(h) * 0.5 + 0.5 + Float(y)
+            for x in 0..<w {
+                let bx = -Float(w) * 0.5 + 0.5 + Float(x)
+                let gx = bx * r[0] + by * r[2] + r[4]
+                let gy = bx * r[1] + by * r[3] + r[5]
+                body(y * w + x, ((gx + 1) * Float(w) - 1) / 2, ((gy + 1) * Float(h) - 1) / 2)
+            }
+        }
+    }
+}
+
+/// torchvision's `RandomAffine(degrees, translate, scale, shear, interpolation, fill)`: per image, an angle
+/// uniform in `degrees`, a translation of up to `translate` × the width and height (rounded to whole
+/// pixels), a scale uniform in `scale`, and shears (degrees) uniform in `shearX` and `shearY`, about the
+/// image centre. The image is sampled with `interpolation` (torchvision's default: nearest) and `fill`
+/// outside; a mask moves with it by nearest sampling, `maskFill` outside.
+public struct RandomAffine: Transform {
+    public let degrees: ClosedRange<Double>
+    public let translate: (Double, Double)?
+    public let scale: ClosedRange<Double>?
+    public let shearX: ClosedRange<Double>?, shearY: ClosedRange<Double>?
+    public let interpolation: Interpolation
+    public let fill: [Float]
+    public let maskFill: Int
+
+    /// - Parameters:
+    ///   - degrees: the angle's range; `RandomAffine(degrees: 10)` is `-10...10`.
+    ///   - translate: the largest shift as fractions of the width and the height, each in `[0, 1]`.
+    ///   - scale: the scale factor's range (positive).
+    ///   - shearX, shearY: the shears' ranges in degrees (torchvision's `shear=s` is `shearX: -s...s`).
+    public init(degrees: ClosedRange<Double>, translate: (Double, Double)? = nil, scale: ClosedRange<Double>? = nil,
+                shearX: ClosedRange<Double>? = nil, shearY: ClosedRange<Double>? = nil,
+                interpolation: Interpolation = .nearest, fill: [Float] = [0], maskFill: Int = 0) {
+        if let translate {
+            precondition((0...1).contains(translate.0) && (0...1).contains(translate.1),
+                         "RandomAffine: translate fractions must lie in [0, 1], got \(translate)")
+        }
+        if let scale { precondition(scale.lowerBound > 0, "RandomAffine: scale must be positive, got \(scale)") }
+        for shear in [shearX, shearY].compactMap({ $0 }) {
+            precondition(shear.lowerBound > -90 && shear.upperBound < 90, "RandomAffine: shear \(shear) must lie inside (−90°, 90°)")
+        }
+        self.degrees = degrees; self.translate = translate; self.scale = scale
+        self.shearX = shearX; self.shearY = shearY
+        self.interpolation = interpolation; self.fill = fill; self.maskFill = maskFill
+    }
+
+    /// Angles in `[−degrees, degrees]`, as torchvision's `RandomAffine(degrees)`.
+    public init(degrees: Double, translate: (Double, Double)? = nil, scale: ClosedRange<Double>? = nil,
+                shearX: ClosedRange<Double>? = nil, shearY: ClosedRange<Double>? = nil,
+                interpolation: Interpolation = .nearest, fill: [Float] = [0], maskFill: Int = 0) {
+        precondition(degrees >= 0, "RandomAffine: degrees must be non-negative, got \(degrees)")
+        self.init(degrees: -degrees...degrees, translate: translate, scale: scale, shearX: shearX, shearY: shearY,
+                  interpolation: interpolation, fill: fill, maskFill: maskFill)
+    }
+
+    public func apply(_ image: inout FloatImage, mask: inout LabelMask?, generator: inout SeededGenerator) {
+        checkMaskAligned(image, mask, "RandomAffine")
+        let matrix = draw(height: image.height, width: image.width, generator: &generator)
+        image = ImageOps.affine(image, matrix: matrix, interpolation: interpolation, fill: fill)
+        if let current = mask { mask = ImageOps.affine(current, matrix: matrix, fill: maskFill) }
+    }
+
+    /// The inverse matrix for one image of `height × width`, drawn in torchvision's order (angle, translation,
+    /// scale, shears).
+    public func draw(height: Int, width: Int, generator: inout SeededGenerator) -> [Double] {
+        let angle = generator.uniform(degrees.lowerBound, degrees.upperBound)
+        var shift = (0.0, 0.0)
+        if let translate {
+            let (dx, dy) = (translate.0 * Double(width), translate.1 * Double(height))
+            shift = (generator.uniform(-dx, dx).rounded(.toNearestOrEven), generator.uniform(-dy, dy).rounded(.toNearestOrEven))  // Python round()
+        }
+        let factor = scale.map { generator.uniform($0.lowerBound, $0.upperBound) } ?? 1
+        let sx = shearX.map { generator.uniform($0.lowerBound, $0.upperBound) } ?? 0
+        let sy = shearY.map { generator.uniform($0.lowerBound, $0.upperBound) } ?? 0
+        return ImageOps.inverseAffineMatrix(angle: angle, translate: shift, scale: factor, shear: (sx, sy))
+    }
+}

@@ -1,0 +1,127 @@
+import Foundation
+import TestSupport
+import VisionCore
+import VisionData
+import XCTest
+
+/// Affine warps and Gaussian blur against torchvision's tensor `F.affine` and `F.gaussian_blur`
+/// (`scripts/make_transform_fixture.py`), and the `RandomAffine` and `GaussianBlur` transforms.
+final class AffineAndBlurTests: XCTestCase {
+    static let fixture = packageRoot().appendingPathComponent("Tests/VisionDataTests/Fixtures/transforms.safetensors")
+
+    /// The fixture's tensors and the JSON case list under `key`.
+    func fixture(_ key: String) throws -> (tensors: [String: Tensor], cases: [[Any]]) {
+        let metadata = try SafeTensors.readMetadata(contentsOf: Self.fixture)
+        let cases = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(try XCTUnwrap(metadata[key]).utf8)) as? [[Any]])
+        return (try SafeTensors.read(contentsOf: Self.fixture), cases)
+    }
+
+    func testWarpsMatchTorchvision() throws {
+        let (tensors, cases) = try fixture("affine")
+        XCTAssertEqual(cases.count, 10)
+        let input = try XCTUnwrap(tensors["input"])
+        let image = FloatImage(channels: input.shape[0], height: input.shape[1], width: input.shape[2], pixels: input.storage)
+        for entry in cases {
+            let name = entry[0] as! String
+            let number = { (value: Any) in (value as! NSNumber).doubleValue }
+            let translate = (entry[2] as! [Any]).map(number), shear = (entry[4] as! [Any]).map(number)
+            let matrix = ImageOps.inverseAffineMatrix(angle: number(entry[1]), translate: (translate[0], translate[1]),
+                                                      scale: number(entry[3]), shear: (shear[0], shear[1]))
+            let nearest = entry[5] as! String == "nearest"
+            let output = ImageOps.affine(image, matrix: matrix, interpolation: nearest ? .nearest : .bilinear)
+            let expected = try XCTUnwrap(tensors[name])
+            if nearest {
+                let differing = zip(output.pixels, expected.storage).filter { $0 != $1 }.count
+                XCTAssertEqual(differing, 0, "\(name): \(differing) of \(expected.count) values differ from torchvision")
+            } else {
+                assertClose(output.pixels, expected.storage, rtol: 1e-5, atol: 2e-6, name)
+            }
+        }
+    }
+
+    /// The mask follows the image pixel for pixel (nearest sampling of the same matrix), `maskFill` outside.
+    func testRandomAffineMovesTheMaskWithTheImage() {
+        let (h, w) = (11, 14)
+        let image = FloatImage(channels: 1, height: h, width: w, pixels: (0..<(h * w)).map { Float($0 + 1) })
+        let mask = LabelMask(height: h, width: w, labels: (0..<(h * w)).map { $0 + 1 })
+        let augment = RandomAffine(degrees: 40, translate: (0.2, 0.1), scale: 0.7...1.3, shearX: -15...15, shearY: -5...5,
+                                   fill: [0], maskFill: 0)
+        var g = SeededGenerator(seed: 12)
+        var moved = 0
+        for _ in 0..<30 {
+            var warped = image
+            var warpedMask: LabelMask? = mask
+            augment.apply(&warped, mask: &warpedMask, generator: &g)
+            XCTAssertEqual(warped.pixels, warpedMask!.labels.map(Float.init))
+            if warped != image { moved += 1 }
+        }
+        XCTAssertEqual(moved, 30)
+    }
+
+    /// Parameters are drawn in their ranges: a pure translation moves by whole pixels up to the fraction of
+    /// the side, a pure scale keeps the centre, and a zero range is the identity.
+    func testRandomAffineDrawsWithinItsRanges() {
+        var g = SeededGenerator(seed: 13)
+        let shift = RandomAffine(degrees: 0...0, translate: (0.25, 0.5))
+        var seen = Set<[Double]>()
+        for _ in 0..<3_000 {  // the rarest pair, (±3, ±5), has probability 1/240
+            let m = shift.draw(height: 10, width: 12, generator: &g)
+            XCTAssertEqual(Array(m[0..<2]) + Array(m[3..<5]), [1, 0, 0, 1])
+            // The inverse matrix moves back by the drawn shift: −tx, −ty, whole pixels within ±3 and ±5.
+            XCTAssertEqual(m[2], m[2].rounded())
+            XCTAssertTrue((-3...3).contains(-m[2]) && (-5...5).contains(-m[5]), "\(m)")
+            seen.insert([m[2], m[5]])
+        }
+        XCTAssertEqual(seen.count, 7 * 11, "every whole shift is drawn")
+        let scale = RandomAffine(degrees: 0...0, scale: 0.5...2)
+        for _ in 0..<50 {
+            let m = scale.draw(height: 8, width: 8, generator: &g)
+            XCTAssertTrue((0.5...2).contains(1 / m[0]) && m[0] == m[4] && m[1] == 0 && m[2] == 0 && m[5] == 0, "\(m)")
+        }
+        let image = FloatImage(channels: 3, height: 7, width: 9, pixels: (0..<189).map { Float($0) / 189 })
+        var still = image
+        var none: LabelMask? = nil
+        RandomAffine(degrees: 0).apply(&still, mask: &none, generator: &g)
+        XCTAssertEqual(still, image)
+        // A scale so small that every source point but the centre's lies far outside gives the fill, not a trap.
+        let vanishing = ImageOps.affine(image, matrix: ImageOps.inverseAffineMatrix(scale: 1e-30), fill: [0.5])
+        let centre = [0, 1, 2].map { $0 * 63 + 3 * 9 + 4 }
+        XCTAssertEqual(centre.map { vanishing.pixels[$0] }, centre.map { image.pixels[$0] })
+        XCTAssertEqual(vanishing.pixels.enumerated().filter { !centre.contains($0.offset) && $0.element != 0.5 }.count, 0)
+    }
+
+    func testGaussianBlurMatchesTorchvision() throws {
+        let (tensors, cases) = try fixture("blur")
+        XCTAssertEqual(cases.count, 4)
+        let input = try XCTUnwrap(tensors["input"])
+        let image = FloatImage(channels: input.shape[0], height: input.shape[1], width: input.shape[2], pixels: input.storage)
+        for entry in cases {
+            let name = entry[0] as! String
+            let kernel = (entry[1] as! [NSNumber]).map(\.intValue), sigma = (entry[2] as! [NSNumber]).map(\.doubleValue)
+            let output = ImageOps.gaussianBlur(image, kernelSize: (kernel[0], kernel[1]), sigma: (sigma[0], sigma[1]))
+            assertClose(output.pixels, try XCTUnwrap(tensors[name]).storage, rtol: 1e-5, atol: 1e-6, name)
+        }
+    }
+
+    /// The sigma is drawn per image from the range: a 1-wide kernel is the identity, a constant image stays
+    /// constant, and the blur spreads a single bright pixel symmetrically; masks pass unchanged.
+    func testGaussianBlurTransform() {
+        var g = SeededGenerator(seed: 14)
+        let spike = FloatImage(channels: 1, height: 7, width: 7, pixels: (0..<49).map { $0 == 24 ? 1 : 0 })
+        var mask: LabelMask? = LabelMask(height: 7, width: 7, labels: (0..<49).map { $0 % 3 })
+        let original = mask
+        var blurred = spike
+        GaussianBlur(kernelSize: 5, sigma: 0.5...1.5).apply(&blurred, mask: &mask, generator: &g)
+        XCTAssertEqual(mask, original)
+        XCTAssertEqual(blurred.pixels.reduce(0, +), 1, accuracy: 1e-5, "a spike away from the border keeps its mass")
+        for (a, b) in [(23, 25), (17, 31), (10, 38), (16, 32)] { XCTAssertEqual(blurred.pixels[a], blurred.pixels[b], accuracy: 1e-7) }
+        XCTAssertLessThan(blurred.pixels[24], 1)
+        var none: LabelMask? = nil
+        var same = spike
+        GaussianBlur(kernelSize: (1, 1)).apply(&same, mask: &none, generator: &g)
+        XCTAssertEqual(same, spike)
+        var flat = FloatImage(channels: 2, height: 4, width: 6, pixels: [Float](repeating: 0.3, count: 48))
+        GaussianBlur(kernelSize: (3, 5)).apply(&flat, mask: &none, generator: &g)
+        assertClose(flat.pixels, [Float](repeating: 0.3, count: 48), rtol: 1e-6, atol: 1e-7)
+    }
+}
