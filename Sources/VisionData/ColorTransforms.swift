@@ -297,3 +297,90 @@ public struct RandomGrayscale: Transform {
         image = ColorOps.grayscale(image, outputChannels: 3)
     }
 }
+
+// MARK: torchvision's random 8-bit photometric transforms
+
+/// With probability `p`, one `AugmentOperation` at a fixed magnitude (torchvision's arithmetic on 8-bit
+/// images); the mask is left as it is.
+private func applyOperation(_ operation: AugmentOperation, magnitude: Float = 0, p: Float, to image: inout FloatImage,
+                            generator: inout SeededGenerator) {
+    guard generator.nextUniform() < p else { return }
+    image = operation.apply(magnitude: magnitude, to: image)
+}
+
+/// With probability `p`, inverts the image (`1 − x`; torchvision's `RandomInvert`).
+public struct RandomInvert: Transform {
+    public let p: Float
+
+    public init(p: Float = 0.5) { self.p = p }
+
+    public func apply(_ image: inout FloatImage, mask: inout LabelMask?, generator: inout SeededGenerator) {
+        applyOperation(.invert, p: p, to: &image, generator: &generator)
+    }
+}
+
+/// With probability `p`, keeps the `bits` highest bits of each 8-bit value (torchvision's `RandomPosterize`).
+public struct RandomPosterize: Transform {
+    public let bits: Int, p: Float
+
+    public init(bits: Int, p: Float = 0.5) {
+        precondition((0...8).contains(bits), "RandomPosterize: bits must be in 0…8, got \(bits)")
+        self.bits = bits; self.p = p
+    }
+
+    public func apply(_ image: inout FloatImage, mask: inout LabelMask?, generator: inout SeededGenerator) {
+        applyOperation(.posterize, magnitude: Float(bits), p: p, to: &image, generator: &generator)
+    }
+}
+
+/// With probability `p`, inverts every value at or above `threshold` (in image units, `0…1`; torchvision's
+/// `RandomSolarize`, whose threshold on 8-bit images is `threshold × 255`).
+public struct RandomSolarize: Transform {
+    public let threshold: Float, p: Float
+
+    public init(threshold: Float, p: Float = 0.5) {
+        precondition(threshold.isFinite, "RandomSolarize: threshold must be finite, got \(threshold)")
+        self.threshold = threshold; self.p = p
+    }
+
+    public func apply(_ image: inout FloatImage, mask: inout LabelMask?, generator: inout SeededGenerator) {
+        applyOperation(.solarize, magnitude: threshold * 255, p: p, to: &image, generator: &generator)
+    }
+}
+
+/// With probability `p`, sharpens (factor > 1) or blurs (factor < 1) against a 3×3 smoothing of the image
+/// (torchvision's `RandomAdjustSharpness`; factor 1 leaves it alone).
+public struct RandomAdjustSharpness: Transform {
+    public let sharpnessFactor: Float, p: Float
+
+    public init(sharpnessFactor: Float, p: Float = 0.5) {
+        precondition(sharpnessFactor >= 0 && sharpnessFactor.isFinite, "RandomAdjustSharpness: factor must be ≥ 0, got \(sharpnessFactor)")
+        self.sharpnessFactor = sharpnessFactor; self.p = p
+    }
+
+    public func apply(_ image: inout FloatImage, mask: inout LabelMask?, generator: inout SeededGenerator) {
+        applyOperation(.sharpness, magnitude: sharpnessFactor - 1, p: p, to: &image, generator: &generator)
+    }
+}
+
+/// With probability `p`, stretches each channel to the full range (torchvision's `RandomAutocontrast`).
+public struct RandomAutocontrast: Transform {
+    public let p: Float
+
+    public init(p: Float = 0.5) { self.p = p }
+
+    public func apply(_ image: inout FloatImage, mask: inout LabelMask?, generator: inout SeededGenerator) {
+        applyOperation(.autoContrast, p: p, to: &image, generator: &generator)
+    }
+}
+
+/// With probability `p`, equalises each channel's 8-bit histogram (torchvision's `RandomEqualize`).
+public struct RandomEqualize: Transform {
+    public let p: Float
+
+    public init(p: Float = 0.5) { self.p = p }
+
+    public func apply(_ image: inout FloatImage, mask: inout LabelMask?, generator: inout SeededGenerator) {
+        applyOperation(.equalize, p: p, to: &image, generator: &generator)
+    }
+}

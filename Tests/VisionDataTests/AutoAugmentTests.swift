@@ -208,4 +208,44 @@ final class AutoAugmentTests: XCTestCase {
         let bins = autoAugmentMagnitudes(.translateY, bins: 10, height: 32, width: 32)!.values
         XCTAssertEqual(translations, Set([bins[3], bins[9]]))
     }
+
+    // MARK: Random 8-bit photometric transforms
+
+    /// Each applies its operation (checked against torchvision above) with probability `p`: always at 1,
+    /// never at 0, about half the time at 0.5; the solarize threshold is in image units (×255 on bytes).
+    func testRandomPhotometricTransformsApplyTheirOperationWithProbabilityP() {
+        // 1,024 pixels per channel over 97 levels in 60…156: enough for equalize's histogram step (⌊(n − last level's count)/255⌋) to be non-zero.
+        let base = FloatImage(channels: 3, height: 32, width: 32, pixels: (0..<3072).map { Float(($0 * 29) % 97 + 60) / 255 })
+        let cases: [(String, (Float) -> any Transform, AugmentOperation, Float)] = [
+            ("invert", { RandomInvert(p: $0) }, .invert, 0),
+            ("posterize", { RandomPosterize(bits: 3, p: $0) }, .posterize, 3),
+            ("solarize", { RandomSolarize(threshold: 0.5, p: $0) }, .solarize, 127.5),
+            ("sharpness", { RandomAdjustSharpness(sharpnessFactor: 2.5, p: $0) }, .sharpness, 1.5),
+            ("autocontrast", { RandomAutocontrast(p: $0) }, .autoContrast, 0),
+            ("equalize", { RandomEqualize(p: $0) }, .equalize, 0),
+        ]
+        var g = SeededGenerator(seed: 21)
+        for (name, make, operation, magnitude) in cases {
+            let expected = operation.apply(magnitude: magnitude, to: base)
+            XCTAssertNotEqual(expected, base, "\(name) changes the test image")
+            var none: LabelMask? = nil
+            var always = base, never = base
+            make(1).apply(&always, mask: &none, generator: &g)
+            make(0).apply(&never, mask: &none, generator: &g)
+            XCTAssertEqual(always, expected, name)
+            XCTAssertEqual(never, base, name)
+            var applied = 0
+            for _ in 0..<400 {
+                var image = base
+                make(0.5).apply(&image, mask: &none, generator: &g)
+                if image == expected { applied += 1 } else { XCTAssertEqual(image, base, name) }
+            }
+            XCTAssertTrue((160...240).contains(applied), "\(name): applied \(applied) of 400 at p = 0.5")
+        }
+        // Solarize at 0.5 inverts exactly the values ≥ 0.5 (bytes ≥ 128).
+        var image = FloatImage(channels: 1, height: 1, width: 3, pixels: [127 / 255, 128 / 255, 1])
+        var none: LabelMask? = nil
+        RandomSolarize(threshold: 0.5, p: 1).apply(&image, mask: &none, generator: &g)
+        assertClose(image.pixels, [127 / 255, 127 / 255, 0], rtol: 0, atol: 1e-7)
+    }
 }
