@@ -5,10 +5,10 @@ Usage: python scripts/make_autoaugment_fixture.py  (needs torch and torchvision)
 Writes Tests/VisionDataTests/Fixtures/autoaugment.safetensors: two uint8 input images (RGB 3x13x11 and
 gray 1x9x12, stored as F32 byte values), and for every case `<name>` the output of
 torchvision.transforms.autoaugment._apply_op (nearest interpolation, fill None) on them. The metadata
-"cases" holds a JSON list of [name, image, operation, magnitude]; magnitudes are float32 values, as the
-transforms' own bins are. "policies" holds AutoAugment's sub-policies per policy name, and "spaces" the
-magnitude bins of RandAugment (31 bins) and AutoAugment (10 bins) for 32x32 and 13x11 images:
-{"ra|aa/HxW": {operation: [values…] or null}}.
+"cases" holds a JSON list of [name, image, operation, magnitude, "nearest"|"bilinear"]; magnitudes are float32
+values, as the transforms' own bins are. "policies" holds AutoAugment's sub-policies per policy name, and
+"spaces" the magnitude bins of RandAugment (31 bins), AutoAugment and AugMix (10 bins) for 32x32 and 13x11
+images, and TrivialAugmentWide's (31 bins, any size): {"ra|aa|am/HxW" or "ta/any": {operation: [values…] or null}}.
 """
 import json
 import os
@@ -16,7 +16,7 @@ import os
 import torch
 import torchvision
 from torchvision.transforms import InterpolationMode
-from torchvision.transforms import AutoAugment, AutoAugmentPolicy, RandAugment
+from torchvision.transforms import AugMix, AutoAugment, AutoAugmentPolicy, RandAugment, TrivialAugmentWide
 from torchvision.transforms.autoaugment import _apply_op
 
 from safetensors_io import write_safetensors
@@ -44,7 +44,13 @@ for image_name, image in images.items():
             name = f"{image_name}.{op}.{m}"
             out = _apply_op(image, op, m, interpolation=InterpolationMode.NEAREST, fill=None)
             tensors[name] = out.float()
-            cases.append([name, image_name, op, m])
+            cases.append([name, image_name, op, m, "nearest"])
+# The geometric operations with bilinear sampling (AugMix's default): uint8 results rounded from grid_sample.
+for op, m in [("ShearX", 0.3), ("ShearY", -0.2), ("Rotate", 30.0), ("Rotate", -100.5), ("TranslateX", 5.0)]:
+    m = float(torch.tensor(m, dtype=torch.float32))
+    name = f"rgb.{op}.{m}.bilinear"
+    tensors[name] = _apply_op(images["rgb"], op, m, interpolation=InterpolationMode.BILINEAR, fill=None).float()
+    cases.append([name, "rgb", op, m, "bilinear"])
 
 here = os.path.dirname(os.path.abspath(__file__))
 policies = {
@@ -52,7 +58,9 @@ policies = {
     for policy in AutoAugmentPolicy
 }
 spaces = {}
-for key, transform, bins in [("ra", RandAugment(), 31), ("aa", AutoAugment(), 10)]:
+space = TrivialAugmentWide()._augmentation_space(31)
+spaces["ta/any"] = {op: ([float(v) for v in values.tolist()] if values.ndim > 0 else None) for op, (values, _) in space.items()}
+for key, transform, bins in [("ra", RandAugment(), 31), ("aa", AutoAugment(), 10), ("am", AugMix(), 10)]:
     for size in [(32, 32), (13, 11)]:
         space = transform._augmentation_space(bins, size)
         spaces[f"{key}/{size[0]}x{size[1]}"] = {

@@ -169,7 +169,7 @@ struct TrainingOptions: ParsableArguments {
     @Option(name: .customLong("label-smoothing"), help: "Label smoothing for the cross-entropy loss.")
     var labelSmoothing: Float = 0
 
-    @Option(name: .customLong("augment"), help: "Augmentation preset: standard (crop + flip; segmentation: crop, flips, quarter turns), strong (classification: + colour jitter on RGB images and random erasing p = 0.25; segmentation: + rotation up to ±15°), trivial, rand, auto-imagenet, auto-cifar10, auto-svhn (classification only: crop + flip, then torchvision's TrivialAugmentWide — one of 14 operations per image at a random strength —, RandAugment — 2 operations at magnitude 9 of 31 —, or AutoAugment with the policy learnt on ImageNet, CIFAR-10 or SVHN), none (no augmentation; segmentation still takes random crops).")
+    @Option(name: .customLong("augment"), help: "Augmentation preset: standard (crop + flip; segmentation: crop, flips, quarter turns), strong (classification: + colour jitter on RGB images and random erasing p = 0.25; segmentation: + rotation up to ±15°), trivial, rand, auto-imagenet, auto-cifar10, auto-svhn, augmix (classification only: crop + flip, then torchvision's TrivialAugmentWide — one of 14 operations per image at a random strength —, RandAugment — 2 operations at magnitude 9 of 31 —, AutoAugment with the policy learnt on ImageNet, CIFAR-10 or SVHN, or AugMix — three chains of operations mixed with the image —, sampling bilinearly as torchvision's reference scripts), none (no augmentation; segmentation still takes random crops).")
     var augmentation: String = "standard"
 
     @Option(help: "Random-erasing probability for classification training (default: 0.25 with --augment strong, else 0).")

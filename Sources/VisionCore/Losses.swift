@@ -6,6 +6,8 @@ import Foundation
 /// How a loss combines its terms, PyTorch's `reduction` argument.
 public enum LossReduction: Sendable {
     /// The mean of the terms (for cross-entropy with class weights, divided by the targets' total weight).
+    /// Nothing to average over — an empty input, every target ignored, or class weights of the valid targets
+    /// summing to 0 or less — gives 0 with a zero gradient, where PyTorch gives NaN.
     case mean
     /// The sum of the terms.
     case sum
@@ -189,7 +191,7 @@ public func crossEntropy(_ logits: Tensor, probabilities targets: Tensor, labelS
 ///
 /// with `weight` w (rescaling each element) and `posWeight` p (weighting the positive term, per class)
 /// broadcast to the logits' shape, both 1 when absent (then `l = max(x, 0) − x·t + log(1 + e^(−|x|))`).
-/// reduced by `reduction` (the mean divides by the number of elements `n`). Gradients of the mean:
+/// The terms are reduced by `reduction` (the mean divides by the number of elements `n`). Gradients of the mean:
 /// `w·((1 + (p − 1)·t)·σ(x) − p·t)/n` for the logits (exactly `(σ(x) − t)/n` without weights, no
 /// cancellation for very negative x), `w·((p − 1)·softplus(−x) − x)/n` for the targets. `weight` and `posWeight`
 /// are constants: they get no gradient.

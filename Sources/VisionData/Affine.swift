@@ -103,7 +103,10 @@ extension ImageOps {
 /// uniform in `degrees`, a translation of up to `translate` × the width and height (rounded to whole
 /// pixels), a scale uniform in `scale`, and shears (degrees) uniform in `shearX` and `shearY`, about the
 /// image centre. The image is sampled with `interpolation` (torchvision's default: nearest) and `fill`
-/// outside; a mask moves with it by nearest sampling, `maskFill` outside.
+/// outside; a mask moves with it by nearest sampling, `maskFill` outside. Bilinear border pixels differ from
+/// torchvision's, as `ImageOps.rotate` says: torchvision always passes a fill here and then blends
+/// `sample·m + (1 − m)·fill` with the share `m` of the sample inside the image, which darkens the border a second
+/// time; here the image is padded with `fill` and sampled once.
 public struct RandomAffine: Transform {
     public let degrees: ClosedRange<Double>
     public let translate: (Double, Double)?

@@ -13,27 +13,34 @@ public enum AugmentOperation: String, CaseIterable, Sendable {
     case identity, shearX, shearY, translateX, translateY, rotate, brightness, color, contrast, sharpness
     case posterize, solarize, autoContrast, equalize, invert
 
+    /// The inverse affine matrix of a geometric operation, as torchvision's `_apply_op` builds it: shears about
+    /// the top-left corner (F.affine's centre moved there), translations by whole pixels (truncated), rotations
+    /// counter-clockwise (F.rotate). The identity for the other operations.
+    func inverseMatrix(magnitude: Float, height h: Int, width w: Int) -> [Double] {
+        let corner = (-Double(w) / 2, -Double(h) / 2)
+        switch self {
+        case .shearX: return ImageOps.inverseAffineMatrix(center: corner, shear: (atanDegrees(magnitude), 0))
+        case .shearY: return ImageOps.inverseAffineMatrix(center: corner, shear: (0, atanDegrees(magnitude)))
+        case .translateX: return ImageOps.inverseAffineMatrix(translate: (Double(Int(magnitude)), 0))
+        case .translateY: return ImageOps.inverseAffineMatrix(translate: (0, Double(Int(magnitude))))
+        case .rotate: return ImageOps.inverseAffineMatrix(angle: -Double(magnitude))
+        default: return ImageOps.inverseAffineMatrix()
+        }
+    }
+
     /// The operation at one magnitude (degrees for `rotate`, pixels for translations, the shear factor,
     /// `factor − 1` for the colour operations, bits kept for `posterize`, the byte threshold for `solarize`;
-    /// ignored by `identity`, `autoContrast`, `equalize` and `invert`).
-    public func apply(magnitude: Float, to image: FloatImage) -> FloatImage {
+    /// ignored by `identity`, `autoContrast`, `equalize` and `invert`). Shears, translations and rotations
+    /// sample with `interpolation` (bilinear results rounded to bytes, as torchvision does for uint8 images).
+    public func apply(magnitude: Float, to image: FloatImage, interpolation: Interpolation = .nearest) -> FloatImage {
         var bytes = image.pixels.map { Swift.min(Swift.max(($0 * 255).rounded(), 0), 255) }
         let (c, h, w) = (image.channels, image.height, image.width)
         let plane = h * w
         switch self {
         case .identity: return image
-        case .shearX:
-            bytes = warp(bytes, channels: c, height: h, width: w,
-                         matrix: ImageOps.inverseAffineMatrix(center: (-Double(w) / 2, -Double(h) / 2), shear: (atanDegrees(magnitude), 0)))
-        case .shearY:
-            bytes = warp(bytes, channels: c, height: h, width: w,
-                         matrix: ImageOps.inverseAffineMatrix(center: (-Double(w) / 2, -Double(h) / 2), shear: (0, atanDegrees(magnitude))))
-        case .translateX:
-            bytes = warp(bytes, channels: c, height: h, width: w, matrix: ImageOps.inverseAffineMatrix(translate: (Double(Int(magnitude)), 0)))
-        case .translateY:
-            bytes = warp(bytes, channels: c, height: h, width: w, matrix: ImageOps.inverseAffineMatrix(translate: (0, Double(Int(magnitude)))))
-        case .rotate:
-            bytes = warp(bytes, channels: c, height: h, width: w, matrix: ImageOps.inverseAffineMatrix(angle: -Double(magnitude)))
+        case .shearX, .shearY, .translateX, .translateY, .rotate:
+            bytes = warp(bytes, channels: c, height: h, width: w, matrix: inverseMatrix(magnitude: magnitude, height: h, width: w),
+                         interpolation: interpolation)
         case .brightness:
             bytes = bytes.map { blend($0, 0, 1 + Double(magnitude)) }
         case .color:
@@ -116,8 +123,11 @@ private func equalizeChannel(_ bytes: inout [Float], range: Range<Int>) {
 
 private func atanDegrees(_ v: Float) -> Double { Foundation.atan(Double(v)) * (180 / Double.pi) }  // math.degrees
 
-/// `F_t.affine` with nearest sampling and zero fill on the byte values.
-private func warp(_ bytes: [Float], channels: Int, height: Int, width: Int, matrix: [Double]) -> [Float] {
-    ImageOps.affine(FloatImage(channels: channels, height: height, width: width, pixels: bytes), matrix: matrix,
-                    interpolation: .nearest).pixels
+/// `F_t.affine` with zero fill on the byte values; bilinear samples are rounded half to even, as torchvision
+/// casts a uint8 image's `grid_sample` result back.
+private func warp(_ bytes: [Float], channels: Int, height: Int, width: Int, matrix: [Double],
+                  interpolation: Interpolation) -> [Float] {
+    let warped = ImageOps.affine(FloatImage(channels: channels, height: height, width: width, pixels: bytes), matrix: matrix,
+                                 interpolation: interpolation).pixels
+    return interpolation == .nearest ? warped : warped.map { $0.rounded(.toNearestOrEven) }
 }

@@ -14,21 +14,26 @@ public func autoAugmentMagnitudes(_ operation: AugmentOperation, bins: Int, heig
     case .translateY: return (linspace(0, Float(150.0 / 331.0 * Double(height)), bins), true)
     case .rotate: return (linspace(0, 30, bins), true)
     case .brightness, .color, .contrast, .sharpness: return (linspace(0, 0.9, bins), true)
-    case .posterize:
-        // torch: arange(bins) / ((bins − 1) / 4) in float32, rounded half to even.
-        let divisor = Float(Double(bins - 1) / 4)
-        return ((0..<bins).map { 8 - (Float($0) / divisor).rounded(.toNearestOrEven) }, false)
+    case .posterize: return (posterizeBits(bins: bins, top: 8, divisions: 4), false)
     case .solarize: return (linspace(255, 0, bins), false)
     }
 }
 
-/// `torch.linspace(start, end, steps)` in float32: the first half stepped up from `start`, the second
-/// half stepped down from `end`, so both ends are exact.
+/// `torch.linspace(start, end, steps)` in float32, each value correctly rounded from `start + k·(end − start)/(steps − 1)`.
+/// torch's own CPU kernel steps in float32 in vector-wide chunks, so a few of its values sit an ulp away (which ones
+/// depends on the CPU's vector width): at a bin on a whole number of pixels, such as TrivialAugmentWide's 16 px,
+/// torch may give 15.999999 and translate by 15.
 func linspace(_ start: Float, _ end: Float, _ steps: Int) -> [Float] {
     guard steps > 1 else { return steps == 1 ? [start] : [] }
-    let step = (end - start) / Float(steps - 1)
-    let half = steps / 2
-    return (0..<steps).map { $0 < half ? start + step * Float($0) : end - step * Float(steps - 1 - $0) }
+    let (a, b) = (Double(start), Double(end))
+    return (0..<steps).map { Float(a + (b - a) * Double($0) / Double(steps - 1)) }
+}
+
+/// Posterize's bits per bin as torchvision computes them: `top − round(k / ((bins − 1)/divisions))`, the quotient in
+/// float32 and rounded half to even.
+func posterizeBits(bins: Int, top: Float, divisions: Double) -> [Float] {
+    let divisor = Float(Double(bins - 1) / divisions)
+    return (0..<bins).map { top - (Float($0) / divisor).rounded(.toNearestOrEven) }
 }
 
 /// RandAugment (Cubuk et al. 2019) as torchvision's `transforms.RandAugment(num_ops, magnitude,
@@ -37,18 +42,20 @@ func linspace(_ start: Float, _ end: Float, _ steps: Int) -> [Float] {
 /// signed). torchvision's reference scripts call it `--auto-augment ra`. Classification only.
 public struct RandAugment: Transform {
     public let numOps: Int, magnitude: Int, bins: Int
+    /// How shears, translations and rotations sample (torchvision's default: nearest; its reference scripts: bilinear).
+    public let interpolation: Interpolation
 
-    public init(numOps: Int = 2, magnitude: Int = 9, bins: Int = 31) {
+    public init(numOps: Int = 2, magnitude: Int = 9, bins: Int = 31, interpolation: Interpolation = .nearest) {
         precondition(numOps >= 0, "RandAugment: numOps \(numOps) must not be negative")
         precondition(bins >= 2 && (0..<bins).contains(magnitude),
                      "RandAugment: magnitude \(magnitude) must be one of the \(bins) bins 0…\(bins - 1)")
-        self.numOps = numOps; self.magnitude = magnitude; self.bins = bins
+        self.numOps = numOps; self.magnitude = magnitude; self.bins = bins; self.interpolation = interpolation
     }
 
     public func apply(_ image: inout FloatImage, mask: inout LabelMask?, generator: inout SeededGenerator) {
         precondition(mask == nil, "RandAugment is for classification images; it does not move masks")
         for (operation, value) in draw(height: image.height, width: image.width, generator: &generator) {
-            image = operation.apply(magnitude: value, to: image)
+            image = operation.apply(magnitude: value, to: image, interpolation: interpolation)
         }
     }
 
@@ -86,9 +93,12 @@ public struct AutoAugment: Transform {
     public let policy: Policy
     /// The policy's 25 sub-policies of two steps each.
     public let subPolicies: [[Step]]
+    /// How shears, translations and rotations sample (torchvision's default: nearest; its reference scripts: bilinear).
+    public let interpolation: Interpolation
 
-    public init(policy: Policy = .imagenet) {
+    public init(policy: Policy = .imagenet, interpolation: Interpolation = .nearest) {
         self.policy = policy
+        self.interpolation = interpolation
         subPolicies = AutoAugment.table(policy).map { pair in
             pair.map { Step(operation: $0.0, probability: $0.1, bin: $0.2) }
         }
@@ -97,7 +107,7 @@ public struct AutoAugment: Transform {
     public func apply(_ image: inout FloatImage, mask: inout LabelMask?, generator: inout SeededGenerator) {
         precondition(mask == nil, "AutoAugment is for classification images; it does not move masks")
         for (operation, value) in draw(height: image.height, width: image.width, generator: &generator) {
-            image = operation.apply(magnitude: value, to: image)
+            image = operation.apply(magnitude: value, to: image, interpolation: interpolation)
         }
     }
 
@@ -171,5 +181,105 @@ public struct AutoAugment: Transform {
                 [(.shearX, 0.7, 2), (.invert, 0.1, nil)],
             ]
         }
+    }
+}
+
+/// AugMix (Hendrycks et al. 2020) as torchvision's `transforms.AugMix(severity, mixture_width, chain_depth,
+/// alpha, all_ops, interpolation)`: `mixtureWidth` chains of 1–3 random operations (or `chainDepth`) are
+/// applied to copies of the image, and the copies are mixed with the original:
+///
+///     y = m₀·x + m₁·Σ_i w_i·chain_i(x),   (m₀, m₁) ~ Dirichlet(α, α),   w ~ Dirichlet(α, …, α)
+///
+/// on 8-bit values, the sum truncated to bytes as torchvision's cast back to uint8. Each step draws an operation
+/// uniformly from `operations` and a magnitude uniformly from the first `severity` of `augMixMagnitudes`' 10 bins
+/// (negated with probability ½ where signed). torchvision's reference scripts call it `--auto-augment augmix`.
+/// Classification only.
+public struct AugMix: Transform {
+    public let severity: Int, mixtureWidth: Int
+    /// Operations per chain; nil draws 1, 2 or 3 per chain (torchvision's `chain_depth=-1`).
+    public let chainDepth: Int?
+    public let alpha: Double
+    /// The operations drawn from: shears, translations, rotation, posterize, solarize, autocontrast, equalize,
+    /// and with `allOps` brightness, colour, contrast and sharpness (AugMix's paper leaves those out, as they
+    /// overlap the corruptions it evaluates on).
+    public let operations: [AugmentOperation]
+    public let interpolation: Interpolation
+
+    public init(severity: Int = 3, mixtureWidth: Int = 3, chainDepth: Int? = nil, alpha: Double = 1, allOps: Bool = true,
+                interpolation: Interpolation = .bilinear) {
+        precondition((1...10).contains(severity), "AugMix: severity must be in 1…10, got \(severity)")
+        precondition(mixtureWidth >= 1, "AugMix: mixtureWidth must be at least 1, got \(mixtureWidth)")
+        precondition(chainDepth.map { $0 >= 1 } ?? true, "AugMix: chainDepth must be at least 1, got \(chainDepth!)")
+        precondition(alpha > 0 && alpha.isFinite, "AugMix: alpha must be positive, got \(alpha)")
+        self.severity = severity; self.mixtureWidth = mixtureWidth; self.chainDepth = chainDepth; self.alpha = alpha
+        self.interpolation = interpolation
+        operations = [.shearX, .shearY, .translateX, .translateY, .rotate, .posterize, .solarize, .autoContrast, .equalize]
+            + (allOps ? [.brightness, .color, .contrast, .sharpness] : [])
+    }
+
+    /// One image's draws: the original's weight `m₀`, and per chain its weight `m₁·w_i` and its operations.
+    public struct Plan: Sendable {
+        public let originalWeight: Float
+        public let chains: [(weight: Float, steps: [(operation: AugmentOperation, magnitude: Float)])]
+
+        public init(originalWeight: Float, chains: [(weight: Float, steps: [(operation: AugmentOperation, magnitude: Float)])]) {
+            self.originalWeight = originalWeight; self.chains = chains
+        }
+    }
+
+    public func draw(height: Int, width: Int, generator: inout SeededGenerator) -> Plan {
+        let m = dirichlet([alpha, alpha], generator: &generator)
+        let w = dirichlet([Double](repeating: alpha, count: mixtureWidth), generator: &generator)
+        let chains = w.map { weight in
+            let depth = chainDepth ?? generator.integer(1, 4)
+            let steps = (0..<depth).map { _ -> (operation: AugmentOperation, magnitude: Float) in
+                let operation = operations[generator.nextInt(operations.count)]
+                guard let (values, signed) = augMixMagnitudes(operation, height: height, width: width) else { return (operation, 0) }
+                let value = values[generator.nextInt(severity)]
+                return (operation, signed && generator.nextInt(2) == 1 ? -value : value)
+            }
+            return (weight: Float(m[1] * weight), steps: steps)
+        }
+        return Plan(originalWeight: Float(m[0]), chains: chains)
+    }
+
+    public func apply(_ image: inout FloatImage, mask: inout LabelMask?, generator: inout SeededGenerator) {
+        precondition(mask == nil, "AugMix is for classification images; it does not move masks")
+        image = mix(image, plan: draw(height: image.height, width: image.width, generator: &generator))
+    }
+
+    /// The image mixed as `plan` says: `m₀·x + Σ weight_i·chain_i(x)` on bytes, truncated to bytes.
+    public func mix(_ image: FloatImage, plan: Plan) -> FloatImage {
+        let bytes = image.pixels.map { Swift.min(Swift.max(($0 * 255).rounded(), 0), 255) }
+        var mixed = bytes.map { plan.originalWeight * $0 }
+        for chain in plan.chains {
+            var augmented = FloatImage(channels: image.channels, height: image.height, width: image.width,
+                                       pixels: bytes.map { $0 / 255 })
+            for (operation, value) in chain.steps {
+                augmented = operation.apply(magnitude: value, to: augmented, interpolation: interpolation)
+            }
+            for i in 0..<mixed.count { mixed[i] += chain.weight * (augmented.pixels[i] * 255).rounded() }
+        }
+        return FloatImage(channels: image.channels, height: image.height, width: image.width,
+                          pixels: mixed.map { Swift.min(Swift.max($0, 0), 255).rounded(.towardZero) / 255 })
+    }
+
+    /// A Dirichlet draw: independent Gamma(αᵢ, 1) values over their sum.
+    private func dirichlet(_ alphas: [Double], generator: inout SeededGenerator) -> [Double] {
+        let gammas = alphas.map { generator.nextGamma(shape: $0) }
+        let total = gammas.reduce(0, +)
+        return total > 0 ? gammas.map { $0 / total } : alphas.map { _ in 1 / Double(alphas.count) }
+    }
+}
+
+/// AugMix's magnitude bins (torchvision's `AugMix._augmentation_space` with 10 bins): shears `0…0.3`,
+/// translations `0…⅓` of the width (x) or height (y), rotations `0…30°`, colour factors `0…0.9`,
+/// posterize `4 − round(k / 2.25)` bits, solarize `255…0`. nil for operations without a magnitude.
+public func augMixMagnitudes(_ operation: AugmentOperation, height: Int, width: Int) -> (values: [Float], signed: Bool)? {
+    switch operation {
+    case .translateX: return (linspace(0, Float(width) / 3, 10), true)
+    case .translateY: return (linspace(0, Float(height) / 3, 10), true)
+    case .posterize: return (posterizeBits(bins: 10, top: 4, divisions: 4), false)
+    default: return autoAugmentMagnitudes(operation, bins: 10, height: height, width: width)
     }
 }

@@ -5,7 +5,9 @@ extension ImageOps {
     /// torchvision's `F.gaussian_blur(img, kernel_size, sigma)` on a float image: each channel convolved with a
     /// `kernelSize.x × kernelSize.y` Gaussian (standard deviations `sigma.x`, `sigma.y` in pixels, each 1-D
     /// kernel normalised to sum 1) over the image reflected at its borders (torch's `reflect`, edge pixel not
-    /// repeated). The 2-D kernel is the product of the two 1-D ones, so it runs as two 1-D passes.
+    /// repeated). The 2-D kernel is the product of the two 1-D ones, so it runs as two 1-D passes. A kernel reaching
+    /// past a whole side, which torch refuses ("padding size should be less than the input dimension"), reflects
+    /// again at the far border (the image mirrored periodically); a side of one pixel repeats it.
     public static func gaussianBlur(_ image: FloatImage, kernelSize: (x: Int, y: Int), sigma: (x: Double, y: Double)) -> FloatImage {
         precondition(kernelSize.x > 0 && kernelSize.y > 0 && kernelSize.x % 2 == 1 && kernelSize.y % 2 == 1,
                      "gaussianBlur: kernel sizes must be positive and odd, got \(kernelSize)")
@@ -41,7 +43,7 @@ extension ImageOps {
 
     /// torchvision's `_get_gaussian_kernel1d` in float32: `exp(−½(x/σ)²)` at `x = linspace(−(k−1)/2, (k−1)/2, k)`,
     /// divided by its sum.
-    static func gaussianKernel(_ size: Int, sigma: Double) -> [Float] {
+    public static func gaussianKernel(_ size: Int, sigma: Double) -> [Float] {
         let half = Float(size - 1) * 0.5
         let s = Float(sigma)
         let pdf = linspace(-half, half, size).map { x -> Float in

@@ -12,31 +12,31 @@ public struct TrivialAugmentWide: Transform {
     public static let operations: [AugmentOperation] = AugmentOperation.allCases.filter { $0 != .invert }
 
     public let bins: Int
+    /// How shears, translations and rotations sample (torchvision's default: nearest; its reference scripts: bilinear).
+    public let interpolation: Interpolation
 
-    public init(bins: Int = 31) {
+    public init(bins: Int = 31, interpolation: Interpolation = .nearest) {
         precondition(bins >= 2, "TrivialAugmentWide needs at least 2 magnitude bins, got \(bins)")
         self.bins = bins
+        self.interpolation = interpolation
     }
 
     /// The magnitudes of an operation (nil: it has none) and whether a random sign applies.
     public func magnitudes(_ operation: AugmentOperation) -> (values: [Float], signed: Bool)? {
-        func linspace(_ from: Float, _ to: Float) -> [Float] {
-            (0..<bins).map { from + (to - from) * Float($0) / Float(bins - 1) }
-        }
         switch operation {
         case .identity, .autoContrast, .equalize, .invert: return nil
-        case .shearX, .shearY, .brightness, .color, .contrast, .sharpness: return (linspace(0, 0.99), true)
-        case .translateX, .translateY: return (linspace(0, 32), true)
-        case .rotate: return (linspace(0, 135), true)
-        case .posterize: return ((0..<bins).map { 8 - (Float($0) / (Float(bins - 1) / 6)).rounded(.toNearestOrEven) }, false)
-        case .solarize: return (linspace(255, 0), false)
+        case .shearX, .shearY, .brightness, .color, .contrast, .sharpness: return (linspace(0, 0.99, bins), true)
+        case .translateX, .translateY: return (linspace(0, 32, bins), true)
+        case .rotate: return (linspace(0, 135, bins), true)
+        case .posterize: return (posterizeBits(bins: bins, top: 8, divisions: 6), false)
+        case .solarize: return (linspace(255, 0, bins), false)
         }
     }
 
     public func apply(_ image: inout FloatImage, mask: inout LabelMask?, generator: inout SeededGenerator) {
         precondition(mask == nil, "TrivialAugmentWide is for classification images; it does not move masks")
         let (operation, magnitude) = draw(generator: &generator)
-        image = operation.apply(magnitude: magnitude, to: image)
+        image = operation.apply(magnitude: magnitude, to: image, interpolation: interpolation)
     }
 
     /// The operation (uniform over the fourteen) and its magnitude (uniform over the bins, negated with

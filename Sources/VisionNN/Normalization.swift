@@ -80,10 +80,10 @@ public final class InstanceNorm2d: Module {
     }
 
     public override func forward(_ input: Tensor) -> Tensor {
+        requireShape((input.rank == 4 && input.shape[1] == numFeatures) || (input.rank == 3 && input.shape[0] == numFeatures),
+                     "InstanceNorm2d expects [N, \(numFeatures), H, W] or [\(numFeatures), H, W], got \(input.shape)")
         // As PyTorch, an unbatched [C, H, W] input is one sample.
         if input.rank == 3 { return forward(input.reshape([1] + input.shape)).reshape(input.shape) }
-        requireShape(input.rank == 4 && input.shape[1] == numFeatures,
-                     "InstanceNorm2d expects [N, \(numFeatures), H, W] or [\(numFeatures), H, W], got \(input.shape)")
         // As PyTorch: one pixel per channel would normalise to the bias alone.
         requireShape(input.shape[2] * input.shape[3] > 1,
                      "InstanceNorm2d needs more than one pixel per channel, got \(input.shape)")

@@ -330,14 +330,15 @@ public enum DataSetup {
 
     /// The `--augment` presets: every one applies to classification; segmentation takes `segmentationPresets`.
     public static let augmentationPresets = ["standard", "strong", "trivial", "rand", "auto-imagenet", "auto-cifar10",
-                                             "auto-svhn", "none"]
+                                             "auto-svhn", "augmix", "none"]
     /// The presets segmentation training takes (the others transform images without their masks).
     public static let segmentationPresets = ["standard", "strong", "none", "off"]
 
     /// Augmentation presets for classification: `none`, `standard` (crop + flip), `strong` (+ colour jitter, erasing
     /// with probability 0.25), and crop + flip followed by one of torchvision's automatic policies, as its reference
-    /// scripts' `--auto-augment`: `trivial` (TrivialAugmentWide, `ta_wide`), `rand` (RandAugment with 2 operations
-    /// at magnitude 9 of 31, `ra`), `auto-imagenet`, `auto-cifar10`, `auto-svhn` (AutoAugment with that policy).
+    /// scripts' `--auto-augment` with their default bilinear interpolation: `trivial` (TrivialAugmentWide, `ta_wide`),
+    /// `rand` (RandAugment with 2 operations at magnitude 9 of 31, `ra`), `auto-imagenet`, `auto-cifar10`, `auto-svhn`
+    /// (AutoAugment with that policy), `augmix` (AugMix at severity 3, `augmix`).
     /// `erasing` overrides the random-erasing probability of any preset (0 turns it off).
     public static func classificationTransform(_ preset: String, size: Int, padding: Int, channels: Int, largeImages: Bool,
                                                mean: [Float], std: [Float], erasing: Float? = nil) -> any Transform {
@@ -357,11 +358,12 @@ public enum DataSetup {
                 steps.append(ColorJitter(brightness: 0.3, contrast: 0.3, saturation: 0.3, hue: 0.05))
             }
             switch preset {
-            case "trivial": steps.append(TrivialAugmentWide())
-            case "rand": steps.append(RandAugment())
-            case "auto-imagenet": steps.append(AutoAugment(policy: .imagenet))
-            case "auto-cifar10": steps.append(AutoAugment(policy: .cifar10))
-            case "auto-svhn": steps.append(AutoAugment(policy: .svhn))
+            case "trivial": steps.append(TrivialAugmentWide(interpolation: .bilinear))
+            case "rand": steps.append(RandAugment(interpolation: .bilinear))
+            case "auto-imagenet": steps.append(AutoAugment(policy: .imagenet, interpolation: .bilinear))
+            case "auto-cifar10": steps.append(AutoAugment(policy: .cifar10, interpolation: .bilinear))
+            case "auto-svhn": steps.append(AutoAugment(policy: .svhn, interpolation: .bilinear))
+            case "augmix": steps.append(AugMix())
             default: break
             }
         }

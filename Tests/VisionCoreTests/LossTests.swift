@@ -373,6 +373,14 @@ final class LossTests: XCTestCase {
         margins.backward()
         assertClose(scores.grad!.storage, [0, 0, -0.25, 0.25, -0.25, 0, 0, 0.25, 0.25, -0.5, 0.25, 0], rtol: 1e-6, atol: 1e-7)
         XCTAssertEqual(svmHingeLoss(scores, targets: [2, 0, 1], margin: 1.25, reduction: .sum).item, 4 * 0.425, accuracy: 1e-5)
+        // Per sample, C × multi-margin's terms (from the margins listed above: 0.05; 0.65; 0.05 + 0.95).
+        assertClose(svmHingeLoss(scores, targets: [2, 0, 1], margin: 1.25, reduction: .none).storage, [0.05, 0.65, 1.0],
+                    rtol: 1e-5, atol: 1e-6)
+        // Nothing to average: an empty batch gives 0 with the mean, 0 with the sum, and no terms unreduced.
+        let empty = Tensor([], shape: [0, 3])
+        XCTAssertEqual(mseLoss(empty, empty).item, 0)
+        XCTAssertEqual(mseLoss(empty, empty, reduction: .sum).item, 0)
+        XCTAssertEqual(mseLoss(empty, empty, reduction: .none).shape, [0, 3])
     }
 
     func testSumAndUnreducedLossGradients() {
@@ -399,9 +407,12 @@ final class LossTests: XCTestCase {
             let shifted = Tensor(logits.storage.enumerated().map { $0.element + [0.3, -1.7, 0.6, -0.2, 2.4][$0.offset % 5] },
                                  shape: [4, 3])
             checkGradients([logits, shifted]) { mseLoss($0[0], $0[1], reduction: reduction) }
+            checkGradients([logits, shifted]) { l1Loss($0[0], $0[1], reduction: reduction) }
             checkGradients([logits, shifted]) { smoothL1Loss($0[0], $0[1], beta: 0.4, reduction: reduction) }
+            checkGradients([logits, shifted]) { huberLoss($0[0], $0[1], delta: 1.5, reduction: reduction) }
             let scores = Tensor([0.3, -1.2, 2.1, 0.9, 1.7, 0.2, -0.6, 1.1, -0.4, 0.8, 0.5, -2.0], shape: [3, 4])
             checkGradients([scores]) { multiMarginLoss($0[0], targets: [2, 0, 1], reduction: reduction) }
+            checkGradients([scores]) { svmHingeLoss($0[0], targets: [2, 0, 1], margin: 1.25, reduction: reduction) }
         }
     }
 

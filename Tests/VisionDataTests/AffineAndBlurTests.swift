@@ -124,4 +124,17 @@ final class AffineAndBlurTests: XCTestCase {
         GaussianBlur(kernelSize: (3, 5)).apply(&flat, mask: &none, generator: &g)
         assertClose(flat.pixels, [Float](repeating: 0.3, count: 48), rtol: 1e-6, atol: 1e-7)
     }
+
+    /// Kernels reaching past a whole side (torch refuses them) mirror the image again: a 1-pixel row repeats
+    /// its value, and a 2-pixel row [a, b] reads … b a b a b … so a 5-tap kernel centred on a sees b, a, b weighted.
+    func testGaussianBlurWithAKernelLargerThanTheImage() {
+        let single = FloatImage(channels: 1, height: 1, width: 1, pixels: [0.7])
+        XCTAssertEqual(ImageOps.gaussianBlur(single, kernelSize: (9, 9), sigma: (2, 2)).pixels[0], 0.7, accuracy: 1e-6)
+        let pair = FloatImage(channels: 1, height: 1, width: 2, pixels: [0, 1])
+        let k = ImageOps.gaussianKernel(5, sigma: 1)
+        let blurred = ImageOps.gaussianBlur(pair, kernelSize: (5, 1), sigma: (1, 1))
+        // Taps at offsets −2…2 from pixel 0 read indices 2→0, 1, 0, 1, 2→0: values 0, 1, 0, 1, 0.
+        XCTAssertEqual(blurred.pixels[0], k[1] + k[3], accuracy: 1e-6)
+        XCTAssertEqual(blurred.pixels[1], k[0] + k[2] + k[4], accuracy: 1e-6)
+    }
 }

@@ -153,6 +153,7 @@ final class LayerTests: XCTestCase {
         let unbatched = InstanceNorm2d(6)(single)
         XCTAssertEqual(unbatched.shape, [6, 4, 5])
         assertClose(unbatched.storage, groupNorm(y, groups: 6).storage.suffix(120).map { $0 }, rtol: 0, atol: 0)
+        XCTAssertEqual(InstanceNorm2d(6, affine: true)(single).shape, [6, 4, 5])
     }
 
     func testLayerNormLayerEqualsItsOpAndNamesItsParameters() {

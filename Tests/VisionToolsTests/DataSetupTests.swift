@@ -67,14 +67,16 @@ final class DataSetupTests: XCTestCase {
         }
         XCTAssertEqual(steps("trivial"), ["MatchChannels", "FitSize", "RandomCrop", "RandomHorizontalFlip", "TrivialAugmentWide", "Normalize"])
         XCTAssertEqual(steps("rand"), ["MatchChannels", "FitSize", "RandomCrop", "RandomHorizontalFlip", "RandAugment", "Normalize"])
+        XCTAssertEqual(steps("augmix"), ["MatchChannels", "FitSize", "RandomCrop", "RandomHorizontalFlip", "AugMix", "Normalize"])
         for policy in AutoAugment.Policy.allCases {
             let t = DataSetup.classificationTransform("auto-\(policy.rawValue)", size: 16, padding: 2, channels: 3, largeImages: false,
                                                       mean: [0, 0, 0], std: [1, 1, 1])
             let augment = ((t as? Compose)?.transforms ?? []).compactMap { $0 as? AutoAugment }
             XCTAssertEqual(augment.map(\.policy), [policy])
+            XCTAssertEqual(augment.map(\.interpolation), [.bilinear], "bilinear, as torchvision's reference scripts")
         }
         for preset in ["standard", "strong", "none"] {
-            XCTAssertTrue(Set(steps(preset)).isDisjoint(with: ["TrivialAugmentWide", "RandAugment", "AutoAugment"]), preset)
+            XCTAssertTrue(Set(steps(preset)).isDisjoint(with: ["TrivialAugmentWide", "RandAugment", "AutoAugment", "AugMix"]), preset)
         }
     }
 
