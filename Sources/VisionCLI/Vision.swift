@@ -10,7 +10,7 @@ struct Vision: ParsableCommand {
         discussion: """
         Datasets by name: cifar (CIFAR-10), cifar100, fashion-mnist, mnist, isbi2012; or a folder of class folders (root/<class>/*.png|jpg), a folder with train/ and test/ class trees, or a segmentation folder (root/image/NAME.png with root/label/NAME.png). Named datasets are looked up in $VISION_DATA, then ./datasets (Fashion-MNIST and MNIST also in /usr/share/datasets).
         """,
-        subcommands: [Train.self, Evaluate.self, Predict.self, Segment.self, SobelCommand.self, Features.self,
+        subcommands: [Train.self, Evaluate.self, Predict.self, Segment.self, SobelCommand.self, Features.self, Augment.self,
                       Finetune.self, LRFind.self, Models.self, Convert.self],
         defaultSubcommand: nil)
 

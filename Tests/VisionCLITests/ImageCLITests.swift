@@ -40,6 +40,34 @@ final class ImageCLITests: XCTestCase {
         XCTAssertEqual([sameImage.width, sameImage.height, sameImage.channels], [7, 5, 1])
     }
 
+    /// `vision augment` tiles the unaugmented image and `-n` draws of the preset; a seed fixes the draws.
+    func testAugmentPreviewTilesTheImageAndItsDraws() throws {
+        let input = directory.appendingPathComponent("square.png")
+        try TestData.writeRGB(input, height: 8, width: 8) { y, x in (UInt8(x * 30), UInt8(y * 30), UInt8((x + y) * 15)) }
+        let grid = directory.appendingPathComponent("grid.png")
+        let result = try VisionCLI.succeed(["augment", input.path, "--augment", "rand", "-n", "3", "--seed", "4", "-o", grid.path])
+        XCTAssertTrue(result.stdout.contains("3 draws of --augment rand at 8×8"), result.stdout)
+        // Four 8×8 tiles in a 2×2 grid with 2-pixel white borders.
+        let image = try TestData.decode(grid)
+        XCTAssertEqual([image.width, image.height, image.channels], [22, 22, 3])
+        let source = try TestData.decode(input)
+        for y in 0..<8 {
+            for x in 0..<8 {
+                let tile = Array(image.pixels[(((y + 2) * 22 + x + 2) * 3)..<(((y + 2) * 22 + x + 2) * 3 + 3)])
+                XCTAssertEqual(tile, Array(source.pixels[((y * 8 + x) * 3)..<((y * 8 + x) * 3 + 3)]), "first tile is the image at (\(x), \(y))")
+            }
+        }
+        let again = directory.appendingPathComponent("again.png"), other = directory.appendingPathComponent("other.png")
+        try VisionCLI.succeed(["augment", input.path, "--augment", "rand", "-n", "3", "--seed", "4", "-o", again.path])
+        try VisionCLI.succeed(["augment", input.path, "--augment", "rand", "-n", "3", "--seed", "5", "-o", other.path])
+        XCTAssertEqual(try Data(contentsOf: grid), try Data(contentsOf: again))
+        XCTAssertNotEqual(try Data(contentsOf: grid), try Data(contentsOf: other))
+        try VisionCLI.fail(["augment", input.path, "--augment", "autoaugment", "-o", grid.path], mentioningValidation: ["--augment", "augmix"])
+        let missing = directory.appendingPathComponent("missing.png").path
+        try VisionCLI.fail(["augment", missing, "-o", directory.appendingPathComponent("none.png").path], mentioning: [missing])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: directory.appendingPathComponent("none.png").path))
+    }
+
     /// Nothing is written until every layer is captured and checked; a layer's folder is replaced whole,
     /// so no channel image of an earlier run stays behind; two options naming one output file are refused.
     func testFeaturesWriteNothingUntilEveryLayerIsCheckedAndReplaceLayerFolders() throws {
