@@ -55,3 +55,59 @@ private func dropRuns(_ x: Tensor, runs: Int, length: Int, p: Float, generator: 
         x.accumulateGrad(storage: scaled(g.storage))
     }
 }
+
+/// Which units stochastic depth drops together.
+public enum StochasticDepthMode: String, Sendable {
+    /// Each sample of the batch separately (torchvision's `"row"`).
+    case row
+    /// The whole batch at once (`"batch"`).
+    case batch
+}
+
+/// Stochastic depth (Huang et al. 2016), torchvision's `ops.stochastic_depth`: in training, zeroes the input
+/// of a residual branch with probability `p` — per sample (`.row`) or for the whole batch (`.batch`) — and
+/// scales the survivors by `1 / (1 − p)`. Evaluation, or `p == 0`, returns `x` itself; `p == 1` zeroes all.
+/// One uniform number per sample (or one per batch) is drawn from `generator`. The gradient is `g` times the
+/// same factors.
+public func stochasticDepth(_ x: Tensor, p: Float, mode: StochasticDepthMode = .row, training: Bool,
+                            generator: inout SeededGenerator) -> Tensor {
+    precondition(p >= 0 && p <= 1, "stochasticDepth probability must be in [0, 1], got \(p)")
+    precondition(x.rank >= 1, "stochasticDepth needs a batch axis, got shape \(x.shape)")
+    if !training || p == 0 { return x }
+    let survival = 1 - p
+    let draws = mode == .row ? x.shape[0] : 1
+    var factors = [Float](repeating: 0, count: draws)
+    for k in 0..<draws where generator.nextUniform() < survival { factors[k] = 1 / survival }
+    return x * Tensor(factors, shape: [draws] + [Int](repeating: 1, count: x.rank - 1))
+}
+
+/// DropBlock (Ghiasi et al. 2018), torchvision's `ops.drop_block2d`: in training, zeroes `blockSize × blockSize`
+/// squares of each feature map of `[N, C, H, W]`, then rescales so the mean is kept. Block corners are drawn
+/// independently per map on the `(H − b + 1) × (W − b + 1)` positions where a block fits, with probability
+///
+///     γ = p·H·W / (b²·(H − b + 1)·(W − b + 1)),   b = min(blockSize, H, W),
+///
+/// (about a fraction `p` of the units dropped); the output is `x · mask · numel / (eps + Σ mask)`. Evaluation, or
+/// `p == 0`, returns `x` itself. One uniform number per possible corner, in storage order, from `generator`.
+public func dropBlock2d(_ x: Tensor, p: Float, blockSize: Int, eps: Float = 1e-6, training: Bool,
+                        generator: inout SeededGenerator) -> Tensor {
+    precondition(p >= 0 && p <= 1, "dropBlock2d probability must be in [0, 1], got \(p)")
+    precondition(blockSize > 0, "dropBlock2d block size must be positive, got \(blockSize)")
+    precondition(x.rank == 4, "dropBlock2d expects [N, C, H, W], got \(x.shape)")
+    if !training || p == 0 || x.count == 0 { return x }
+    let (maps, h, w) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
+    let b = min(blockSize, h, w)
+    let (rows, columns) = (h - b + 1, w - b + 1)
+    let gamma = p * Float(h * w) / (Float(b * b) * Float(rows * columns))
+    var mask = [Float](repeating: 1, count: x.count)
+    for map in 0..<maps {
+        let plane = map * h * w
+        for i in 0..<rows {
+            for j in 0..<columns where generator.nextUniform() < gamma {
+                for y in i..<(i + b) { for xx in j..<(j + b) { mask[plane + y * w + xx] = 0 } }
+            }
+        }
+    }
+    let scale = Float(mask.count) / (eps + mask.reduce(0, +))
+    return x * Tensor(mask.map { $0 * scale }, shape: x.shape)
+}

@@ -401,3 +401,25 @@ public func softDiceLoss(_ logits: Tensor, targets: [Int], eps: Float = 1) -> Te
     return lossNode(terms: [1 - meanDice], termShape: [], reduction: .sum, denominator: 1, input: logits,
                     gradient: gradient)
 }
+
+/// torchvision's `ops.sigmoid_focal_loss` (Lin et al. 2017, RetinaNet): binary cross-entropy on logits scaled
+/// down where the prediction is already right,
+///
+///     ℓ = α_t · (1 − p_t)^γ · BCE(x, t),   p = σ(x),  p_t = p·t + (1 − p)·(1 − t),  α_t = α·t + (1 − α)·(1 − t),
+///
+/// with no α weighting when `alpha` is negative. Reduced by `reduction` — torchvision's default is `.none`.
+/// Built from differentiable ops, so gradients reach the logits and, when they need them, the targets.
+public func sigmoidFocalLoss(_ logits: Tensor, targets: Tensor, alpha: Float = 0.25, gamma: Float = 2,
+                             reduction: LossReduction = .none) -> Tensor {
+    precondition(logits.shape == targets.shape, "sigmoidFocalLoss: logits \(logits.shape) and targets \(targets.shape) differ")
+    precondition(gamma >= 0, "sigmoidFocalLoss: gamma \(gamma) must not be negative")
+    let p = logits.sigmoid()
+    let pT = p * targets + (1 - p) * (1 - targets)
+    var loss = bceWithLogits(logits, targets: targets, reduction: .none) * (1 - pT).pow(gamma)
+    if alpha >= 0 { loss = (alpha * targets + (1 - alpha) * (1 - targets)) * loss }
+    switch reduction {
+    case .none: return loss
+    case .sum: return loss.sum()
+    case .mean: return loss.mean()
+    }
+}

@@ -151,3 +151,45 @@ public final class Dropout2d: Module {
         return dropout2d(input, p: p, training: isTraining, generator: &generator)
     }
 }
+
+/// Stochastic depth (`stochasticDepth`), torchvision's `ops.StochasticDepth(p, mode)`: in training, drops the
+/// input per sample (`.row`) or per batch with probability `p`, survivors scaled by 1/(1−p); identity in
+/// evaluation. Placed on a residual branch it skips the branch.
+public final class StochasticDepth: Module {
+    public let p: Float
+    public let mode: StochasticDepthMode
+    public var generator: SeededGenerator
+
+    public init(p: Float, mode: StochasticDepthMode = .row, seed: UInt64 = 0) {
+        requireShape(p >= 0 && p <= 1, "StochasticDepth probability must be in [0, 1], got \(p)")
+        self.p = p; self.mode = mode
+        generator = SeededGenerator(seed: seed)
+    }
+
+    public override func forward(_ input: Tensor) -> Tensor {
+        requireShape(input.rank >= 1, "StochasticDepth needs a batch axis, got \(input.shape)")
+        return stochasticDepth(input, p: p, mode: mode, training: isTraining, generator: &generator)
+    }
+}
+
+/// DropBlock (`dropBlock2d`), torchvision's `ops.DropBlock2d(p, block_size, eps)`: in training, zeroes
+/// `blockSize × blockSize` squares of each feature map (about a fraction `p` of the units) and rescales;
+/// identity in evaluation.
+public final class DropBlock2d: Module {
+    public let p: Float
+    public let blockSize: Int
+    public let eps: Float
+    public var generator: SeededGenerator
+
+    public init(p: Float, blockSize: Int, eps: Float = 1e-6, seed: UInt64 = 0) {
+        requireShape(p >= 0 && p <= 1, "DropBlock2d probability must be in [0, 1], got \(p)")
+        requireShape(blockSize > 0, "DropBlock2d block size must be positive, got \(blockSize)")
+        self.p = p; self.blockSize = blockSize; self.eps = eps
+        generator = SeededGenerator(seed: seed)
+    }
+
+    public override func forward(_ input: Tensor) -> Tensor {
+        requireShape(input.rank == 4, "DropBlock2d expects [N, C, H, W], got \(input.shape)")
+        return dropBlock2d(input, p: p, blockSize: blockSize, eps: eps, training: isTraining, generator: &generator)
+    }
+}

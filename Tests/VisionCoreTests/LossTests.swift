@@ -416,6 +416,38 @@ final class LossTests: XCTestCase {
         }
     }
 
+    // MARK: Focal loss
+
+    /// torchvision 0.29 (float64): ops.sigmoid_focal_loss on logits [[1.5, −0.3, 4], [−2, 0.7, −6]] with targets
+    /// [[1, 0, 0.25], [0, 1, 1]]; the gradient of the loss's sum.
+    func testSigmoidFocalLossMatchesTorchvision() {
+        let targets = Tensor([1, 0, 0.25, 0, 1, 1], shape: [2, 3])
+        let cases: [(Float, Float, LossReduction, [Float], [Float])] = [
+            (0.25, 2, .none, [0.00167571173, 0.0752949566, 1.03577476, 0.00135267213, 0.0110976309, 1.49320717],
+             [-0.00425777631, 0.144306329, 0.275902784, 0.00365320515, -0.0239636806, -0.255534391]),
+            (0.25, 2, .mean, [0.436400483],
+             [-0.000709629384, 0.0240510549, 0.0459837974, 0.000608867524, -0.00399394677, -0.0425890652]),
+            (-1, 1.5, .sum, [8.15729448], [-0.0334596853, 0.250745674, 0.501347719, 0.0118075659, -0.140659195, -1.01601017]),
+            (0.6, 0, .mean, [0.932487629], [-0.0182425524, 0.0283704989, 0.0549010343, 0.00794686147, -0.0331812228, -0.0997527377]),
+        ]
+        for (alpha, gamma, reduction, value, gradient) in cases {
+            let label = "alpha \(alpha), gamma \(gamma), \(reduction)"
+            let logits = Tensor([1.5, -0.3, 4, -2, 0.7, -6], shape: [2, 3], requiresGrad: true)
+            let loss = sigmoidFocalLoss(logits, targets: targets, alpha: alpha, gamma: gamma, reduction: reduction)
+            XCTAssertEqual(loss.shape, reduction == .none ? [2, 3] : [], label)
+            assertClose(loss.storage, value, rtol: 1e-5, atol: 1e-7, label)
+            loss.sum().backward()
+            assertClose(logits.grad!.storage, gradient, rtol: 1e-4, atol: 1e-7, label)
+        }
+        // γ = 0 without α is the binary cross-entropy.
+        let logits = Tensor([1.5, -0.3, 4, -2, 0.7, -6], shape: [2, 3])
+        XCTAssertEqual(sigmoidFocalLoss(logits, targets: targets, alpha: -1, gamma: 0, reduction: .mean).item,
+                       bceWithLogits(logits, targets: targets).item, accuracy: 1e-6)
+        var g = SeededGenerator(seed: 38)
+        let x = Tensor.normal([3, 4], generator: &g), t = Tensor.uniform([3, 4], generator: &g)
+        checkGradients([x, t]) { sigmoidFocalLoss($0[0], targets: $0[1], alpha: 0.3, gamma: 2) }
+    }
+
     // MARK: Soft Dice
 
     func testSoftDiceOfUniformAndConfidentPredictions() {

@@ -182,6 +182,19 @@ final class LayerTests: XCTestCase {
         XCTAssertTrue(layer.stateDict().isEmpty)
     }
 
+    /// The layers draw from their own seeded generators exactly as the ops do, and are the identity in evaluation.
+    func testStochasticDepthAndDropBlockLayersEqualTheirOps() {
+        let y = input([4, 3, 9, 9])
+        let depth = StochasticDepth(p: 0.5, mode: .row, seed: 6), block = DropBlock2d(p: 0.2, blockSize: 3, seed: 7)
+        var g6 = SeededGenerator(seed: 6), g7 = SeededGenerator(seed: 7)
+        XCTAssertEqual(depth(y).storage, stochasticDepth(y, p: 0.5, mode: .row, training: true, generator: &g6).storage)
+        XCTAssertEqual(block(y).storage, dropBlock2d(y, p: 0.2, blockSize: 3, training: true, generator: &g7).storage)
+        depth.eval(); block.eval()
+        XCTAssertTrue(depth(y) === y)
+        XCTAssertTrue(block(y) === y)
+        XCTAssertTrue(depth.stateDict().isEmpty && block.stateDict().isEmpty)
+    }
+
     /// PyTorch accepts p = 1: training zeroes every element (every plane), evaluation is still the identity.
     func testDropoutLayersWithProbabilityOneZeroEverythingInTraining() {
         let y = input([2, 3, 2, 2])
