@@ -1,5 +1,5 @@
-"""Golden values for vision's affine warps (ImageOps.affine, RandomAffine) and Gaussian blur (ImageOps.gaussianBlur,
-GaussianBlur) from torchvision's tensor functions.
+"""Golden values for vision's affine and elastic warps (ImageOps.affine, ImageOps.gridSample, RandomAffine,
+ElasticTransform) and Gaussian blur (ImageOps.gaussianBlur, GaussianBlur) from torchvision's tensor functions.
 
 Usage: python scripts/make_transform_fixture.py  (needs torch and torchvision)
 Writes Tests/VisionDataTests/Fixtures/transforms.safetensors: a float32 RGB input 3x9x12 with values in [0, 1]
@@ -8,6 +8,8 @@ Writes Tests/VisionDataTests/Fixtures/transforms.safetensors: a float32 RGB inpu
   metadata "affine" lists [name, angle, [tx, ty], scale, [shear_x, shear_y], "nearest"|"bilinear"].
 - "blur.*": F.gaussian_blur(input, [kx, ky], [sigma_x, sigma_y]) (reflect padding); metadata "blur" lists
   [name, [kx, ky], [sigma_x, sigma_y]].
+- "elastic.nearest|bilinear": F.elastic_transform(input, displacement, interpolation) for the displacement field
+  "elastic.displacement" ([H, W, 2], x then y, normalised units; fill None).
 """
 import json
 import os
@@ -42,6 +44,12 @@ for kernel, sigma in [([3, 3], [0.5, 0.5]), ([5, 3], [1.3, 0.7]), ([1, 7], [0.8,
     key = f"blur.{kernel[0]}x{kernel[1]}.{sigma[0]}-{sigma[1]}"
     tensors[key] = F.gaussian_blur(image, kernel, sigma)
     blurs.append([key, kernel, sigma])
+
+# Elastic: a fixed displacement field [1, H, W, 2] (normalised units) through F.elastic_transform.
+displacement = torch.rand((1, 9, 12, 2), generator=g) * 0.4 - 0.2
+tensors["elastic.displacement"] = displacement[0]
+for mode, interpolation in [("nearest", InterpolationMode.NEAREST), ("bilinear", InterpolationMode.BILINEAR)]:
+    tensors[f"elastic.{mode}"] = F.elastic_transform(image, displacement, interpolation=interpolation)
 
 here = os.path.dirname(os.path.abspath(__file__))
 target = os.path.join(here, "..", "Tests", "VisionDataTests", "Fixtures", "transforms.safetensors")

@@ -22,7 +22,7 @@ struct Augment: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output PNG grid.")
     var output: String
 
-    @Option(name: .customLong("augment"), help: "Classification preset, as `vision train --augment`: standard, strong, trivial, rand, auto-imagenet, auto-cifar10, auto-svhn, augmix, none.")
+    @Option(name: .customLong("augment"), help: "Classification preset, as `vision train --augment`: standard, strong, elastic, trivial, rand, auto-imagenet, auto-cifar10, auto-svhn, augmix, none.")
     var augmentation: String = "standard"
 
     @Option(name: [.customShort("n"), .long], help: "Augmented copies to draw.")

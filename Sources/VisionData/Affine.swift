@@ -1,8 +1,9 @@
 import Foundation
 import VisionCore
 
-// Affine warps as torchvision's tensor `F.affine` computes them: an inverse matrix about the image centre,
-// pixel centres sent through it in float32 (`affine_grid`), sampled as `grid_sample(align_corners=False)`.
+// Warps as torchvision's tensor functions compute them: a sampling grid in normalised coordinates (from an
+// inverse affine matrix about the image centre, as `affine_grid`, or a displacement field), sampled as
+// `grid_sample(align_corners=False)`.
 
 extension ImageOps {
     /// torchvision's `_get_inverse_affine_matrix(center, angle, translate, scale, shear)`: the 2×3 matrix
@@ -27,23 +28,56 @@ extension ImageOps {
         return m
     }
 
-    /// Warps `image` by the inverse `matrix` (from `inverseAffineMatrix`), keeping its size. Nearest picks the
-    /// pixel whose centre is closest (ties to even, as `grid_sample`); bilinear weighs the four around the
-    /// source point. Outside the image the samples read `fill` (one value, or one per channel) — the image
-    /// padded with the constant, then sampled; for fill 0 this is torchvision's `fill=None`.
+    /// Warps `image` by the inverse `matrix` (from `inverseAffineMatrix`), keeping its size: `gridSample` on
+    /// `affineGrid`.
     public static func affine(_ image: FloatImage, matrix: [Double], interpolation: Interpolation = .nearest,
                               fill: [Float] = [0]) -> FloatImage {
+        gridSample(image, grid: affineGrid(height: image.height, width: image.width, matrix: matrix),
+                   interpolation: interpolation, fill: fill)
+    }
+
+    /// Warps a mask by the inverse `matrix` with nearest sampling (the geometry of the image warp); outside → `fill`.
+    public static func affine(_ mask: LabelMask, matrix: [Double], fill: Int = 0) -> LabelMask {
+        gridSample(mask, grid: affineGrid(height: mask.height, width: mask.width, matrix: matrix), fill: fill)
+    }
+
+    /// The sampling grid of an inverse affine `matrix`, in float32 as `affine_grid` computes it: pixel centres
+    /// relative to the image centre go through the matrix and are normalised by half the size.
+    public static func affineGrid(height h: Int, width w: Int, matrix: [Double]) -> SamplingGrid {
+        precondition(matrix.count == 6, "affine: the matrix needs 6 values, got \(matrix.count)")
+        let theta = matrix.map(Float.init)
+        let halfW = Float(0.5) * Float(w), halfH = Float(0.5) * Float(h)
+        let r = [theta[0] / halfW, theta[3] / halfH, theta[1] / halfW, theta[4] / halfH, theta[2] / halfW, theta[5] / halfH]
+        var grid = SamplingGrid(height: h, width: w)
+        for y in 0..<h {
+            let by = -Float(h) * 0.5 + 0.5 + Float(y)
+            for x in 0..<w {
+                let bx = -Float(w) * 0.5 + 0.5 + Float(x)
+                grid.x[y * w + x] = bx * r[0] + by * r[2] + r[4]
+                grid.y[y * w + x] = bx * r[1] + by * r[3] + r[5]
+            }
+        }
+        return grid
+    }
+
+    /// `grid_sample(image, grid, align_corners=False)` with constant padding: each output pixel samples the
+    /// input at its grid point. Nearest picks the pixel whose centre is closest (ties to even, as `grid_sample`);
+    /// bilinear weighs the four around the point. Outside the image the samples read `fill` (one value, or one
+    /// per channel) — the image padded with the constant, then sampled; for fill 0 this is `padding_mode="zeros"`.
+    public static func gridSample(_ image: FloatImage, grid: SamplingGrid, interpolation: Interpolation = .bilinear,
+                                  fill: [Float] = [0]) -> FloatImage {
         precondition(fill.count == 1 || fill.count == image.channels,
-                     "affine: fill needs 1 or \(image.channels) values, got \(fill.count)")
+                     "gridSample: fill needs 1 or \(image.channels) values, got \(fill.count)")
         let (c, h, w) = (image.channels, image.height, image.width)
         let plane = h * w
-        var out = [Float](repeating: 0, count: image.pixels.count)
+        var out = [Float](repeating: 0, count: c * grid.height * grid.width)
+        let outPlane = grid.height * grid.width
         image.pixels.withUnsafeBufferPointer { source in
             out.withUnsafeMutableBufferPointer { target in
-                forEachSourcePoint(height: h, width: w, matrix: matrix) { index, ix, iy in
+                grid.forEachSourcePoint(inputHeight: h, inputWidth: w) { index, ix, iy in
                     // Far outside (or not a number): only the fill; this also keeps Int() from trapping.
                     guard ix > -2 && ix < Float(w + 1) && iy > -2 && iy < Float(h + 1) else {
-                        for k in 0..<c { target[k * plane + index] = fill[fill.count == 1 ? 0 : k] }
+                        for k in 0..<c { target[k * outPlane + index] = fill[fill.count == 1 ? 0 : k] }
                         return
                     }
                     switch interpolation {
@@ -51,50 +85,51 @@ extension ImageOps {
                         let sx = Int(ix.rounded(.toNearestOrEven)), sy = Int(iy.rounded(.toNearestOrEven))
                         let inside = sx >= 0 && sx < w && sy >= 0 && sy < h
                         for k in 0..<c {
-                            target[k * plane + index] = inside ? source[k * plane + sy * w + sx] : fill[fill.count == 1 ? 0 : k]
+                            target[k * outPlane + index] = inside ? source[k * plane + sy * w + sx] : fill[fill.count == 1 ? 0 : k]
                         }
                     case .bilinear:
                         let x0 = ix.rounded(.down), y0 = iy.rounded(.down)
                         let point = BilinearPoint(x0: Int(x0), y0: Int(y0), fx: ix - x0, fy: iy - y0, width: w, height: h)
                         for k in 0..<c {
-                            target[k * plane + index] = point.sample(source, plane: k * plane, outside: fill[fill.count == 1 ? 0 : k])
+                            target[k * outPlane + index] = point.sample(source, plane: k * plane, outside: fill[fill.count == 1 ? 0 : k])
                         }
                     }
                 }
             }
         }
-        return FloatImage(channels: c, height: h, width: w, pixels: out)
+        return FloatImage(channels: c, height: grid.height, width: grid.width, pixels: out)
     }
 
-    /// Warps a mask by the inverse `matrix` with nearest sampling (the geometry of the image warp); outside → `fill`.
-    public static func affine(_ mask: LabelMask, matrix: [Double], fill: Int = 0) -> LabelMask {
+    /// `gridSample` of a mask, nearest; outside → `fill`.
+    public static func gridSample(_ mask: LabelMask, grid: SamplingGrid, fill: Int = 0) -> LabelMask {
         let (h, w) = (mask.height, mask.width)
-        var out = [Int](repeating: fill, count: h * w)
-        forEachSourcePoint(height: h, width: w, matrix: matrix) { index, ix, iy in
+        var out = [Int](repeating: fill, count: grid.height * grid.width)
+        grid.forEachSourcePoint(inputHeight: h, inputWidth: w) { index, ix, iy in
             guard ix > -2 && ix < Float(w + 1) && iy > -2 && iy < Float(h + 1) else { return }
             let sx = Int(ix.rounded(.toNearestOrEven)), sy = Int(iy.rounded(.toNearestOrEven))
             if sx >= 0 && sx < w && sy >= 0 && sy < h { out[index] = mask.labels[sy * w + sx] }
         }
-        return LabelMask(height: h, width: w, labels: out)
+        return LabelMask(height: grid.height, width: grid.width, labels: out)
+    }
+}
+
+/// A sampling grid as `grid_sample` takes it: for each output pixel (row-major), the source point in
+/// normalised coordinates — −1 and 1 at the outer edges of the input's first and last pixels (align_corners
+/// false) — `x` across, `y` down.
+public struct SamplingGrid: Sendable, Equatable {
+    public let height: Int, width: Int
+    public var x: [Float], y: [Float]
+
+    /// The grid of `height × width` points, all at the input's centre until set.
+    public init(height: Int, width: Int) {
+        self.height = height; self.width = width
+        x = [Float](repeating: 0, count: height * width); y = x
     }
 
-    /// For every output pixel (`index = y·w + x`), its source point in input pixel coordinates, in float32 as
-    /// `affine_grid` + `grid_sample` (align_corners false) compute it: pixel centres relative to the image
-    /// centre go through the matrix, are normalised by half the size, and are mapped back.
-    private static func forEachSourcePoint(height h: Int, width w: Int, matrix: [Double],
-                                           _ body: (_ index: Int, _ x: Float, _ y: Float) -> Void) {
-        precondition(matrix.count == 6, "affine: the matrix needs 6 values, got \(matrix.count)")
-        let theta = matrix.map(Float.init)
-        let halfW = Float(0.5) * Float(w), halfH = Float(0.5) * Float(h)
-        let r = [theta[0] / halfW, theta[3] / halfH, theta[1] / halfW, theta[4] / halfH, theta[2] / halfW, theta[5] / halfH]
-        for y in 0..<h {
-            let by = -Float(h) * 0.5 + 0.5 + Float(y)
-            for x in 0..<w {
-                let bx = -Float(w) * 0.5 + 0.5 + Float(x)
-                let gx = bx * r[0] + by * r[2] + r[4]
-                let gy = bx * r[1] + by * r[3] + r[5]
-                body(y * w + x, ((gx + 1) * Float(w) - 1) / 2, ((gy + 1) * Float(h) - 1) / 2)
-            }
+    /// Every output pixel's source point in input pixel coordinates, as `grid_sample` unnormalises it.
+    func forEachSourcePoint(inputHeight h: Int, inputWidth w: Int, _ body: (_ index: Int, _ x: Float, _ y: Float) -> Void) {
+        for index in 0..<(height * width) {
+            body(index, ((x[index] + 1) * Float(w) - 1) / 2, ((y[index] + 1) * Float(h) - 1) / 2)
         }
     }
 }
@@ -166,5 +201,85 @@ public struct RandomAffine: Transform {
         let sx = shearX.map { generator.uniform($0.lowerBound, $0.upperBound) } ?? 0
         let sy = shearY.map { generator.uniform($0.lowerBound, $0.upperBound) } ?? 0
         return ImageOps.inverseAffineMatrix(angle: angle, translate: shift, scale: factor, shear: (sx, sy))
+    }
+}
+
+extension ImageOps {
+    /// torchvision's `F.elastic_transform` grid: the identity grid (pixel centres at `(2i + 1)/s − 1`, as
+    /// `torch.linspace((1 − s)/s, (s − 1)/s, s)`) plus a displacement field in the same normalised units,
+    /// `dx` and `dy` holding one value per pixel (row-major).
+    public static func displacedGrid(height h: Int, width w: Int, dx: [Float], dy: [Float]) -> SamplingGrid {
+        precondition(dx.count == h * w && dy.count == h * w,
+                     "displacedGrid: displacements need \(h * w) values each, got \(dx.count) and \(dy.count)")
+        let xs = linspace(Float(1 - w) / Float(w), Float(w - 1) / Float(w), w)
+        let ys = linspace(Float(1 - h) / Float(h), Float(h - 1) / Float(h), h)
+        var grid = SamplingGrid(height: h, width: w)
+        for y in 0..<h {
+            for x in 0..<w {
+                grid.x[y * w + x] = xs[x] + dx[y * w + x]
+                grid.y[y * w + x] = ys[y] + dy[y * w + x]
+            }
+        }
+        return grid
+    }
+}
+
+/// torchvision's `ElasticTransform(alpha, sigma, interpolation, fill)` (Simard et al. 2003; the U-Net paper's
+/// augmentation): every pixel moves by a random displacement, uniform in `[−1, 1]` per pixel and axis, smoothed by
+/// a Gaussian (kernel `8σ + 1` made odd, standard deviations `sigma`, as torchvision blurs both fields with both
+/// sigmas) and scaled by `alpha` over the width (x) or height (y) in normalised units — about `alpha/2` pixels
+/// before smoothing shrinks it. The image is resampled with `interpolation`, `fill` outside; a mask moves with it
+/// by nearest sampling, `maskFill` outside. Bilinear border pixels differ from torchvision's with a fill, as
+/// `RandomAffine` says.
+public struct ElasticTransform: Transform {
+    public let alpha: (x: Double, y: Double)
+    public let sigma: (x: Double, y: Double)
+    public let interpolation: Interpolation
+    public let fill: [Float]
+    public let maskFill: Int
+
+    /// - Parameters:
+    ///   - alpha: the displacement's magnitude along x and y (torchvision's default 50 on both).
+    ///   - sigma: the smoothing's standard deviations in pixels (default 5 on both); both 0 leaves the noise raw.
+    public init(alpha: (x: Double, y: Double), sigma: (x: Double, y: Double),
+                interpolation: Interpolation = .bilinear, fill: [Float] = [0], maskFill: Int = 0) {
+        precondition(alpha.x >= 0 && alpha.y >= 0 && alpha.x.isFinite && alpha.y.isFinite,
+                     "ElasticTransform: alpha must be finite and ≥ 0, got \(alpha)")
+        precondition(sigma.x >= 0 && sigma.y >= 0 && sigma.x.isFinite && sigma.y.isFinite,
+                     "ElasticTransform: sigma must be finite and ≥ 0, got \(sigma)")
+        // torchvision blurs each field with both sigmas, so one zero and one positive fails there.
+        precondition((sigma.x > 0) == (sigma.y > 0), "ElasticTransform: sigmas must both be 0 or both positive, got \(sigma)")
+        self.alpha = alpha; self.sigma = sigma; self.interpolation = interpolation
+        self.fill = fill; self.maskFill = maskFill
+    }
+
+    /// The same `alpha` and `sigma` on both axes.
+    public init(alpha: Double = 50, sigma: Double = 5, interpolation: Interpolation = .bilinear, fill: [Float] = [0],
+                maskFill: Int = 0) {
+        self.init(alpha: (alpha, alpha), sigma: (sigma, sigma), interpolation: interpolation, fill: fill, maskFill: maskFill)
+    }
+
+    public func apply(_ image: inout FloatImage, mask: inout LabelMask?, generator: inout SeededGenerator) {
+        checkMaskAligned(image, mask, "ElasticTransform")
+        let grid = draw(height: image.height, width: image.width, generator: &generator)
+        image = ImageOps.gridSample(image, grid: grid, interpolation: interpolation, fill: fill)
+        if let current = mask { mask = ImageOps.gridSample(current, grid: grid, fill: maskFill) }
+    }
+
+    /// The displaced grid for one image of `height × width`: the x field, then the y field, drawn in storage order.
+    public func draw(height h: Int, width w: Int, generator: inout SeededGenerator) -> SamplingGrid {
+        func field(_ sigmaAlong: Double, scale: Double) -> [Float] {
+            var values = (0..<(h * w)).map { _ in generator.nextUniform() * 2 - 1 }
+            if sigmaAlong > 0 && h > 0 && w > 0 {
+                var size = Int(8 * sigmaAlong + 1)
+                if size % 2 == 0 { size += 1 }
+                values = ImageOps.gaussianBlur(FloatImage(channels: 1, height: h, width: w, pixels: values),
+                                               kernelSize: (size, size), sigma: (sigma.x, sigma.y)).pixels
+            }
+            return values.map { $0 * Float(scale) }
+        }
+        let dx = field(sigma.x, scale: alpha.x / Double(max(w, 1)))
+        let dy = field(sigma.y, scale: alpha.y / Double(max(h, 1)))
+        return ImageOps.displacedGrid(height: h, width: w, dx: dx, dy: dy)
     }
 }

@@ -329,13 +329,14 @@ public enum DataSetup {
     }
 
     /// The `--augment` presets: every one applies to classification; segmentation takes `segmentationPresets`.
-    public static let augmentationPresets = ["standard", "strong", "trivial", "rand", "auto-imagenet", "auto-cifar10",
-                                             "auto-svhn", "augmix", "none"]
+    public static let augmentationPresets = ["standard", "strong", "elastic", "trivial", "rand", "auto-imagenet",
+                                             "auto-cifar10", "auto-svhn", "augmix", "none"]
     /// The presets segmentation training takes (the others transform images without their masks).
-    public static let segmentationPresets = ["standard", "strong", "none", "off"]
+    public static let segmentationPresets = ["standard", "strong", "elastic", "none", "off"]
 
     /// Augmentation presets for classification: `none`, `standard` (crop + flip), `strong` (+ colour jitter, erasing
-    /// with probability 0.25), and crop + flip followed by one of torchvision's automatic policies, as its reference
+    /// with probability 0.25), `elastic` (+ ElasticTransform with torchvision's defaults, alpha 50 and sigma 5),
+    /// and crop + flip followed by one of torchvision's automatic policies, as its reference
     /// scripts' `--auto-augment` with their default bilinear interpolation: `trivial` (TrivialAugmentWide, `ta_wide`),
     /// `rand` (RandAugment with 2 operations at magnitude 9 of 31, `ra`), `auto-imagenet`, `auto-cifar10`, `auto-svhn`
     /// (AutoAugment with that policy), `augmix` (AugMix at severity 3, `augmix`).
@@ -358,6 +359,7 @@ public enum DataSetup {
                 steps.append(ColorJitter(brightness: 0.3, contrast: 0.3, saturation: 0.3, hue: 0.05))
             }
             switch preset {
+            case "elastic": steps.append(ElasticTransform())
             case "trivial": steps.append(TrivialAugmentWide(interpolation: .bilinear))
             case "rand": steps.append(RandAugment(interpolation: .bilinear))
             case "auto-imagenet": steps.append(AutoAugment(policy: .imagenet, interpolation: .bilinear))
@@ -373,14 +375,17 @@ public enum DataSetup {
         return Compose(steps)
     }
 
-    /// Augmentation presets for segmentation: joint random crop, flips and quarter turns (image and mask alike).
-    /// An image smaller than the crop is zero-padded, its padding labelled `LabelMask.ignored`.
+    /// Augmentation presets for segmentation: joint random crop, flips and quarter turns (image and mask alike);
+    /// `strong` adds rotations up to ±15°, `elastic` an elastic deformation (torchvision's defaults, alpha 50 and
+    /// sigma 5; the U-Net paper's augmentation). An image smaller than the crop is zero-padded, and pixels brought
+    /// in from outside are labelled `LabelMask.ignored`.
     public static func segmentationTransform(_ preset: String, crop: Int, channels: Int, mean: [Float], std: [Float]) -> any Transform {
         let cropping = RandomCrop(size: crop, padIfNeeded: true, maskFill: LabelMask.ignored)
         var steps: [any Transform] = [MatchChannels(channels: channels)]
         if preset != "none" && preset != "off" {
             steps += [cropping, RandomHorizontalFlip(), RandomVerticalFlip(), RandomRotation90()] as [any Transform]
             if preset == "strong" { steps.append(RandomRotation(degrees: -15...15, maskFill: LabelMask.ignored)) }
+            if preset == "elastic" { steps.append(ElasticTransform(maskFill: LabelMask.ignored)) }
         } else {
             steps.append(cropping)
         }

@@ -137,4 +137,56 @@ final class AffineAndBlurTests: XCTestCase {
         XCTAssertEqual(blurred.pixels[0], k[1] + k[3], accuracy: 1e-6)
         XCTAssertEqual(blurred.pixels[1], k[0] + k[2] + k[4], accuracy: 1e-6)
     }
+
+    // MARK: Elastic
+
+    func testElasticGridSampleMatchesTorchvision() throws {
+        let (tensors, _) = try fixture("blur")
+        let input = try XCTUnwrap(tensors["input"]), field = try XCTUnwrap(tensors["elastic.displacement"])
+        let image = FloatImage(channels: input.shape[0], height: input.shape[1], width: input.shape[2], pixels: input.storage)
+        let (h, w) = (image.height, image.width)
+        let dx = (0..<(h * w)).map { field.storage[2 * $0] }, dy = (0..<(h * w)).map { field.storage[2 * $0 + 1] }
+        let grid = ImageOps.displacedGrid(height: h, width: w, dx: dx, dy: dy)
+        let nearest = ImageOps.gridSample(image, grid: grid, interpolation: .nearest)
+        let differing = zip(nearest.pixels, try XCTUnwrap(tensors["elastic.nearest"]).storage).filter { $0 != $1 }.count
+        XCTAssertEqual(differing, 0, "\(differing) values differ from torchvision's nearest elastic transform")
+        assertClose(ImageOps.gridSample(image, grid: grid, interpolation: .bilinear).pixels,
+                    try XCTUnwrap(tensors["elastic.bilinear"]).storage, rtol: 1e-5, atol: 2e-6, "bilinear")
+    }
+
+    /// Zero alpha is the identity grid; the mask follows the image; displacements grow with alpha and shrink
+    /// with sigma.
+    func testElasticTransformDisplacesImageAndMaskTogether() {
+        let (h, w) = (16, 20)
+        let image = FloatImage(channels: 1, height: h, width: w, pixels: (0..<(h * w)).map { Float($0 + 1) })
+        let mask = LabelMask(height: h, width: w, labels: (0..<(h * w)).map { $0 + 1 })
+        var g = SeededGenerator(seed: 15)
+        var still = image
+        var none: LabelMask? = nil
+        ElasticTransform(alpha: 0, sigma: 3).apply(&still, mask: &none, generator: &g)
+        assertClose(still.pixels, image.pixels, rtol: 1e-5, atol: 1e-4)
+        let nearest = ElasticTransform(alpha: 30, sigma: 2, interpolation: .nearest)
+        for _ in 0..<10 {
+            var warped = image
+            var warpedMask: LabelMask? = mask
+            nearest.apply(&warped, mask: &warpedMask, generator: &g)
+            XCTAssertEqual(warped.pixels, warpedMask!.labels.map(Float.init))
+            XCTAssertNotEqual(warped, image)
+        }
+        /// Mean absolute displacement in pixels along x.
+        func meanShift(_ transform: ElasticTransform) -> Double {
+            var total = 0.0
+            for _ in 0..<20 {
+                let grid = transform.draw(height: h, width: w, generator: &g)
+                let identity = ImageOps.displacedGrid(height: h, width: w, dx: [Float](repeating: 0, count: h * w),
+                                                      dy: [Float](repeating: 0, count: h * w))
+                total += zip(grid.x, identity.x).map { Double(abs($0 - $1)) * Double(w) / 2 }.reduce(0, +) / Double(h * w)
+            }
+            return total / 20
+        }
+        let small = meanShift(ElasticTransform(alpha: 10, sigma: 0)), large = meanShift(ElasticTransform(alpha: 40, sigma: 0))
+        XCTAssertEqual(small, 2.5, accuracy: 0.3, "unsmoothed: |U(−1, 1)|·alpha/2 pixels on average")
+        XCTAssertEqual(large / small, 4, accuracy: 0.5)
+        XCTAssertLessThan(meanShift(ElasticTransform(alpha: 10, sigma: 3)), small / 2, "smoothing averages the noise away")
+    }
 }

@@ -68,6 +68,10 @@ final class DataSetupTests: XCTestCase {
         XCTAssertEqual(steps("trivial"), ["MatchChannels", "FitSize", "RandomCrop", "RandomHorizontalFlip", "TrivialAugmentWide", "Normalize"])
         XCTAssertEqual(steps("rand"), ["MatchChannels", "FitSize", "RandomCrop", "RandomHorizontalFlip", "RandAugment", "Normalize"])
         XCTAssertEqual(steps("augmix"), ["MatchChannels", "FitSize", "RandomCrop", "RandomHorizontalFlip", "AugMix", "Normalize"])
+        XCTAssertEqual(steps("elastic"), ["MatchChannels", "FitSize", "RandomCrop", "RandomHorizontalFlip", "ElasticTransform", "Normalize"])
+        let segmentation = DataSetup.segmentationTransform("elastic", crop: 16, channels: 1, mean: [0], std: [1])
+        let elastic = ((segmentation as? Compose)?.transforms ?? []).compactMap { $0 as? ElasticTransform }
+        XCTAssertEqual(elastic.map(\.maskFill), [LabelMask.ignored], "pixels brought in from outside are not labelled")
         for policy in AutoAugment.Policy.allCases {
             let t = DataSetup.classificationTransform("auto-\(policy.rawValue)", size: 16, padding: 2, channels: 3, largeImages: false,
                                                       mean: [0, 0, 0], std: [1, 1, 1])
