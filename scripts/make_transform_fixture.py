@@ -1,5 +1,5 @@
 """Golden values for vision's affine and elastic warps (ImageOps.affine, ImageOps.gridSample, RandomAffine,
-ElasticTransform) and Gaussian blur (ImageOps.gaussianBlur, GaussianBlur) from torchvision's tensor functions.
+ElasticTransform, RandomPerspective) and Gaussian blur (ImageOps.gaussianBlur, GaussianBlur) from torchvision's tensor functions.
 
 Usage: python scripts/make_transform_fixture.py  (needs torch and torchvision)
 Writes Tests/VisionDataTests/Fixtures/transforms.safetensors: a float32 RGB input 3x9x12 with values in [0, 1]
@@ -10,6 +10,8 @@ Writes Tests/VisionDataTests/Fixtures/transforms.safetensors: a float32 RGB inpu
   [name, [kx, ky], [sigma_x, sigma_y]].
 - "elastic.nearest|bilinear": F.elastic_transform(input, displacement, interpolation) for the displacement field
   "elastic.displacement" ([H, W, 2], x then y, normalised units; fill None).
+- "perspective.*": F.perspective(input, startpoints, endpoints, interpolation); metadata "perspective" lists
+  [name, startpoints, endpoints, "nearest"|"bilinear"].
 """
 import json
 import os
@@ -51,8 +53,18 @@ tensors["elastic.displacement"] = displacement[0]
 for mode, interpolation in [("nearest", InterpolationMode.NEAREST), ("bilinear", InterpolationMode.BILINEAR)]:
     tensors[f"elastic.{mode}"] = F.elastic_transform(image, displacement, interpolation=interpolation)
 
+# Perspective: F.perspective with given corner moves (start: the image corners; end: where they land).
+perspectives = []
+start = [[0, 0], [11, 0], [11, 8], [0, 8]]
+for k, end in enumerate([[[2, 1], [10, 0], [9, 7], [1, 8]], [[0, 2], [11, 1], [10, 8], [3, 6]]]):
+    for mode, interpolation in [("nearest", InterpolationMode.NEAREST), ("bilinear", InterpolationMode.BILINEAR)]:
+        key = f"perspective.{k}.{mode}"
+        tensors[key] = F.perspective(image, start, end, interpolation=interpolation)
+        perspectives.append([key, start, end, mode])
+
 here = os.path.dirname(os.path.abspath(__file__))
 target = os.path.join(here, "..", "Tests", "VisionDataTests", "Fixtures", "transforms.safetensors")
 write_safetensors(target, tensors, {"affine": json.dumps(cases), "blur": json.dumps(blurs),
+                                    "perspective": json.dumps(perspectives),
                                     "generator": f"torchvision {torchvision.__version__}"})
 print(target, len(cases), "affine cases,", len(blurs), "blur cases")

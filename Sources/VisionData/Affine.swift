@@ -283,3 +283,103 @@ public struct ElasticTransform: Transform {
         return ImageOps.displacedGrid(height: h, width: w, dx: dx, dy: dy)
     }
 }
+
+extension ImageOps {
+    /// torchvision's `_get_perspective_coeffs(startpoints, endpoints)`: the 8 coefficients of the perspective map
+    /// taking each output point (`endpoints`, pixel coordinates) back to its input point (`startpoints`),
+    ///
+    ///     x_in = (c₀x + c₁y + c₂) / (c₆x + c₇y + 1),   y_in = (c₃x + c₄y + c₅) / (c₆x + c₇y + 1),
+    ///
+    /// solved from the four correspondences in Double and rounded to Float as torchvision does. nil when the
+    /// points are degenerate (three on a line).
+    public static func perspectiveCoefficients(from start: [(Double, Double)], to end: [(Double, Double)]) -> [Float]? {
+        precondition(start.count == 4 && end.count == 4, "perspective needs four start and four end points")
+        var a = [[Double]](), b = [Double]()
+        for ((ex, ey), (sx, sy)) in zip(end, start) {
+            a.append([ex, ey, 1, 0, 0, 0, -sx * ex, -sx * ey]); b.append(sx)
+            a.append([0, 0, 0, ex, ey, 1, -sy * ex, -sy * ey]); b.append(sy)
+        }
+        // Gaussian elimination with partial pivoting.
+        for column in 0..<8 {
+            guard let pivot = (column..<8).max(by: { abs(a[$0][column]) < abs(a[$1][column]) }),
+                  abs(a[pivot][column]) > 1e-12 else { return nil }
+            a.swapAt(column, pivot); b.swapAt(column, pivot)
+            for row in (column + 1)..<8 {
+                let factor = a[row][column] / a[column][column]
+                if factor == 0 { continue }
+                for k in column..<8 { a[row][k] -= factor * a[column][k] }
+                b[row] -= factor * b[column]
+            }
+        }
+        var solution = [Double](repeating: 0, count: 8)
+        for row in stride(from: 7, through: 0, by: -1) {
+            var value = b[row]
+            for k in (row + 1)..<8 { value -= a[row][k] * solution[k] }
+            solution[row] = value / a[row][row]
+        }
+        return solution.map { Float($0) }
+    }
+
+    /// torchvision's `_perspective_grid`: output pixel centres `(x + ½, y + ½)` through the coefficients, in
+    /// float32, normalised by half the size.
+    public static func perspectiveGrid(height h: Int, width w: Int, coefficients c: [Float]) -> SamplingGrid {
+        precondition(c.count == 8, "perspectiveGrid needs 8 coefficients, got \(c.count)")
+        let halfW = Float(0.5 * Double(w)), halfH = Float(0.5 * Double(h))
+        let (a0, a1, a2) = (c[0] / halfW, c[1] / halfW, c[2] / halfW)
+        let (b0, b1, b2) = (c[3] / halfH, c[4] / halfH, c[5] / halfH)
+        let xs = linspace(0.5, Float(w) - 0.5, w), ys = linspace(0.5, Float(h) - 0.5, h)
+        var grid = SamplingGrid(height: h, width: w)
+        for y in 0..<h {
+            for x in 0..<w {
+                let (px, py) = (xs[x], ys[y])
+                let denominator = px * c[6] + py * c[7] + 1
+                grid.x[y * w + x] = (px * a0 + py * a1 + a2) / denominator - 1
+                grid.y[y * w + x] = (px * b0 + py * b1 + b2) / denominator - 1
+            }
+        }
+        return grid
+    }
+}
+
+/// torchvision's `RandomPerspective(distortion_scale, p, interpolation, fill)`: with probability `p`, each corner
+/// of the image moves inwards by up to `distortionScale` × half the width and height (whole pixels), and the
+/// image is warped so the corners land there. Sampled with `interpolation` (default bilinear) and `fill` outside;
+/// a mask moves with it by nearest sampling, `maskFill` outside. Bilinear border pixels differ from
+/// torchvision's with a fill, as `RandomAffine` says.
+public struct RandomPerspective: Transform {
+    public let distortionScale: Double
+    public let p: Float
+    public let interpolation: Interpolation
+    public let fill: [Float]
+    public let maskFill: Int
+
+    public init(distortionScale: Double = 0.5, p: Float = 0.5, interpolation: Interpolation = .bilinear,
+                fill: [Float] = [0], maskFill: Int = 0) {
+        precondition((0...1).contains(distortionScale), "RandomPerspective: distortionScale must be in [0, 1], got \(distortionScale)")
+        self.distortionScale = distortionScale; self.p = p; self.interpolation = interpolation
+        self.fill = fill; self.maskFill = maskFill
+    }
+
+    public func apply(_ image: inout FloatImage, mask: inout LabelMask?, generator: inout SeededGenerator) {
+        checkMaskAligned(image, mask, "RandomPerspective")
+        guard generator.nextUniform() < p, image.height > 0, image.width > 0 else { return }
+        let (start, end) = corners(height: image.height, width: image.width, generator: &generator)
+        guard let coefficients = ImageOps.perspectiveCoefficients(from: start, to: end) else { return }
+        let grid = ImageOps.perspectiveGrid(height: image.height, width: image.width, coefficients: coefficients)
+        image = ImageOps.gridSample(image, grid: grid, interpolation: interpolation, fill: fill)
+        if let current = mask { mask = ImageOps.gridSample(current, grid: grid, fill: maskFill) }
+    }
+
+    /// The image's corners (top-left, top-right, bottom-right, bottom-left) and where they move, drawn as
+    /// torchvision's `get_params` does.
+    public func corners(height h: Int, width w: Int, generator: inout SeededGenerator) -> (start: [(Double, Double)], end: [(Double, Double)]) {
+        let dx = Int(distortionScale * Double(w / 2)), dy = Int(distortionScale * Double(h / 2))
+        func draw(_ low: Int, _ high: Int) -> Double { Double(generator.integer(low, high)) }
+        let topLeft = (draw(0, dx + 1), draw(0, dy + 1))
+        let topRight = (draw(w - dx - 1, w), draw(0, dy + 1))
+        let bottomRight = (draw(w - dx - 1, w), draw(h - dy - 1, h))
+        let bottomLeft = (draw(0, dx + 1), draw(h - dy - 1, h))
+        let start = [(0.0, 0.0), (Double(w - 1), 0.0), (Double(w - 1), Double(h - 1)), (0.0, Double(h - 1))]
+        return (start, [topLeft, topRight, bottomRight, bottomLeft])
+    }
+}

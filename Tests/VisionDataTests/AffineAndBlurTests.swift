@@ -189,4 +189,58 @@ final class AffineAndBlurTests: XCTestCase {
         XCTAssertEqual(large / small, 4, accuracy: 0.5)
         XCTAssertLessThan(meanShift(ElasticTransform(alpha: 10, sigma: 3)), small / 2, "smoothing averages the noise away")
     }
+
+    // MARK: Perspective
+
+    func testPerspectiveMatchesTorchvision() throws {
+        let (tensors, cases) = try fixture("perspective")
+        XCTAssertEqual(cases.count, 4)
+        let input = try XCTUnwrap(tensors["input"])
+        let image = FloatImage(channels: input.shape[0], height: input.shape[1], width: input.shape[2], pixels: input.storage)
+        for entry in cases {
+            let name = entry[0] as! String
+            let points = { (value: Any) in (value as! [[NSNumber]]).map { ($0[0].doubleValue, $0[1].doubleValue) } }
+            let coefficients = try XCTUnwrap(ImageOps.perspectiveCoefficients(from: points(entry[1]), to: points(entry[2])))
+            let grid = ImageOps.perspectiveGrid(height: image.height, width: image.width, coefficients: coefficients)
+            let nearest = entry[3] as! String == "nearest"
+            let output = ImageOps.gridSample(image, grid: grid, interpolation: nearest ? .nearest : .bilinear)
+            let expected = try XCTUnwrap(tensors[name])
+            if nearest {
+                let differing = zip(output.pixels, expected.storage).filter { $0 != $1 }.count
+                XCTAssertEqual(differing, 0, "\(name): \(differing) of \(expected.count) values differ from torchvision")
+            } else {
+                assertClose(output.pixels, expected.storage, rtol: 1e-4, atol: 1e-5, name)
+            }
+        }
+    }
+
+    /// Corners move inwards within the distortion bound; the mask follows the image; p = 0 and a zero
+    /// distortion leave the image as it is; collinear points have no perspective map.
+    func testRandomPerspective() {
+        var g = SeededGenerator(seed: 16)
+        let augment = RandomPerspective(distortionScale: 0.5, p: 1, interpolation: .nearest)
+        for _ in 0..<50 {
+            let (start, end) = augment.corners(height: 20, width: 30, generator: &g)
+            XCTAssertEqual(start.map(\.0), [0, 29, 29, 0])
+            for (k, (x, y)) in end.enumerated() {
+                XCTAssertTrue(k == 0 || k == 3 ? (0...7).contains(x) : (22...29).contains(x), "corner \(k) x \(x)")
+                XCTAssertTrue(k < 2 ? (0...5).contains(y) : (14...19).contains(y), "corner \(k) y \(y)")
+            }
+        }
+        let (h, w) = (12, 15)
+        let image = FloatImage(channels: 1, height: h, width: w, pixels: (0..<(h * w)).map { Float($0 + 1) })
+        let mask = LabelMask(height: h, width: w, labels: (0..<(h * w)).map { $0 + 1 })
+        for _ in 0..<10 {
+            var warped = image
+            var warpedMask: LabelMask? = mask
+            augment.apply(&warped, mask: &warpedMask, generator: &g)
+            XCTAssertEqual(warped.pixels, warpedMask!.labels.map(Float.init))
+        }
+        var none: LabelMask? = nil
+        var same = image
+        RandomPerspective(p: 0).apply(&same, mask: &none, generator: &g)
+        RandomPerspective(distortionScale: 0, p: 1, interpolation: .nearest).apply(&same, mask: &none, generator: &g)
+        XCTAssertEqual(same, image)
+        XCTAssertNil(ImageOps.perspectiveCoefficients(from: [(0, 0), (1, 0), (2, 0), (0, 1)], to: [(0, 0), (1, 0), (2, 0), (3, 0)]))
+    }
 }
