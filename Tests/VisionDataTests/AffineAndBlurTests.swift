@@ -16,6 +16,17 @@ final class AffineAndBlurTests: XCTestCase {
         return (try SafeTensors.read(contentsOf: Self.fixture), cases)
     }
 
+    /// Nearest warps equal torchvision's exactly; bilinear ones within `rtol`/`atol` (float32 sums in another order).
+    func assertWarp(_ output: FloatImage, equals expected: Tensor, nearest: Bool, rtol: Float, atol: Float, _ name: String,
+                    file: StaticString = #filePath, line: UInt = #line) {
+        if nearest {
+            let differing = zip(output.pixels, expected.storage).filter { $0 != $1 }.count
+            XCTAssertEqual(differing, 0, "\(name): \(differing) of \(expected.count) values differ from torchvision", file: file, line: line)
+        } else {
+            assertClose(output.pixels, expected.storage, rtol: rtol, atol: atol, name, file: file, line: line)
+        }
+    }
+
     func testWarpsMatchTorchvision() throws {
         let (tensors, cases) = try fixture("affine")
         XCTAssertEqual(cases.count, 10)
@@ -28,14 +39,8 @@ final class AffineAndBlurTests: XCTestCase {
             let matrix = ImageOps.inverseAffineMatrix(angle: number(entry[1]), translate: (translate[0], translate[1]),
                                                       scale: number(entry[3]), shear: (shear[0], shear[1]))
             let nearest = entry[5] as! String == "nearest"
-            let output = ImageOps.affine(image, matrix: matrix, interpolation: nearest ? .nearest : .bilinear)
-            let expected = try XCTUnwrap(tensors[name])
-            if nearest {
-                let differing = zip(output.pixels, expected.storage).filter { $0 != $1 }.count
-                XCTAssertEqual(differing, 0, "\(name): \(differing) of \(expected.count) values differ from torchvision")
-            } else {
-                assertClose(output.pixels, expected.storage, rtol: 1e-5, atol: 2e-6, name)
-            }
+            assertWarp(ImageOps.affine(image, matrix: matrix, interpolation: nearest ? .nearest : .bilinear),
+                       equals: try XCTUnwrap(tensors[name]), nearest: nearest, rtol: 1e-5, atol: 2e-6, name)
         }
     }
 
@@ -147,11 +152,10 @@ final class AffineAndBlurTests: XCTestCase {
         let (h, w) = (image.height, image.width)
         let dx = (0..<(h * w)).map { field.storage[2 * $0] }, dy = (0..<(h * w)).map { field.storage[2 * $0 + 1] }
         let grid = ImageOps.displacedGrid(height: h, width: w, dx: dx, dy: dy)
-        let nearest = ImageOps.gridSample(image, grid: grid, interpolation: .nearest)
-        let differing = zip(nearest.pixels, try XCTUnwrap(tensors["elastic.nearest"]).storage).filter { $0 != $1 }.count
-        XCTAssertEqual(differing, 0, "\(differing) values differ from torchvision's nearest elastic transform")
-        assertClose(ImageOps.gridSample(image, grid: grid, interpolation: .bilinear).pixels,
-                    try XCTUnwrap(tensors["elastic.bilinear"]).storage, rtol: 1e-5, atol: 2e-6, "bilinear")
+        for (mode, nearest) in [("nearest", true), ("bilinear", false)] {
+            assertWarp(ImageOps.gridSample(image, grid: grid, interpolation: nearest ? .nearest : .bilinear),
+                       equals: try XCTUnwrap(tensors["elastic.\(mode)"]), nearest: nearest, rtol: 1e-5, atol: 2e-6, "elastic \(mode)")
+        }
     }
 
     /// Zero alpha is the identity grid; the mask follows the image; displacements grow with alpha and shrink
@@ -203,14 +207,8 @@ final class AffineAndBlurTests: XCTestCase {
             let coefficients = try XCTUnwrap(ImageOps.perspectiveCoefficients(from: points(entry[1]), to: points(entry[2])))
             let grid = ImageOps.perspectiveGrid(height: image.height, width: image.width, coefficients: coefficients)
             let nearest = entry[3] as! String == "nearest"
-            let output = ImageOps.gridSample(image, grid: grid, interpolation: nearest ? .nearest : .bilinear)
-            let expected = try XCTUnwrap(tensors[name])
-            if nearest {
-                let differing = zip(output.pixels, expected.storage).filter { $0 != $1 }.count
-                XCTAssertEqual(differing, 0, "\(name): \(differing) of \(expected.count) values differ from torchvision")
-            } else {
-                assertClose(output.pixels, expected.storage, rtol: 1e-4, atol: 1e-5, name)
-            }
+            assertWarp(ImageOps.gridSample(image, grid: grid, interpolation: nearest ? .nearest : .bilinear),
+                       equals: try XCTUnwrap(tensors[name]), nearest: nearest, rtol: 1e-4, atol: 1e-5, name)
         }
     }
 

@@ -155,22 +155,29 @@ final class AutoAugmentTests: XCTestCase {
         }
     }
 
+    /// `apply` gives what its own draws, replayed from the same seed and applied in order, give.
+    func assertAppliesItsDraws(_ apply: (inout FloatImage, inout SeededGenerator) -> Void,
+                               draw: (Int, Int, inout SeededGenerator) -> [(operation: AugmentOperation, magnitude: Float)],
+                               pixelStep: Int, file: StaticString = #filePath, line: UInt = #line) {
+        let base = FloatImage(channels: 3, height: 8, width: 10, pixels: (0..<240).map { Float(($0 * pixelStep) % 256) / 255 })
+        for seed in 0..<20 {
+            var g = SeededGenerator(seed: UInt64(seed)), replay = g
+            var image = base
+            apply(&image, &g)
+            var expected = base
+            for (operation, value) in draw(8, 10, &replay) { expected = operation.apply(magnitude: value, to: expected) }
+            XCTAssertEqual(image, expected, "seed \(seed)", file: file, line: line)
+        }
+    }
+
     /// RandAugment applies its `numOps` draws in order; each is one of the fourteen operations at the fixed
     /// bin, negative about half the time where signed.
     func testRandAugmentAppliesItsDrawsAtTheFixedMagnitude() {
         let augment = RandAugment(numOps: 2, magnitude: 9)
-        let base = FloatImage(channels: 3, height: 8, width: 10, pixels: (0..<240).map { Float(($0 * 37) % 256) / 255 })
-        for seed in 0..<20 {
-            var g = SeededGenerator(seed: UInt64(seed)), replay = g
-            var image = base
+        assertAppliesItsDraws({ image, g in
             var mask: LabelMask? = nil
             augment.apply(&image, mask: &mask, generator: &g)
-            var expected = base
-            for (operation, value) in augment.draw(height: 8, width: 10, generator: &replay) {
-                expected = operation.apply(magnitude: value, to: expected)
-            }
-            XCTAssertEqual(image, expected, "seed \(seed)")
-        }
+        }, draw: { augment.draw(height: $0, width: $1, generator: &$2) }, pixelStep: 37)
         var g = SeededGenerator(seed: 5)
         var counts: [AugmentOperation: Int] = [:], negative = 0, signed = 0
         for _ in 0..<7_000 {
@@ -195,18 +202,10 @@ final class AutoAugmentTests: XCTestCase {
     /// AutoAugment draws sub-policies uniformly; a step applies with its probability, at its bin's magnitude.
     func testAutoAugmentAppliesStepsWithTheirProbabilities() {
         let augment = AutoAugment(policy: .cifar10)
-        let base = FloatImage(channels: 3, height: 8, width: 10, pixels: (0..<240).map { Float(($0 * 53) % 256) / 255 })
-        for seed in 0..<20 {
-            var g = SeededGenerator(seed: UInt64(seed)), replay = g
-            var image = base
+        assertAppliesItsDraws({ image, g in
             var mask: LabelMask? = nil
             augment.apply(&image, mask: &mask, generator: &g)
-            var expected = base
-            for (operation, value) in augment.draw(height: 8, width: 10, generator: &replay) {
-                expected = operation.apply(magnitude: value, to: expected)
-            }
-            XCTAssertEqual(image, expected, "seed \(seed)")
-        }
+        }, draw: { augment.draw(height: $0, width: $1, generator: &$2) }, pixelStep: 53)
         // CIFAR-10 sub-policy 21 is (TranslateY 0.9, bin 9), (TranslateY 0.7, bin 9): over many images the
         // translations appear at ±150/331·32 pixels; "Invert 0.0" (sub-policy 14) never applies.
         var g = SeededGenerator(seed: 8)
