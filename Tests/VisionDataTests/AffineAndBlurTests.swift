@@ -9,11 +9,13 @@ import XCTest
 final class AffineAndBlurTests: XCTestCase {
     static let fixture = packageRoot().appendingPathComponent("Tests/VisionDataTests/Fixtures/transforms.safetensors")
 
-    /// The fixture's tensors and the JSON case list under `key`.
-    func fixture(_ key: String) throws -> (tensors: [String: Tensor], cases: [[Any]]) {
+    /// The fixture's tensors, the JSON case list under `key`, and its input image.
+    func fixture(_ key: String) throws -> (tensors: [String: Tensor], cases: [[Any]], image: FloatImage) {
         let metadata = try SafeTensors.readMetadata(contentsOf: Self.fixture)
         let cases = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(try XCTUnwrap(metadata[key]).utf8)) as? [[Any]])
-        return (try SafeTensors.read(contentsOf: Self.fixture), cases)
+        let tensors = try SafeTensors.read(contentsOf: Self.fixture)
+        let input = try XCTUnwrap(tensors["input"])
+        return (tensors, cases, FloatImage(channels: input.shape[0], height: input.shape[1], width: input.shape[2], pixels: input.storage))
     }
 
     /// Nearest warps equal torchvision's exactly; bilinear ones within `rtol`/`atol` (float32 sums in another order).
@@ -28,10 +30,8 @@ final class AffineAndBlurTests: XCTestCase {
     }
 
     func testWarpsMatchTorchvision() throws {
-        let (tensors, cases) = try fixture("affine")
+        let (tensors, cases, image) = try fixture("affine")
         XCTAssertEqual(cases.count, 10)
-        let input = try XCTUnwrap(tensors["input"])
-        let image = FloatImage(channels: input.shape[0], height: input.shape[1], width: input.shape[2], pixels: input.storage)
         for entry in cases {
             let name = entry[0] as! String
             let number = { (value: Any) in (value as! NSNumber).doubleValue }
@@ -96,10 +96,8 @@ final class AffineAndBlurTests: XCTestCase {
     }
 
     func testGaussianBlurMatchesTorchvision() throws {
-        let (tensors, cases) = try fixture("blur")
+        let (tensors, cases, image) = try fixture("blur")
         XCTAssertEqual(cases.count, 4)
-        let input = try XCTUnwrap(tensors["input"])
-        let image = FloatImage(channels: input.shape[0], height: input.shape[1], width: input.shape[2], pixels: input.storage)
         for entry in cases {
             let name = entry[0] as! String
             let kernel = (entry[1] as! [NSNumber]).map(\.intValue), sigma = (entry[2] as! [NSNumber]).map(\.doubleValue)
@@ -146,9 +144,8 @@ final class AffineAndBlurTests: XCTestCase {
     // MARK: Elastic
 
     func testElasticGridSampleMatchesTorchvision() throws {
-        let (tensors, _) = try fixture("blur")
-        let input = try XCTUnwrap(tensors["input"]), field = try XCTUnwrap(tensors["elastic.displacement"])
-        let image = FloatImage(channels: input.shape[0], height: input.shape[1], width: input.shape[2], pixels: input.storage)
+        let (tensors, _, image) = try fixture("blur")
+        let field = try XCTUnwrap(tensors["elastic.displacement"])
         let (h, w) = (image.height, image.width)
         let dx = (0..<(h * w)).map { field.storage[2 * $0] }, dy = (0..<(h * w)).map { field.storage[2 * $0 + 1] }
         let grid = ImageOps.displacedGrid(height: h, width: w, dx: dx, dy: dy)
@@ -197,10 +194,8 @@ final class AffineAndBlurTests: XCTestCase {
     // MARK: Perspective
 
     func testPerspectiveMatchesTorchvision() throws {
-        let (tensors, cases) = try fixture("perspective")
+        let (tensors, cases, image) = try fixture("perspective")
         XCTAssertEqual(cases.count, 4)
-        let input = try XCTUnwrap(tensors["input"])
-        let image = FloatImage(channels: input.shape[0], height: input.shape[1], width: input.shape[2], pixels: input.storage)
         for entry in cases {
             let name = entry[0] as! String
             let points = { (value: Any) in (value as! [[NSNumber]]).map { ($0[0].doubleValue, $0[1].doubleValue) } }
