@@ -91,3 +91,23 @@ public func temporaryDirectory(_ label: String = "vision-test") -> URL {
     try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     return url
 }
+
+/// The 48 input values of the normalisation golden tests: `((37·i) mod 48 − 24)/9 + 0.3·((i mod 5) − 2)`.
+public let normalizationTestValues = (0..<48).map { (i: Int) -> Float in Float((37 * i) % 48 - 24) / 9 + 0.3 * Float(i % 5 - 2) }
+
+/// Checks a normalisation's output against golden values, runs its backward with the upstream gradient
+/// `sin(0.37·i)`, and checks the gradients of `x` and, when `affine`, of `weight` and `bias` (else that the
+/// weight got none).
+public func assertNormalization(_ y: Tensor, equals expected: [Float], x: Tensor, dx: [Float], weight: Tensor, dWeight: [Float],
+                                bias: Tensor, dBias: [Float], affine: Bool, _ label: String,
+                                file: StaticString = #filePath, line: UInt = #line) {
+    assertClose(y.storage, expected, rtol: 1e-4, atol: 1e-5, "\(label): output", file: file, line: line)
+    y.backward(Tensor((0..<y.count).map { Float(sin(0.37 * Double($0))) }, shape: y.shape))
+    assertClose(x.grad?.storage ?? [], dx, rtol: 1e-4, atol: 1e-5, "\(label): input gradient", file: file, line: line)
+    if affine {
+        assertClose(weight.grad?.storage ?? [], dWeight, rtol: 1e-4, atol: 1e-5, "\(label): weight gradient", file: file, line: line)
+        assertClose(bias.grad?.storage ?? [], dBias, rtol: 1e-4, atol: 1e-5, "\(label): bias gradient", file: file, line: line)
+    } else {
+        XCTAssertNil(weight.grad, label, file: file, line: line)
+    }
+}
