@@ -9,6 +9,8 @@ torchvision.transforms.autoaugment._apply_op (nearest interpolation, fill None) 
 values, as the transforms' own bins are. "policies" holds AutoAugment's sub-policies per policy name, and
 "spaces" the magnitude bins of RandAugment (31 bins), AutoAugment and AugMix (10 bins) for 32x32 and 13x11
 images, and TrivialAugmentWide's (31 bins, any size): {"ra|aa|am/HxW" or "ta/any": {operation: [values…] or null}}.
+"augmix" holds the plan of one AugMix call on the RGB image ("augmix.rgb"): Dirichlet weights fixed to (0.3, 0.7)
+and (0.2, 0.5, 0.3), and the six operations of its three chains of two, as torch drew them.
 """
 import json
 import os
@@ -52,6 +54,31 @@ for op, m in [("ShearX", 0.3), ("ShearY", -0.2), ("Rotate", 30.0), ("Rotate", -1
     tensors[name] = _apply_op(images["rgb"], op, m, interpolation=InterpolationMode.BILINEAR, fill=None).float()
     cases.append([name, "rgb", op, m, "bilinear"])
 
+# AugMix's mixing: fixed Dirichlet weights (torchvision's _sample_dirichlet, overridden as its tests do), chains of
+# two operations drawn by torch's generator and recorded through _apply_op, bilinear, on the RGB image.
+import torchvision.transforms.autoaugment as autoaugment_module
+
+
+class FixedAugMix(AugMix):
+    def _sample_dirichlet(self, params):
+        return torch.tensor([[0.3, 0.7]]) if params.shape[-1] == 2 else torch.tensor([[0.2, 0.5, 0.3]])
+
+
+recorded = []
+original_apply_op = autoaugment_module._apply_op
+
+
+def recording_apply_op(img, op_name, magnitude, interpolation, fill):
+    recorded.append([op_name, magnitude])
+    return original_apply_op(img, op_name, magnitude, interpolation=interpolation, fill=fill)
+
+
+autoaugment_module._apply_op = recording_apply_op
+torch.manual_seed(5)
+tensors["augmix.rgb"] = FixedAugMix(chain_depth=2)(images["rgb"]).float()
+autoaugment_module._apply_op = original_apply_op
+augmix = {"original": 0.3, "augmented": 0.7, "chains": [0.2, 0.5, 0.3], "steps": recorded}
+
 here = os.path.dirname(os.path.abspath(__file__))
 policies = {
     policy.value: [[list(step) for step in pair] for pair in AutoAugment(policy)._get_policies(policy)]
@@ -69,5 +96,5 @@ for key, transform, bins in [("ra", RandAugment(), 31), ("aa", AutoAugment(), 10
 
 target = os.path.join(here, "..", "Tests", "VisionDataTests", "Fixtures", "autoaugment.safetensors")
 write_safetensors(target, tensors, {"cases": json.dumps(cases), "policies": json.dumps(policies),
-                                    "spaces": json.dumps(spaces), "generator": f"torchvision {torchvision.__version__}"})
+                                    "spaces": json.dumps(spaces), "augmix": json.dumps(augmix), "generator": f"torchvision {torchvision.__version__}"})
 print(target, len(cases), "cases")

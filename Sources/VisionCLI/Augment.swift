@@ -12,8 +12,8 @@ struct Augment: ParsableCommand {
         discussion: """
         The first tile is the image as training sees it without augmentation (resized and centre-cropped to the side); \
         the others are independent draws of the --augment preset, as `vision train` applies it to an image folder \
-        (same side, crop padding and erasing rules), before normalisation. Values outside 0–1 (random erasing's \
-        noise) are clipped for display.
+        (RGB, the same side, crop padding and erasing rules), before normalisation. Values outside 0–1 (random \
+        erasing's noise) are clipped for display.
         """)
 
     @Argument(help: "Input image (PNG or JPEG).")
@@ -22,7 +22,7 @@ struct Augment: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output PNG grid.")
     var output: String
 
-    @Option(name: .customLong("augment"), help: "Classification preset, as `vision train --augment`: standard, strong, elastic, trivial, rand, auto-imagenet, auto-cifar10, auto-svhn, augmix, none.")
+    @Option(name: .customLong("augment"), help: "Classification preset, as `vision train --augment`: \(DataSetup.augmentationPresets.joined(separator: ", ")).")
     var augmentation: String = "standard"
 
     @Option(name: [.customShort("n"), .long], help: "Augmented copies to draw.")
@@ -58,18 +58,17 @@ struct Augment: ParsableCommand {
             try checkDestinations([("-o", output)])
             let decoded = try ImageIO.decode(contentsOf: URL(fileURLWithPath: image), applyEXIFOrientation: !noEXIF)
             guard decoded.height > 0 && decoded.width > 0 else { throw CLIError("\(image): the image is empty") }
-            let channels = decoded.channels >= 3 ? 3 : 1
+            // Image folders train on RGB, gray images converted.
             let source = decoded.pixels.withUnsafeBufferPointer {
                 FloatImage(interleavedBytes: $0, channels: decoded.channels, height: decoded.height, width: decoded.width)
             }
-            let native = min(decoded.height, decoded.width)
-            let side = imageSize ?? (native <= 64 ? native : 128)
-            let (zero, one) = ([Float](repeating: 0, count: channels), [Float](repeating: 1, count: channels))
-            let plain = DataSetup.classificationTransform("none", size: side, padding: 0, channels: channels, largeImages: false,
+            let (side, padding) = DataSetup.folderGeometry(height: decoded.height, width: decoded.width, imageSize: imageSize,
+                                                           cropPadding: cropPadding)
+            let (zero, one) = ([Float](repeating: 0, count: 3), [Float](repeating: 1, count: 3))
+            let plain = DataSetup.classificationTransform("none", size: side, padding: 0, channels: 3, largeImages: false,
                                                           mean: zero, std: one, erasing: 0)
-            let augment = DataSetup.classificationTransform(augmentation, size: side, padding: cropPadding ?? max(2, side / 8),
-                                                            channels: channels, largeImages: side > 64, mean: zero, std: one,
-                                                            erasing: erasing)
+            let augment = DataSetup.classificationTransform(augmentation, size: side, padding: padding, channels: 3,
+                                                            largeImages: side > 64, mean: zero, std: one, erasing: erasing)
             var generator = SeededGenerator(seed: seed)
             var tiles = [rgbBytes(plain(source, generator: &generator))]
             for _ in 0..<count { tiles.append(rgbBytes(augment(source, generator: &generator))) }
@@ -79,11 +78,9 @@ struct Augment: ParsableCommand {
         }
     }
 
-    /// A `[1 or 3, side, side]` image as interleaved RGB bytes, values clipped to 0–1.
+    /// A `[3, side, side]` image as interleaved RGB bytes, values clipped to 0–1.
     private func rgbBytes(_ image: FloatImage) -> [UInt8] {
         let plane = image.height * image.width
-        return (0..<plane).flatMap { i in
-            (0..<3).map { k in UInt8((min(max(image.pixels[(image.channels == 3 ? k : 0) * plane + i], 0), 1) * 255).rounded()) }
-        }
+        return (0..<plane).flatMap { i in (0..<3).map { k in UInt8((min(max(image.pixels[k * plane + i], 0), 1) * 255).rounded()) } }
     }
 }

@@ -66,19 +66,16 @@ public enum StochasticDepthMode: String, Sendable {
 
 /// Stochastic depth (Huang et al. 2016), torchvision's `ops.stochastic_depth`: in training, zeroes the input
 /// of a residual branch with probability `p` — per sample (`.row`) or for the whole batch (`.batch`) — and
-/// scales the survivors by `1 / (1 − p)`. Evaluation, or `p == 0`, returns `x` itself; `p == 1` zeroes all.
-/// One uniform number per sample (or one per batch) is drawn from `generator`. The gradient is `g` times the
-/// same factors.
+/// scales the survivors by `1 / (1 − p)`: dropout over runs of one sample (or of the whole batch). Evaluation, or
+/// `p == 0`, returns `x` itself; `p == 1` zeroes all. One uniform number per sample (or one per batch) is drawn
+/// from `generator`. The gradient is `g` times the same factors.
 public func stochasticDepth(_ x: Tensor, p: Float, mode: StochasticDepthMode = .row, training: Bool,
                             generator: inout SeededGenerator) -> Tensor {
     precondition(p >= 0 && p <= 1, "stochasticDepth probability must be in [0, 1], got \(p)")
     precondition(x.rank >= 1, "stochasticDepth needs a batch axis, got shape \(x.shape)")
-    if !training || p == 0 { return x }
-    let survival = 1 - p
-    let draws = mode == .row ? x.shape[0] : 1
-    var factors = [Float](repeating: 0, count: draws)
-    for k in 0..<draws where generator.nextUniform() < survival { factors[k] = 1 / survival }
-    return x * Tensor(factors, shape: [draws] + [Int](repeating: 1, count: x.rank - 1))
+    if !training || p == 0 || x.count == 0 { return x }
+    let runs = mode == .row ? x.shape[0] : 1
+    return dropRuns(x, runs: runs, length: x.count / runs, p: p, generator: &generator)
 }
 
 /// DropBlock (Ghiasi et al. 2018), torchvision's `ops.drop_block2d`: in training, zeroes `blockSize × blockSize`
@@ -89,10 +86,12 @@ public func stochasticDepth(_ x: Tensor, p: Float, mode: StochasticDepthMode = .
 ///
 /// (about a fraction `p` of the units dropped); the output is `x · mask · numel / (eps + Σ mask)`. Evaluation, or
 /// `p == 0`, returns `x` itself. One uniform number per possible corner, in storage order, from `generator`.
+/// `blockSize` must be odd, as torchvision's; where the map is smaller, the block shrinks to the map's shorter
+/// side even when that is even (torchvision fails there).
 public func dropBlock2d(_ x: Tensor, p: Float, blockSize: Int, eps: Float = 1e-6, training: Bool,
                         generator: inout SeededGenerator) -> Tensor {
     precondition(p >= 0 && p <= 1, "dropBlock2d probability must be in [0, 1], got \(p)")
-    precondition(blockSize > 0, "dropBlock2d block size must be positive, got \(blockSize)")
+    precondition(blockSize > 0 && blockSize % 2 == 1, "dropBlock2d block size must be positive and odd, got \(blockSize)")
     precondition(x.rank == 4, "dropBlock2d expects [N, C, H, W], got \(x.shape)")
     if !training || p == 0 || x.count == 0 { return x }
     let (maps, h, w) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
@@ -100,14 +99,18 @@ public func dropBlock2d(_ x: Tensor, p: Float, blockSize: Int, eps: Float = 1e-6
     let (rows, columns) = (h - b + 1, w - b + 1)
     let gamma = p * Float(h * w) / (Float(b * b) * Float(rows * columns))
     var mask = [Float](repeating: 1, count: x.count)
+    var dropped = 0
     for map in 0..<maps {
         let plane = map * h * w
         for i in 0..<rows {
             for j in 0..<columns where generator.nextUniform() < gamma {
-                for y in i..<(i + b) { for xx in j..<(j + b) { mask[plane + y * w + xx] = 0 } }
+                for y in i..<(i + b) {
+                    for xx in j..<(j + b) where mask[plane + y * w + xx] != 0 { mask[plane + y * w + xx] = 0; dropped += 1 }
+                }
             }
         }
     }
-    let scale = Float(mask.count) / (eps + mask.reduce(0, +))
+    // Counted in integers: a Float sum of ones stops growing at 2²⁴.
+    let scale = Float(Double(mask.count) / (Double(eps) + Double(mask.count - dropped)))
     return x * Tensor(mask.map { $0 * scale }, shape: x.shape)
 }

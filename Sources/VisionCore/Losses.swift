@@ -407,16 +407,17 @@ public func softDiceLoss(_ logits: Tensor, targets: [Int], eps: Float = 1) -> Te
 ///
 ///     ℓ = α_t · (1 − p_t)^γ · BCE(x, t),   p = σ(x),  p_t = p·t + (1 − p)·(1 − t),  α_t = α·t + (1 − α)·(1 − t),
 ///
-/// with no α weighting when `alpha` is negative. Reduced by `reduction` — torchvision's default is `.none`.
+/// with no α weighting when `alpha` is −1. Reduced by `reduction` — torchvision's default is `.none`.
 /// Built from differentiable ops, so gradients reach the logits and, when they need them, the targets.
 public func sigmoidFocalLoss(_ logits: Tensor, targets: Tensor, alpha: Float = 0.25, gamma: Float = 2,
                              reduction: LossReduction = .none) -> Tensor {
     precondition(logits.shape == targets.shape, "sigmoidFocalLoss: logits \(logits.shape) and targets \(targets.shape) differ")
     precondition(gamma >= 0, "sigmoidFocalLoss: gamma \(gamma) must not be negative")
+    precondition((0...1).contains(alpha) || alpha == -1, "sigmoidFocalLoss: alpha \(alpha) must be in [0, 1], or −1 for none")
     let p = logits.sigmoid()
     let pT = p * targets + (1 - p) * (1 - targets)
     var loss = bceWithLogits(logits, targets: targets, reduction: .none) * (1 - pT).pow(gamma)
-    if alpha >= 0 { loss = (alpha * targets + (1 - alpha) * (1 - targets)) * loss }
+    if alpha != -1 { loss = (alpha * targets + (1 - alpha) * (1 - targets)) * loss }
     switch reduction {
     case .none: return loss
     case .sum: return loss.sum()

@@ -76,12 +76,21 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
         }
     }
 
-    /// A Beta(a, b) sample in [0, 1], as `X / (X + Y)` with `X ~ Gamma(a)`, `Y ~ Gamma(b)`.
+    /// A Beta(a, b) sample in [0, 1], the first component of `nextDirichlet([a, b])`.
     public mutating func nextBeta(_ a: Double, _ b: Double) -> Double {
-        let x = nextGamma(shape: a), y = nextGamma(shape: b)
-        let sum = x + y
-        // Both can underflow to 0 for tiny shapes; the distribution then puts its mass on 0 and 1.
-        return sum > 0 ? x / sum : (nextDouble() < a / (a + b) ? 1 : 0)
+        nextDirichlet([a, b])[0]
+    }
+
+    /// A Dirichlet(α₁, …, αₖ) sample, as independent `Gamma(αᵢ)` values over their sum. When every one
+    /// underflows to 0 (tiny shapes), the distribution's limit is used: all mass on one component, component `i`
+    /// with probability `αᵢ / Σα`.
+    public mutating func nextDirichlet(_ alphas: [Double]) -> [Double] {
+        let gammas = alphas.map { nextGamma(shape: $0) }
+        let total = gammas.reduce(0, +)
+        if total > 0 { return gammas.map { $0 / total } }
+        var u = nextDouble() * alphas.reduce(0, +)
+        let winner = alphas.firstIndex { u -= $0; return u < 0 } ?? alphas.count - 1
+        return alphas.indices.map { $0 == winner ? 1 : 0 }
     }
 
     /// An independent generator derived from this one's seed stream and a key (e.g. sample index).

@@ -224,11 +224,12 @@ extension ImageOps {
     }
 }
 
-/// torchvision's `ElasticTransform(alpha, sigma, interpolation, fill)` (Simard et al. 2003; the U-Net paper's
-/// augmentation): every pixel moves by a random displacement, uniform in `[−1, 1]` per pixel and axis, smoothed by
-/// a Gaussian (kernel `8σ + 1` made odd, standard deviations `sigma`, as torchvision blurs both fields with both
-/// sigmas) and scaled by `alpha` over the width (x) or height (y) in normalised units — about `alpha/2` pixels
-/// before smoothing shrinks it. The image is resampled with `interpolation`, `fill` outside; a mask moves with it
+/// torchvision's `ElasticTransform(alpha, sigma, interpolation, fill)` (Simard et al. 2003's smoothed per-pixel
+/// field; the U-Net paper deformed images elastically too, from a coarse 3×3 grid): every pixel moves by a random
+/// displacement, uniform in `[−1, 1]` per pixel and axis, smoothed by a Gaussian (kernel `8σ + 1` made odd —
+/// capped at twice the longer side plus one, where torch refuses kernels reaching past the image —, standard
+/// deviations `sigma`, as torchvision blurs both fields with both sigmas) and scaled by `alpha` over the width (x)
+/// or height (y) in normalised units — about `alpha/4` pixels on average before smoothing shrinks it. The image is resampled with `interpolation`, `fill` outside; a mask moves with it
 /// by nearest sampling, `maskFill` outside. Bilinear border pixels differ from torchvision's with a fill, as
 /// `RandomAffine` says.
 public struct ElasticTransform: Transform {
@@ -271,7 +272,7 @@ public struct ElasticTransform: Transform {
         func field(_ sigmaAlong: Double, scale: Double) -> [Float] {
             var values = (0..<(h * w)).map { _ in generator.nextUniform() * 2 - 1 }
             if sigmaAlong > 0 && h > 0 && w > 0 {
-                var size = Int(8 * sigmaAlong + 1)
+                var size = Int(min(8 * sigmaAlong + 1, Double(2 * max(h, w) + 1)))
                 if size % 2 == 0 { size += 1 }
                 values = ImageOps.gaussianBlur(FloatImage(channels: 1, height: h, width: w, pixels: values),
                                                kernelSize: (size, size), sigma: (sigma.x, sigma.y)).pixels
@@ -343,7 +344,8 @@ extension ImageOps {
 
 /// torchvision's `RandomPerspective(distortion_scale, p, interpolation, fill)`: with probability `p`, each corner
 /// of the image moves inwards by up to `distortionScale` × half the width and height (whole pixels), and the
-/// image is warped so the corners land there. Sampled with `interpolation` (default bilinear) and `fill` outside;
+/// image is warped so the corners land there. When the moved corners leave no perspective map (three on a line:
+/// a side of 1 pixel, or corners meeting on a 2-pixel side), the image is left as it is. Sampled with `interpolation` (default bilinear) and `fill` outside;
 /// a mask moves with it by nearest sampling, `maskFill` outside. Bilinear border pixels differ from
 /// torchvision's with a fill, as `RandomAffine` says.
 public struct RandomPerspective: Transform {

@@ -2,13 +2,13 @@ import Foundation
 import VisionCore
 
 /// The image operations of torchvision's automatic augmentation policies (`AutoAugment`, `RandAugment`,
-/// `TrivialAugmentWide`; `invert` is AutoAugment's only), as its `_apply_op` runs them on 8-bit tensors —
+/// `TrivialAugmentWide`, `AugMix`; `invert` is AutoAugment's only), as its `_apply_op` runs them on 8-bit tensors —
 /// the form the policies were designed for: their solarize thresholds run from 255 to 0.
 ///
 /// The image, whose values are bytes over 255 when it comes from a decoder, is taken to bytes, transformed
 /// with torchvision's arithmetic (float32 blends truncated to bytes, a rounded 3×3 blur for sharpness, byte
-/// histograms for equalize), and returned over 255. Shears, translations and rotations use nearest sampling
-/// about the pixel grid as `F.affine` / `F.rotate` do, filling with 0.
+/// histograms for equalize), and returned over 255. Shears, translations and rotations sample as `F.affine` /
+/// `F.rotate` do, nearest (the policies' default) or bilinear (rounded back to bytes), filling with 0.
 public enum AugmentOperation: String, CaseIterable, Sendable {
     case identity, shearX, shearY, translateX, translateY, rotate, brightness, color, contrast, sharpness
     case posterize, solarize, autoContrast, equalize, invert

@@ -19,14 +19,16 @@ public func autoAugmentMagnitudes(_ operation: AugmentOperation, bins: Int, heig
     }
 }
 
-/// `torch.linspace(start, end, steps)` in float32, each value correctly rounded from `start + k·(end − start)/(steps − 1)`.
-/// torch's own CPU kernel steps in float32 in vector-wide chunks, so a few of its values sit an ulp away (which ones
-/// depends on the CPU's vector width): at a bin on a whole number of pixels, such as TrivialAugmentWide's 16 px,
-/// torch may give 15.999999 and translate by 15.
+/// `torch.linspace(start, end, steps)` in float32 as torch's CPU kernel computes it element by element: the first
+/// half stepped up from `start`, the rest stepped down from `end`. This equals torch for fewer than 16 steps
+/// (AutoAugment's and AugMix's 10 bins); from 16 on, torch computes its first 16 values in vector form and a few
+/// land an ulp away — at a bin on a whole number of pixels, such as TrivialAugmentWide's 16 px, torch gives
+/// 15.999999 and translates by 15 where this translates by 16.
 func linspace(_ start: Float, _ end: Float, _ steps: Int) -> [Float] {
     guard steps > 1 else { return steps == 1 ? [start] : [] }
-    let (a, b) = (Double(start), Double(end))
-    return (0..<steps).map { Float(a + (b - a) * Double($0) / Double(steps - 1)) }
+    let step = (end - start) / Float(steps - 1)
+    let half = steps / 2
+    return (0..<steps).map { $0 < half ? start + step * Float($0) : end - step * Float(steps - 1 - $0) }
 }
 
 /// Posterize's bits per bin as torchvision computes them: `top − round(k / ((bins − 1)/divisions))`, the quotient in
@@ -228,8 +230,8 @@ public struct AugMix: Transform {
     }
 
     public func draw(height: Int, width: Int, generator: inout SeededGenerator) -> Plan {
-        let m = dirichlet([alpha, alpha], generator: &generator)
-        let w = dirichlet([Double](repeating: alpha, count: mixtureWidth), generator: &generator)
+        let m = generator.nextDirichlet([alpha, alpha])
+        let w = generator.nextDirichlet([Double](repeating: alpha, count: mixtureWidth))
         let chains = w.map { weight in
             let depth = chainDepth ?? generator.integer(1, 4)
             let steps = (0..<depth).map { _ -> (operation: AugmentOperation, magnitude: Float) in
@@ -262,13 +264,6 @@ public struct AugMix: Transform {
         }
         return FloatImage(channels: image.channels, height: image.height, width: image.width,
                           pixels: mixed.map { Swift.min(Swift.max($0, 0), 255).rounded(.towardZero) / 255 })
-    }
-
-    /// A Dirichlet draw: independent Gamma(αᵢ, 1) values over their sum.
-    private func dirichlet(_ alphas: [Double], generator: inout SeededGenerator) -> [Double] {
-        let gammas = alphas.map { generator.nextGamma(shape: $0) }
-        let total = gammas.reduce(0, +)
-        return total > 0 ? gammas.map { $0 / total } : alphas.map { _ in 1 / Double(alphas.count) }
     }
 }
 

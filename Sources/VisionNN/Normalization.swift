@@ -117,9 +117,15 @@ public final class LayerNorm: Module {
     }
 }
 
+/// A layer that draws random numbers in training (dropout and its kin) from its own generator, which a trainer
+/// reseeds per epoch so that a resumed run draws the same numbers and no two layers draw in step.
+public protocol RandomLayer: AnyObject {
+    var generator: SeededGenerator { get set }
+}
+
 /// Inverted dropout: zeroes elements with probability `p` and scales the rest by 1/(1−p) in training
 /// (`p = 1` zeroes everything, as PyTorch).
-public final class Dropout: Module {
+public final class Dropout: Module, RandomLayer {
     public let p: Float
     public var generator: SeededGenerator
 
@@ -136,7 +142,7 @@ public final class Dropout: Module {
 
 /// Channel dropout (`dropout2d`), PyTorch's `nn.Dropout2d`: whole feature maps zeroed with probability `p`
 /// in training, the rest scaled by 1/(1−p) (`p = 1` zeroes everything); identity in evaluation.
-public final class Dropout2d: Module {
+public final class Dropout2d: Module, RandomLayer {
     public let p: Float
     public var generator: SeededGenerator
 
@@ -155,7 +161,7 @@ public final class Dropout2d: Module {
 /// Stochastic depth (`stochasticDepth`), torchvision's `ops.StochasticDepth(p, mode)`: in training, drops the
 /// input per sample (`.row`) or per batch with probability `p`, survivors scaled by 1/(1−p); identity in
 /// evaluation. Placed on a residual branch it skips the branch.
-public final class StochasticDepth: Module {
+public final class StochasticDepth: Module, RandomLayer {
     public let p: Float
     public let mode: StochasticDepthMode
     public var generator: SeededGenerator
@@ -175,7 +181,7 @@ public final class StochasticDepth: Module {
 /// DropBlock (`dropBlock2d`), torchvision's `ops.DropBlock2d(p, block_size, eps)`: in training, zeroes
 /// `blockSize × blockSize` squares of each feature map (about a fraction `p` of the units) and rescales;
 /// identity in evaluation.
-public final class DropBlock2d: Module {
+public final class DropBlock2d: Module, RandomLayer {
     public let p: Float
     public let blockSize: Int
     public let eps: Float
@@ -183,7 +189,7 @@ public final class DropBlock2d: Module {
 
     public init(p: Float, blockSize: Int, eps: Float = 1e-6, seed: UInt64 = 0) {
         requireShape(p >= 0 && p <= 1, "DropBlock2d probability must be in [0, 1], got \(p)")
-        requireShape(blockSize > 0, "DropBlock2d block size must be positive, got \(blockSize)")
+        requireShape(blockSize > 0 && blockSize % 2 == 1, "DropBlock2d block size must be positive and odd, got \(blockSize)")
         self.p = p; self.blockSize = blockSize; self.eps = eps
         generator = SeededGenerator(seed: seed)
     }

@@ -265,14 +265,22 @@ public enum DataSetup {
             heldOut = validation != nil
         }
         let probe = try train.sample(at: 0).image
-        let native = min(probe.height, probe.width)
-        let side = imageSize ?? (native <= 64 ? native : 128)
+        let (side, padding) = folderGeometry(height: probe.height, width: probe.width, imageSize: imageSize, cropPadding: cropPadding)
         let (mean, std) = try statistics(normalization, default: "", channels: 3, data: root.path)
         return PreparedData(train: trainSet, validation: validation, validationSource: source, validationIsHeldOut: heldOut, task: .classification,
                             classNames: train.classNames, preprocessing: Preprocessing(channels: 3, size: side, mean: mean, std: std),
-                            trainTransform: classificationTransform(augmentation, size: side, padding: cropPadding ?? max(2, side / 8), channels: 3,
+                            trainTransform: classificationTransform(augmentation, size: side, padding: padding, channels: 3,
                                                                     largeImages: side > 64, mean: mean, std: std, erasing: erasing),
                             evalTransform: Compose([MatchChannels(channels: 3), FitSize(size: side), Normalize(mean: mean, std: std)]))
+    }
+
+    /// The input side and crop padding of a classification image folder whose first image is `height × width`:
+    /// `imageSize`, else the shorter side when it is at most 64 (else 128); `cropPadding`, else an eighth of the
+    /// side, at least 2. Sides above 64 take a random resized crop instead of the padded one.
+    public static func folderGeometry(height: Int, width: Int, imageSize: Int?, cropPadding: Int?) -> (side: Int, padding: Int) {
+        let native = min(height, width)
+        let side = imageSize ?? (native <= 64 ? native : 128)
+        return (side, cropPadding ?? max(2, side / 8))
     }
 
     /// The labelled images `evaluate` scores: a named dataset's test split (ISBI: the held-out part of
@@ -377,7 +385,7 @@ public enum DataSetup {
 
     /// Augmentation presets for segmentation: joint random crop, flips and quarter turns (image and mask alike);
     /// `strong` adds rotations up to ±15°, `elastic` an elastic deformation (torchvision's defaults, alpha 50 and
-    /// sigma 5; the U-Net paper's augmentation). An image smaller than the crop is zero-padded, and pixels brought
+    /// sigma 5). An image smaller than the crop is zero-padded, and pixels brought
     /// in from outside are labelled `LabelMask.ignored`.
     public static func segmentationTransform(_ preset: String, crop: Int, channels: Int, mean: [Float], std: [Float]) -> any Transform {
         let cropping = RandomCrop(size: crop, padIfNeeded: true, maskFill: LabelMask.ignored)

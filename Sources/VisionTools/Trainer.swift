@@ -373,7 +373,7 @@ public final class Trainer {
 
     func trainOneEpoch(_ epoch: Int, onEvent: (TrainingEvent) -> Void) throws {
         model.train()
-        reseedDropout(epoch: epoch)
+        Trainer.reseedRandomLayers(of: model, seed: config.seed, epoch: epoch)
         let batches = trainLoader.batchCount
         let start = Date()
         var lossSum = 0.0, correct = 0, seen = 0, pixelsSeen = 0
@@ -451,11 +451,12 @@ public final class Trainer {
         onEvent(.epochFinished(record, isBest: isBest))
     }
 
-    /// Dropout masks depend only on (seed, epoch), so resuming reproduces them.
-    func reseedDropout(epoch: Int) {
+    /// Reseeds every `RandomLayer` of `model` (dropout and its kin) from (seed, epoch, the layer's position), so a
+    /// resumed run draws the same numbers and no two layers draw in step.
+    public static func reseedRandomLayers(of model: Module, seed: UInt64, epoch: Int) {
         for (k, (_, module)) in model.namedModules().enumerated() {
-            if let d = module as? Dropout {
-                d.generator = SeededGenerator(seed: config.seed &+ UInt64(epoch) &* 1_000_003 &+ UInt64(k))
+            if let layer = module as? RandomLayer {
+                layer.generator = SeededGenerator(seed: seed &+ UInt64(epoch) &* 1_000_003 &+ UInt64(k))
             }
         }
     }

@@ -174,21 +174,27 @@ final class AffineAndBlurTests: XCTestCase {
             XCTAssertEqual(warped.pixels, warpedMask!.labels.map(Float.init))
             XCTAssertNotEqual(warped, image)
         }
-        /// Mean absolute displacement in pixels along x.
-        func meanShift(_ transform: ElasticTransform) -> Double {
-            var total = 0.0
+        /// Mean absolute displacement in pixels along x, and along y.
+        func meanShift(_ transform: ElasticTransform) -> (x: Double, y: Double) {
+            var (totalX, totalY) = (0.0, 0.0)
+            let identity = ImageOps.displacedGrid(height: h, width: w, dx: [Float](repeating: 0, count: h * w),
+                                                  dy: [Float](repeating: 0, count: h * w))
             for _ in 0..<20 {
                 let grid = transform.draw(height: h, width: w, generator: &g)
-                let identity = ImageOps.displacedGrid(height: h, width: w, dx: [Float](repeating: 0, count: h * w),
-                                                      dy: [Float](repeating: 0, count: h * w))
-                total += zip(grid.x, identity.x).map { Double(abs($0 - $1)) * Double(w) / 2 }.reduce(0, +) / Double(h * w)
+                totalX += zip(grid.x, identity.x).map { Double(abs($0 - $1)) * Double(w) / 2 }.reduce(0, +) / Double(h * w)
+                totalY += zip(grid.y, identity.y).map { Double(abs($0 - $1)) * Double(h) / 2 }.reduce(0, +) / Double(h * w)
             }
-            return total / 20
+            return (totalX / 20, totalY / 20)
         }
-        let small = meanShift(ElasticTransform(alpha: 10, sigma: 0)), large = meanShift(ElasticTransform(alpha: 40, sigma: 0))
-        XCTAssertEqual(small, 2.5, accuracy: 0.3, "unsmoothed: |U(−1, 1)|·alpha/2 pixels on average")
+        // Unsmoothed, |U(−1, 1)|·alpha/4 pixels on average along each axis (alpha over the width for x, the height for y).
+        let shifts = meanShift(ElasticTransform(alpha: (10, 20), sigma: (0, 0)))
+        XCTAssertEqual(shifts.x, 2.5, accuracy: 0.3)
+        XCTAssertEqual(shifts.y, 5, accuracy: 0.5)
+        let small = meanShift(ElasticTransform(alpha: 10, sigma: 0)).x, large = meanShift(ElasticTransform(alpha: 40, sigma: 0)).x
         XCTAssertEqual(large / small, 4, accuracy: 0.5)
-        XCTAssertLessThan(meanShift(ElasticTransform(alpha: 10, sigma: 3)), small / 2, "smoothing averages the noise away")
+        XCTAssertLessThan(meanShift(ElasticTransform(alpha: 10, sigma: 3)).x, small / 2, "smoothing averages the noise away")
+        // A huge sigma is capped (no kernel beyond twice the image), not a trap or an exhausted memory.
+        XCTAssertEqual(ElasticTransform(alpha: 10, sigma: 1e12).draw(height: 3, width: 4, generator: &g).x.count, 12)
     }
 
     // MARK: Perspective

@@ -79,6 +79,14 @@ final class DataSetupTests: XCTestCase {
             XCTAssertEqual(augment.map(\.policy), [policy])
             XCTAssertEqual(augment.map(\.interpolation), [.bilinear], "bilinear, as torchvision's reference scripts")
         }
+        func transforms(_ preset: String) -> [any Transform] {
+            let t = DataSetup.classificationTransform(preset, size: 16, padding: 2, channels: 3, largeImages: false,
+                                                      mean: [0, 0, 0], std: [1, 1, 1])
+            return (t as? Compose)?.transforms ?? []
+        }
+        XCTAssertEqual(transforms("trivial").compactMap { ($0 as? TrivialAugmentWide)?.interpolation }, [.bilinear])
+        XCTAssertEqual(transforms("rand").compactMap { ($0 as? RandAugment)?.interpolation }, [.bilinear])
+        XCTAssertEqual(transforms("augmix").compactMap { ($0 as? AugMix)?.interpolation }, [.bilinear])
         for preset in ["standard", "strong", "none"] {
             XCTAssertTrue(Set(steps(preset)).isDisjoint(with: ["TrivialAugmentWide", "RandAugment", "AutoAugment", "AugMix"]), preset)
         }

@@ -67,6 +67,27 @@ final class TrainerTests: XCTestCase {
         try names.map { try Data(contentsOf: run.appendingPathComponent($0)) }
     }
 
+    /// Every random layer gets its own stream per (seed, epoch): dropout, channel dropout, stochastic depth and
+    /// DropBlock alike (layers built with the same seed would otherwise draw in step).
+    func testRandomLayersAreReseededPerEpochAndLayer() {
+        func model() -> Sequential {
+            Sequential(Dropout(p: 0.5), Dropout2d(p: 0.5), StochasticDepth(p: 0.5), StochasticDepth(p: 0.5), DropBlock2d(p: 0.5, blockSize: 1))
+        }
+        func streams(_ m: Sequential) -> [Float] {
+            m.namedModules().compactMap { $0.module as? RandomLayer }.map { layer in layer.generator.nextUniform() }
+        }
+        let a = model(), b = model()
+        XCTAssertEqual(Set(streams(model())).count, 1, "freshly built with seed 0, they draw in step")
+        Trainer.reseedRandomLayers(of: a, seed: 7, epoch: 3)
+        Trainer.reseedRandomLayers(of: b, seed: 7, epoch: 3)
+        let drawn = streams(a)
+        XCTAssertEqual(drawn.count, 5)
+        XCTAssertEqual(Set(drawn).count, 5, "each layer its own stream")
+        XCTAssertEqual(drawn, streams(b), "the same (seed, epoch) gives the same streams")
+        Trainer.reseedRandomLayers(of: b, seed: 7, epoch: 4)
+        XCTAssertNotEqual(drawn, streams(b))
+    }
+
     // MARK: Resume
 
     func testInterruptedAndResumedRunEqualsAnUninterruptedOneBitForBit() throws {
