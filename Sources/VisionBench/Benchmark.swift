@@ -20,7 +20,7 @@ struct Benchmark {
                   inAll: false, run: runConvolutionBreakdown),
         Benchmark(name: "models", summary: "ResNet-18 / VGG-16-BN / ResNet-20 training and inference, U-Net training and 512² inference (img/s)",
                   run: runModelBenchmark),
-        Benchmark(name: "data", summary: "CIFAR-10 JPEG decode + crop + flip + normalise through the DataLoader, 1 and 2 workers (--root DIR)",
+        Benchmark(name: "data", summary: "CIFAR-10 JPEG decode + crop + flip + normalise through the DataLoader, 1 and 2 workers (--root DIR; --augment P1,P2 for `vision train` presets)",
                   run: runDataBenchmark),
     ]
 }

@@ -2,6 +2,7 @@ import Foundation
 import VisionCore
 import VisionData
 import VisionModels
+import VisionTools
 import VisionNN
 import VisionOptim
 
@@ -89,18 +90,30 @@ func runModelBenchmark(_ options: BenchmarkOptions) {
     report("unet32_infer_512", work: 1, infer, "img/s")
 }
 
-/// Decode + random crop + flip + normalise of the CIFAR-10 JPEG training tree through the DataLoader.
+/// Decode + random crop + flip + normalise of the CIFAR-10 JPEG training tree through the DataLoader; with
+/// `--augment P1,P2,…` the training presets of `vision train --augment` instead (as for CIFAR-10: 32 px, padding 4).
 func runDataBenchmark(_ options: BenchmarkOptions) {
     guard let root = options.string("root") ?? ProcessInfo.processInfo.environment["VISION_BENCH_CIFAR_JPEG"] else {
         print("data: pass --root DIR (a cifar10/ JPEG tree extracted from shared/datasets/cifar10-jpeg.tar.gz); skipped")
         return
     }
-    do {
-        for (workers, rate) in try DataBenchmark.run(root: URL(fileURLWithPath: root), workers: [1, 2], limit: options.int("limit")) {
-            print("cifar10_jpeg_decode_crop_flip_normalise_w\(workers)".padding(toLength: 44, withPad: " ", startingAt: 0)
-                  + String(format: "%9.0f img/s", rate))
+    let presets = options.string("augment")?.split(separator: ",").map(String.init)
+    for preset in presets ?? [""] {
+        if !preset.isEmpty && !DataSetup.augmentationPresets.contains(preset) {
+            print("data: unknown preset '\(preset)' (\(DataSetup.augmentationPresets.joined(separator: ", ")))")
+            continue
         }
-    } catch {
-        print("data: \(error)")
+        let transform = preset.isEmpty ? DataBenchmark.cifarTrainingTransform
+            : DataSetup.classificationTransform(preset, size: 32, padding: 4, channels: 3, largeImages: false,
+                                                mean: Normalize.cifar10.mean, std: Normalize.cifar10.std)
+        let name = preset.isEmpty ? "cifar10_jpeg_decode_crop_flip_normalise" : "cifar10_jpeg_augment_\(preset)"
+        do {
+            for (workers, rate) in try DataBenchmark.run(root: URL(fileURLWithPath: root), workers: [1, 2], limit: options.int("limit"),
+                                                         transform: transform) {
+                print("\(name)_w\(workers)".padding(toLength: 44, withPad: " ", startingAt: 0) + String(format: "%9.0f img/s", rate))
+            }
+        } catch {
+            print("data: \(error)")
+        }
     }
 }

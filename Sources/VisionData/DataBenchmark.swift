@@ -28,8 +28,9 @@ public enum DataBenchmark {
     ///   - root: a folder holding `cifar10/train/<class>/*.jpg` (or `train/<class>`, or `<class>` directly).
     ///   - workers: worker-thread counts to measure, in order.
     ///   - limit: use only this many images (a seeded random subset), e.g. for a quick run.
-    public static func run(root: URL, workers: [Int] = [1, 2], limit: Int? = nil,
-                           batchSize: Int = 128) throws -> [(workers: Int, imagesPerSecond: Double)] {
+    ///   - transform: the augmentation measured (default: the standard CIFAR recipe).
+    public static func run(root: URL, workers: [Int] = [1, 2], limit: Int? = nil, batchSize: Int = 128,
+                           transform: any Transform = cifarTrainingTransform) throws -> [(workers: Int, imagesPerSecond: Double)] {
         let folder = try ImageFolder(root: trainingFolder(under: root), channels: 3)
         var dataset: any Dataset = folder
         if let limit, limit < folder.count {
@@ -37,13 +38,13 @@ public enum DataBenchmark {
         }
         // Warm the file cache and the decoder so the first measured configuration is not penalised.
         let warmup = DataLoader(Subset(dataset, indices: Array(0..<min(dataset.count, 512))), batchSize: batchSize,
-                                workers: 1, transform: cifarTrainingTransform)
+                                workers: 1, transform: transform)
         try warmup.forEachBatch(epoch: 0) { _ in }
 
         var results = [(workers: Int, imagesPerSecond: Double)]()
         for workerCount in workers {
             let loader = DataLoader(dataset, batchSize: batchSize, shuffle: true, workers: workerCount, seed: 1,
-                                    transform: cifarTrainingTransform)
+                                    transform: transform)
             var images = 0
             let start = DispatchTime.now().uptimeNanoseconds
             try loader.forEachBatch(epoch: 0) { batch in images += batch.count }
