@@ -59,6 +59,33 @@ extension Tensor {
         }
     }
 
+    /// Reverses the order along each of `axes` (PyTorch's `torch.flip`); `flip(axes: [-1])` mirrors images
+    /// left–right. The gradient is flipped back the same way.
+    public func flip(axes: [Int]) -> Tensor {
+        let flipped = Set(axes.map { axis($0) })
+        precondition(flipped.count == axes.count, "flip: axes \(axes) repeat an axis of shape \(shape)")
+        if flipped.isEmpty || count == 0 { return self }
+        let (inShape, inStrides) = (shape, strides)
+        // Read index of output element i: a flipped axis runs from its last position with a negative stride.
+        var start = 0
+        var readStrides = inStrides
+        for a in flipped {
+            start += (inShape[a] - 1) * inStrides[a]
+            readStrides[a] = -inStrides[a]
+        }
+        let zero = [Int](repeating: 0, count: rank)
+        var out = [Float](repeating: 0, count: count)
+        out.withUnsafeMutableBufferPointer { o in
+            storage.withUnsafeBufferPointer { x in
+                Broadcast.forEach(inShape, readStrides, zero) { i, offset, _ in o[i] = x[start + offset] }
+            }
+        }
+        let sortedAxes = flipped.sorted()
+        return Tensor.record(shape: inShape, storage: out, inputs: [self]) { [self] g in
+            self.accumulateGrad(g.flip(axes: sortedAxes))
+        }
+    }
+
     /// Swaps two axes.
     public func transpose(_ a: Int, _ b: Int) -> Tensor {
         var order = Array(0..<rank)

@@ -16,8 +16,10 @@ public struct EvaluationResult: Sendable {
 }
 
 public enum Evaluator {
-    /// Runs `model` in eval mode without gradients over every batch of `loader`.
-    public static func evaluate(_ model: Module, loader: DataLoader, task: Task, classes: Int,
+    /// Runs `model` in eval mode without gradients over every batch of `loader`. With `flipTTA`, each image is
+    /// also scored mirrored left–right (a segmentation map mirrored back) and the two softmax distributions are
+    /// averaged: predictions take the mean's arg-max and the loss is `−log` of its target probability.
+    public static func evaluate(_ model: Module, loader: DataLoader, task: Task, classes: Int, flipTTA: Bool = false,
                                 progress: ((Int, Int) -> Void)? = nil) throws -> EvaluationResult {
         let wasTraining = model.isTraining
         model.eval()
@@ -39,7 +41,7 @@ public enum Evaluator {
                 try memory?.check(height: batch.images.shape[2], width: batch.images.shape[3], images: batch.count,
                                   source: loader.dataset.sourcePath(at: first) ?? "image \(first) of the \(loader.dataset.count) scored")
             }
-            let logits = Autograd.noGrad { model(batch.images) }
+            let logits = Autograd.noGrad { flipTTA ? flipAveraged(model, batch.images, task: task) : model(batch.images) }
             let targets = task == .segmentation ? (batch.masks ?? []) : batch.labels
             let loss = Autograd.noGrad { crossEntropy(logits, targets: targets, ignoreIndex: ignored) }
             let weight = Double(task == .segmentation ? targets.reduce(0) { $0 + ($1 == LabelMask.ignored ? 0 : 1) } : batch.count)
@@ -55,5 +57,14 @@ public enum Evaluator {
         }
         return EvaluationResult(task: task, count: samples, meanLoss: lossWeight == 0 ? 0 : lossSum / lossWeight,
                                 confusion: confusion, top5Correct: task == .classification && classes >= 5 ? top5 : nil)
+    }
+
+    /// The log of the mean of the softmax over `images` and over their mirror images (segmentation outputs mirrored
+    /// back): log-probabilities, so they are their own log-softmax and serve wherever logits do.
+    public static func flipAveraged(_ model: Module, _ images: Tensor, task: Task) -> Tensor {
+        let direct = model(images)
+        let mirrored = model(images.flip(axes: [-1]))
+        let aligned = task == .segmentation ? mirrored.flip(axes: [-1]) : mirrored
+        return ((direct.softmax(axis: 1) + aligned.softmax(axis: 1)) * 0.5).clamp(min: .leastNormalMagnitude).log()
     }
 }

@@ -213,6 +213,11 @@ final class SegmentCLITests: XCTestCase {
         for text in ["pixel accuracy:", "mean IoU:", "mean Dice:", "background", "foreground"] {
             XCTAssertTrue(result.stdout.contains(text), "missing '\(text)':\n\(result.stdout)")
         }
+        // Test-time flips: the same report, scored with the mirror images averaged in.
+        let flipped = try VisionCLI.succeed(["evaluate", "--weights", run.path, "--data", data.path, "--workers", "0", "--tta", "flip"])
+        XCTAssertTrue(flipped.stdout.contains("averaged with the mirror images"), flipped.stdout)
+        XCTAssertTrue(flipped.stdout.contains("mean IoU:"), flipped.stdout)
+        try VisionCLI.fail(["evaluate", "--weights", run.path, "--data", data.path, "--tta", "five-crop"], mentioningValidation: ["--tta", "flip"])
     }
 
     func testEvaluateRefusesMasksWithMoreClassesThanTheModel() throws {

@@ -76,4 +76,15 @@ final class GradientCoverageTests: XCTestCase {
         let vector = Tensor([0.8, -1.2, 0.3, -0.4, 1.5], shape: [5])
         checkGradients([vector, Tensor([0.2], shape: [1])]) { prelu($0[0], weight: $0[1]) }
     }
+
+    /// `flip` reverses the chosen axes (torch.flip) and its gradient flips back.
+    func testFlipReversesAxesAndItsGradientFlipsBack() {
+        let x = Tensor((0..<24).map(Float.init), shape: [2, 3, 4])
+        XCTAssertEqual(Array(x.flip(axes: [-1]).storage[0..<8]), [3, 2, 1, 0, 7, 6, 5, 4])
+        XCTAssertEqual(Array(x.flip(axes: [1]).storage[0..<8]), [8, 9, 10, 11, 4, 5, 6, 7])
+        XCTAssertEqual(x.flip(axes: [0, 1, 2]).storage, (0..<24).reversed().map(Float.init))
+        XCTAssertEqual(x.flip(axes: [0, 2]).flip(axes: [2, 0]).storage, x.storage)
+        XCTAssertTrue(x.flip(axes: []) === x)
+        checkGradients([normal([2, 3, 4])]) { $0[0].flip(axes: [0, 2]) }
+    }
 }

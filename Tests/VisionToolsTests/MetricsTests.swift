@@ -1,5 +1,7 @@
+import Foundation
 import TestSupport
 import VisionCore
+import VisionNN
 import VisionTools
 import XCTest
 
@@ -25,5 +27,24 @@ final class MetricsTests: XCTestCase {
         XCTAssertEqual(Metrics.topKCorrect(logits, targets: [2, 2], k: 1), 0)
         XCTAssertEqual(Metrics.topKCorrect(logits, targets: [2, 2], k: 2), 2)
         XCTAssertEqual(Metrics.predictions(logits), [1, 0])
+    }
+
+    /// Test-time flips average the two softmax outputs; a segmentation output is mirrored back first, so a model
+    /// that commutes with mirroring (a left–right symmetric kernel) scores exactly as without flips.
+    func testFlipAveragingMirrorsSegmentationBackAndAveragesProbabilities() {
+        var g = SeededGenerator(seed: 18)
+        let images = Tensor.normal([2, 1, 3, 4], generator: &g)
+        let symmetric = Conv2d(1, 2, kernelSize: (1, 3), padding: (0, 1), generator: &g)
+        symmetric.weight.storage = [0.5, -1, 0.5, 2, 0.25, 2]
+        let plain = Autograd.noGrad { symmetric(images).logSoftmax(axis: 1) }
+        assertClose(Autograd.noGrad { Evaluator.flipAveraged(symmetric, images, task: .segmentation) }.storage, plain.storage,
+                    rtol: 1e-5, atol: 1e-6)
+        // Classification: log of the mean of softmax(model(x)) and softmax(model(mirror of x)).
+        let classifier = Sequential(Flatten(), Linear(12, 3, generator: &g))
+        let averaged = Autograd.noGrad { Evaluator.flipAveraged(classifier, images, task: .classification) }
+        let a = Autograd.noGrad { classifier(images).softmax(axis: 1) }.storage
+        let b = Autograd.noGrad { classifier(images.flip(axes: [3])).softmax(axis: 1) }.storage
+        assertClose(averaged.storage, zip(a, b).map { Foundation.log(($0 + $1) / 2) }, rtol: 1e-5, atol: 1e-6)
+        assertClose(averaged.exp().sum(axis: 1).storage, [1, 1], rtol: 0, atol: 1e-5)
     }
 }
