@@ -303,6 +303,11 @@ final class TrainCLITests: XCTestCase {
         }
         XCTAssertGreaterThanOrEqual(Double(lines[1].split(separator: " ")[1])!, Double(lines[2].split(separator: " ")[1])!,
                                     "classes are listed most probable first")
+        // With test-time flips the three probabilities still sum to 1.
+        let flipped = try VisionCLI.succeed(["predict", images[0], "--weights", run.path, "--top-k", "3", "--tta", "flip"])
+        let probabilities = flipped.stdout.split(separator: "\n").dropFirst().compactMap { Double($0.split(separator: " ").last ?? "") }
+        XCTAssertEqual(probabilities.count, 3, flipped.stdout)
+        XCTAssertEqual(probabilities.reduce(0, +), 1, accuracy: 2e-4, flipped.stdout)
     }
 
     func testPredictNamesAMissingImageFile() throws {
