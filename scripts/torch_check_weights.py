@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Score a CIFAR ResNet trained by `vision` with PyTorch: an independent check of the accuracy vision reports.
 
-    python3 scripts/torch_check_weights.py WEIGHTS.safetensors [--data ROOT] [--train] [--threads N]
+    python3 scripts/torch_check_weights.py WEIGHTS.safetensors [--data ROOT] [--train] [--threads N] [--tta flip]
 
 WEIGHTS is a safetensors file written by `vision train` (last.safetensors, best.safetensors or a shipped
 pretrained/ file, F32 or F16); its torchvision-style names load into the PyTorch twin of vision's CIFAR ResNet
@@ -10,8 +10,9 @@ from the file's `vision.config`. The data is read independently of vision:
   - CIFAR-10 (`--data cifar`): ROOT/cifar10/{train,test}/<class>/*.jpg, decoded with PIL;
   - Fashion-MNIST / MNIST: the gzipped IDX files in ROOT/<name> or /usr/share/datasets/<name> (Debian packages).
 Prints the test loss and accuracy in eval mode (running BatchNorm statistics, what vision reports), the same
-with batch statistics (a check of the running averages), and with --train the accuracy on the un-augmented
-training images. Needs torch, torchvision and Pillow; no safetensors package (the format is read here).
+with batch statistics (a check of the running averages), with --tta flip also the test figures with each image's
+softmax averaged with its mirror image's (what `vision evaluate --tta flip` reports), and with --train the accuracy
+on the un-augmented training images. Needs torch, torchvision and Pillow; no safetensors package (the format is read here).
 """
 import argparse
 import gzip
@@ -61,7 +62,7 @@ def idx_split(name, root, split, mean, std):
     return torch.utils.data.TensorDataset(images, labels)
 
 
-def score(model, loader, batch_statistics=False):
+def score(model, loader, batch_statistics=False, flip=False):
     model.train(batch_statistics)
     for module in model.modules():
         if isinstance(module, torch.nn.BatchNorm2d):  # batch statistics must leave the running ones as they are
@@ -70,6 +71,8 @@ def score(model, loader, batch_statistics=False):
     with torch.no_grad():
         for images, labels in loader:
             logits = model(images)
+            if flip:  # log of the mean of the two softmax distributions
+                logits = ((logits.softmax(1) + model(images.flip(-1)).softmax(1)) / 2).log()
             loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
             correct += (logits.argmax(1) == labels).sum().item()
             seen += labels.numel()
@@ -84,6 +87,8 @@ def main():
     p.add_argument("--train", action="store_true", help="also score the (un-augmented) training images")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--tta", choices=["none", "flip"], default="none",
+                   help="flip: also score the test images averaged with their mirror images")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -125,6 +130,9 @@ def main():
         loader = DataLoader(data, batch_size=args.batch_size, num_workers=0)
         loss, correct, seen = score(model, loader)
         print(f"{split}: eval-mode BatchNorm   loss {loss:.4f}  accuracy {correct / seen:.4f} ({correct}/{seen})")
+        if split == "test" and args.tta == "flip":
+            loss, correct, seen = score(model, loader, flip=True)
+            print(f"{split}: with mirror images     loss {loss:.4f}  accuracy {correct / seen:.4f} ({correct}/{seen})")
         if split == "test":  # shuffled: the CIFAR folder order is class by class
             shuffled = DataLoader(data, batch_size=args.batch_size, shuffle=True,
                                   generator=torch.Generator().manual_seed(0))
