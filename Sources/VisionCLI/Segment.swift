@@ -34,8 +34,12 @@ struct Segment: ParsableCommand {
     @Option(help: "Segment in tiles of this many pixels a side, each with enough context around it for the same result (automatic when the whole image would not fit in memory).")
     var tile: Int?
 
+    @Option(help: "Test-time augmentation: none, or flip (the image also segmented mirrored left–right, the two softmax maps averaged).")
+    var tta: String = "none"
+
     func validate() throws {
         if let tile, !(16...16384).contains(tile) { throw ValidationError("--tile must be between 16 and 16384 pixels") }
+        if !["none", "flip"].contains(tta) { throw ValidationError("--tta must be none or flip, got '\(tta)'") }
     }
 
     func run() throws {
@@ -45,7 +49,11 @@ struct Segment: ParsableCommand {
             let (config, model) = try Checkpoint.loadModel(path)
             guard config.task == .segmentation else { throw CLIError("\(path) is a classifier; use `vision predict`") }
             let (input, original) = try loadInput(image, preprocessing: config.preprocessing)
-            let logits = try segmentationLogits(model, input: input, channels: config.preprocessing.channels)
+            var logits = try segmentationLogits(model, input: input, channels: config.preprocessing.channels)
+            if tta == "flip" {
+                let mirrored = try segmentationLogits(model, input: input.flip(axes: [-1]), channels: config.preprocessing.channels)
+                logits = Autograd.noGrad { Evaluator.averagedSoftmax(logits, mirrored.flip(axes: [-1])) }
+            }
             let (classes, h, w) = (logits.shape[1], logits.shape[2], logits.shape[3])
             let labels = logits.argmax(axis: 1)
             // Class c → c·255/(classes − 1), so the last class is always 255 (0, 127, 255 for three classes).

@@ -64,7 +64,11 @@ public enum Evaluator {
     public static func flipAveraged(_ model: Module, _ images: Tensor, task: Task) -> Tensor {
         let direct = model(images)
         let mirrored = model(images.flip(axes: [-1]))
-        let aligned = task == .segmentation ? mirrored.flip(axes: [-1]) : mirrored
-        return ((direct.softmax(axis: 1) + aligned.softmax(axis: 1)) * 0.5).clamp(min: .leastNormalMagnitude).log()
+        return averagedSoftmax(direct, task == .segmentation ? mirrored.flip(axes: [-1]) : mirrored)
+    }
+
+    /// `log((softmax(a) + softmax(b)) / 2)` over axis 1: two predictions' mean distribution as log-probabilities.
+    public static func averagedSoftmax(_ a: Tensor, _ b: Tensor) -> Tensor {
+        ((a.softmax(axis: 1) + b.softmax(axis: 1)) * 0.5).clamp(min: .leastNormalMagnitude).log()
     }
 }

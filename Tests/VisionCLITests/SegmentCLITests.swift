@@ -113,6 +113,18 @@ final class SegmentCLITests: XCTestCase {
         }
         try VisionCLI.fail(["segment", input.path, "--weights", run.path, "-o", out.appendingPathComponent("m.png").path, "--tile", "8"],
                            mentioningValidation: ["--tile"])
+
+        // --tta flip (here in tiles) is the mean of the image's probabilities and the mirrored image's, mirrored back.
+        let mirror = out.appendingPathComponent("mirror.png")
+        try TestData.writeRGB(mirror, height: 90, width: 130) { y, x in (((129 - x) / 9 + y / 7) % 3 == 0) ? (220, 210, 200) : (30, 40, 50) }
+        let mirroredProbabilities = out.appendingPathComponent("p-mirror.npy"), flipped = out.appendingPathComponent("p-flip.npy")
+        try VisionCLI.succeed(["segment", mirror.path, "--weights", run.path, "-o", out.appendingPathComponent("m1.png").path,
+                               "--probabilities", mirroredProbabilities.path])
+        try VisionCLI.succeed(["segment", input.path, "--weights", run.path, "-o", out.appendingPathComponent("m2.png").path,
+                               "--probabilities", flipped.path, "--tta", "flip", "--tile", "64"])
+        let back = try Npy.read(contentsOf: mirroredProbabilities).flip(axes: [-1]).storage
+        let expected = zip(probabilities[0], back).map { ($0 + $1) / 2 }
+        XCTAssertLessThan(zip(try Npy.read(contentsOf: flipped).storage, expected).map { abs($0 - $1) }.max() ?? 1, 1e-4)
     }
 
     func testSegmentWritesMaskOverlayAndProbabilitiesAtTheInputSize() throws {
