@@ -157,6 +157,39 @@ public struct CenterCrop: Transform {
     }
 }
 
+/// Pads every side (torchvision's `Pad(padding, fill, padding_mode)`): `left`, `top`, `right`, `bottom` pixels of
+/// `fill` (constant), of the edge pixel repeated (`.replicate`, torchvision's `edge`) or of the image mirrored
+/// without repeating the edge (`.reflect`). A mask is padded alike, with `maskFill` where the image takes a constant.
+public struct Pad: Transform {
+    public let left: Int, top: Int, right: Int, bottom: Int
+    public let mode: PaddingMode
+    public let maskFill: Int
+
+    public init(left: Int, top: Int, right: Int, bottom: Int, mode: PaddingMode = .zero, maskFill: Int = 0) {
+        precondition(left >= 0 && top >= 0 && right >= 0 && bottom >= 0,
+                     "Pad: padding must not be negative, got left \(left), top \(top), right \(right), bottom \(bottom)")
+        self.left = left; self.top = top; self.right = right; self.bottom = bottom
+        self.mode = mode; self.maskFill = maskFill
+    }
+
+    /// The same padding on every side (torchvision's `Pad(p)`).
+    public init(_ padding: Int, mode: PaddingMode = .zero, maskFill: Int = 0) {
+        self.init(left: padding, top: padding, right: padding, bottom: padding, mode: mode, maskFill: maskFill)
+    }
+
+    /// `horizontal` on the left and right, `vertical` on the top and bottom (torchvision's `Pad((h, v))`).
+    public init(horizontal: Int, vertical: Int, mode: PaddingMode = .zero, maskFill: Int = 0) {
+        self.init(left: horizontal, top: vertical, right: horizontal, bottom: vertical, mode: mode, maskFill: maskFill)
+    }
+
+    public func apply(_ image: inout FloatImage, mask: inout LabelMask?, generator: inout SeededGenerator) {
+        checkMaskAligned(image, mask, "Pad")
+        let (h, w) = (image.height + top + bottom, image.width + left + right)
+        image = ImageOps.crop(image, top: -top, left: -left, height: h, width: w, padding: mode)
+        if let current = mask { mask = ImageOps.crop(current, top: -top, left: -left, height: h, width: w, padding: mode, fill: maskFill) }
+    }
+}
+
 /// Resizes to a fixed size, or so the shorter side has a given length (mask: nearest).
 public struct Resize: Transform {
     public enum Target: Sendable {

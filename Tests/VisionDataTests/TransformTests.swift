@@ -531,4 +531,33 @@ final class TransformTests: XCTestCase {
         // 1000 expected each, standard deviation √(3000·⅓·⅔) ≈ 25.8.
         for k in 0..<3 { XCTAssertLessThanOrEqual(abs(counts[k] - 1000), 130, "option \(k): \(counts)") }
     }
+
+    /// torchvision 0.29: T.Pad((2, 1, 1, 0), fill=9, padding_mode=…) on arange(12) shaped [1, 3, 4].
+    func testPadMatchesTorchvision() {
+        let image = FloatImage(channels: 1, height: 3, width: 4, pixels: (0..<12).map(Float.init))
+        let expected: [(VisionData.PaddingMode, [Float])] = [
+            (.constant(9), [9, 9, 9, 9, 9, 9, 9, 9, 9, 0, 1, 2, 3, 9, 9, 9, 4, 5, 6, 7, 9, 9, 9, 8, 9, 10, 11, 9]),
+            (.replicate, [0, 0, 0, 1, 2, 3, 3, 0, 0, 0, 1, 2, 3, 3, 4, 4, 4, 5, 6, 7, 7, 8, 8, 8, 9, 10, 11, 11]),
+            (.reflect, [6, 5, 4, 5, 6, 7, 6, 2, 1, 0, 1, 2, 3, 2, 6, 5, 4, 5, 6, 7, 6, 10, 9, 8, 9, 10, 11, 10]),
+        ]
+        var g = SeededGenerator(seed: 1)
+        for (mode, values) in expected {
+            let mask = LabelMask(height: 3, width: 4, labels: (0..<12).map { $0 })
+            let (padded, paddedMask) = Pad(left: 2, top: 1, right: 1, bottom: 0, mode: mode, maskFill: 255)(image, mask: mask, generator: &g)
+            XCTAssertEqual([padded.height, padded.width], [4, 7], "\(mode)")
+            XCTAssertEqual(padded.pixels, values, "\(mode)")
+            // The mask moves alike; where the image takes a constant, the mask takes maskFill.
+            let maskValues = values.map { Int($0) }
+            if case .constant = mode {
+                XCTAssertEqual(paddedMask.labels, zip(maskValues, padded.pixels.indices).map { value, i in
+                    let (y, x) = (i / 7, i % 7)
+                    return y >= 1 && x >= 2 && x < 6 ? value : 255
+                })
+            } else {
+                XCTAssertEqual(paddedMask.labels, maskValues, "\(mode)")
+            }
+        }
+        XCTAssertEqual(Pad(3)(image, generator: &g).width, 10)
+        XCTAssertEqual(Pad(horizontal: 1, vertical: 2)(image, generator: &g).height, 7)
+    }
 }
