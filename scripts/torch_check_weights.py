@@ -17,6 +17,7 @@ on the un-augmented training images. Needs torch, torchvision and Pillow; no saf
 import argparse
 import gzip
 import json
+import math
 import os
 import sys
 
@@ -71,8 +72,8 @@ def score(model, loader, batch_statistics=False, flip=False):
     with torch.no_grad():
         for images, labels in loader:
             logits = model(images)
-            if flip:  # log of the mean of the two softmax distributions
-                logits = ((logits.softmax(1) + model(images.flip(-1)).softmax(1)) / 2).log()
+            if flip:  # log of the mean of the two softmax distributions, without a log of 0
+                logits = torch.logaddexp(logits.log_softmax(1), model(images.flip(-1)).log_softmax(1)) - math.log(2)
             loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
             correct += (logits.argmax(1) == labels).sum().item()
             seen += labels.numel()

@@ -97,12 +97,13 @@ func runDataBenchmark(_ options: BenchmarkOptions) {
         print("data: pass --root DIR (a cifar10/ JPEG tree extracted from shared/datasets/cifar10-jpeg.tar.gz); skipped")
         return
     }
-    let presets = options.string("augment")?.split(separator: ",").map(String.init)
+    let presets = options.string("augment").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+    // Every preset is checked before minutes of measuring start.
+    if let presets, let wrong = presets.first(where: { !DataSetup.augmentationPresets.contains($0) }) {
+        FileHandle.standardError.write(Data("vision-bench data: unknown --augment preset '\(wrong)' (one of \(DataSetup.augmentationPresets.joined(separator: ", ")))\n".utf8))
+        exit(1)
+    }
     for preset in presets ?? [""] {
-        if !preset.isEmpty && !DataSetup.augmentationPresets.contains(preset) {
-            print("data: unknown preset '\(preset)' (\(DataSetup.augmentationPresets.joined(separator: ", ")))")
-            continue
-        }
         let transform = preset.isEmpty ? DataBenchmark.cifarTrainingTransform
             : DataSetup.classificationTransform(preset, size: 32, padding: 4, channels: 3, largeImages: false,
                                                 mean: Normalize.cifar10.mean, std: Normalize.cifar10.std)

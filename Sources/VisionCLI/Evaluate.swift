@@ -27,8 +27,8 @@ struct Evaluate: ParsableCommand {
     @Flag(name: .customLong("held-out"), help: "Score the images the training run held out for validation (same seed and split) instead of the test split / whole folder.")
     var heldOut = false
 
-    @Option(help: "Test-time augmentation: none, or flip (each image also scored mirrored left–right, the two softmax outputs averaged; segmentation maps mirrored back).")
-    var tta: String = "none"
+    @Option(help: "Test-time augmentation: none, or flip (each image also scored mirrored left–right, the two softmax outputs averaged; segmentation maps mirrored back; the confusion image is then confusion-flip.png by default).")
+    var tta: TestTimeAugmentation = .none
 
     @Option(name: .customLong("confusion-png"), help: "Where to write the confusion matrix image (default: confusion.png in a run directory; beside a weights file, <weights name>.confusion.png).")
     var confusionPNG: String?
@@ -37,7 +37,6 @@ struct Evaluate: ParsableCommand {
         if !(1...100_000).contains(batchSize) { throw ValidationError("--batch-size must be between 1 and 100000") }
         if !(0...RunConfig.maxWorkers).contains(workers) { throw ValidationError("--workers must be between 0 and \(RunConfig.maxWorkers)") }
         if let l = limit, l <= 0 { throw ValidationError("--limit must be positive") }
-        if !["none", "flip"].contains(tta) { throw ValidationError("--tta must be none or flip, got '\(tta)'") }
     }
 
     func run() throws {
@@ -78,9 +77,9 @@ struct Evaluate: ParsableCommand {
             let loader = DataLoader(dataset, batchSize: config.task == .segmentation ? 1 : batchSize, workers: workers,
                                     seed: config.seed, transform: prepared.evalTransform)
             print("evaluating \(config.model) from \(weights) on \(prepared.validationSource)"
-                  + (tta == "flip" ? ", averaged with the mirror images" : ""))
+                  + (tta == .flip ? ", averaged with the mirror images" : ""))
             let result = try Evaluator.evaluate(model, loader: loader, task: config.task, classes: config.classNames.count,
-                                                flipTTA: tta == "flip")
+                                                flipTTA: tta == .flip)
             let names = config.classNames
             print(String(format: "images: %d  loss: %.4f  %@: %.4f", result.count, result.meanLoss,
                          config.task == .segmentation ? "pixel accuracy" : "accuracy", result.accuracy))
@@ -110,15 +109,17 @@ struct Evaluate: ParsableCommand {
     /// beside a weights file (named after it, so a user's own `confusion.png` there is never replaced).
     func confusionOutput() throws -> URL {
         if let confusionPNG { return URL(fileURLWithPath: confusionPNG) }
+        // A flip-averaged evaluation does not replace the plain one's image.
+        let name = tta == .flip ? "confusion-flip.png" : "confusion.png"
         var isDirectory: ObjCBool = false
         let url = URL(fileURLWithPath: weights)
         if FileManager.default.fileExists(atPath: weights, isDirectory: &isDirectory) && isDirectory.boolValue {
-            return url.appendingPathComponent("confusion.png")
+            return url.appendingPathComponent(name)
         }
         if FileManager.default.fileExists(atPath: url.deletingLastPathComponent().appendingPathComponent("run.json").path) {
-            return url.deletingLastPathComponent().appendingPathComponent("confusion.png")
+            return url.deletingLastPathComponent().appendingPathComponent(name)
         }
-        return url.deletingLastPathComponent().appendingPathComponent(url.deletingPathExtension().lastPathComponent + ".confusion.png")
+        return url.deletingLastPathComponent().appendingPathComponent(url.deletingPathExtension().lastPathComponent + "." + name)
     }
 }
 

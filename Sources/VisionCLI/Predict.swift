@@ -18,12 +18,11 @@ struct Predict: ParsableCommand {
     var topK: Int = 5
 
     @Option(help: "Test-time augmentation: none, or flip (the softmax of each image and of its mirror image averaged).")
-    var tta: String = "none"
+    var tta: TestTimeAugmentation = .none
 
     func validate() throws {
         if images.isEmpty { throw ValidationError("name at least one image") }
         if topK <= 0 { throw ValidationError("--top-k must be positive") }
-        if !["none", "flip"].contains(tta) { throw ValidationError("--tta must be none or flip, got '\(tta)'") }
     }
 
     func run() throws {
@@ -35,7 +34,7 @@ struct Predict: ParsableCommand {
                 do {
                     let (input, _) = try loadInput(path, preprocessing: config.preprocessing)
                     let probabilities = Autograd.noGrad {
-                        tta == "flip" ? Evaluator.flipAveraged(model, input, task: .classification).exp() : model(input).softmax(axis: 1)
+                        tta == .flip ? Evaluator.flipAveraged(model, input, task: .classification).exp() : model(input).softmax(axis: 1)
                     }.storage
                     let ranked = probabilities.enumerated().sorted { $0.element > $1.element }.prefix(topK)
                     print("\(path):")

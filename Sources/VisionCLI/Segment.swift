@@ -35,11 +35,10 @@ struct Segment: ParsableCommand {
     var tile: Int?
 
     @Option(help: "Test-time augmentation: none, or flip (the image also segmented mirrored left–right, the two softmax maps averaged).")
-    var tta: String = "none"
+    var tta: TestTimeAugmentation = .none
 
     func validate() throws {
         if let tile, !(16...16384).contains(tile) { throw ValidationError("--tile must be between 16 and 16384 pixels") }
-        if !["none", "flip"].contains(tta) { throw ValidationError("--tta must be none or flip, got '\(tta)'") }
     }
 
     func run() throws {
@@ -50,9 +49,10 @@ struct Segment: ParsableCommand {
             guard config.task == .segmentation else { throw CLIError("\(path) is a classifier; use `vision predict`") }
             let (input, original) = try loadInput(image, preprocessing: config.preprocessing)
             var logits = try segmentationLogits(model, input: input, channels: config.preprocessing.channels)
-            if tta == "flip" {
-                let mirrored = try segmentationLogits(model, input: input.flip(axes: [-1]), channels: config.preprocessing.channels)
-                logits = Autograd.noGrad { Evaluator.averagedSoftmax(logits, mirrored.flip(axes: [-1])) }
+            if tta == .flip {
+                let mirrored = try segmentationLogits(model, input: input.flip(axes: [-1]), channels: config.preprocessing.channels,
+                                                      announce: false)
+                logits = Evaluator.averagedSoftmax(logits, mirrored.flip(axes: [-1]))
             }
             let (classes, h, w) = (logits.shape[1], logits.shape[2], logits.shape[3])
             let labels = logits.argmax(axis: 1)
@@ -95,8 +95,9 @@ struct Segment: ParsableCommand {
 }
 
 extension Segment {
-    /// The whole image at once when it fits in memory (and no --tile is asked), else tile by tile.
-    func segmentationLogits(_ model: Module, input: Tensor, channels: Int) throws -> Tensor {
+    /// The whole image at once when it fits in memory (and no --tile is asked), else tile by tile; `announce` prints
+    /// the tiling (once per image: the mirrored pass of --tta flip tiles alike).
+    func segmentationLogits(_ model: Module, input: Tensor, channels: Int, announce: Bool = true) throws -> Tensor {
         let memory = try ForwardMemory(model, channels: channels)
         let (h, w) = (input.shape[2], input.shape[3])
         let fits = (try? memory.check(height: h, width: w, source: image)) != nil
@@ -108,7 +109,9 @@ extension Segment {
         // The whole-image buffers besides the tiles: the input and its padded copy, the logits, their softmax,
         // the class indices and the mask (the overlay is about as large again as the input for gray images).
         let classes = unet.numClasses
-        let wholeImage = Double(h) * Double(w) * Double((2 * channels + 2 * classes) * 4 + 8 + 1 + 3)
+        // With --tta flip, also the mirrored input and its logits, the mirrored-back copy and the averaged map.
+        let flipBuffers = tta == .flip ? channels + 3 * classes : 0
+        let wholeImage = Double(h) * Double(w) * Double((2 * channels + 2 * classes + flipBuffers) * 4 + 8 + 1 + 3)
         let budget = ForwardMemory.defaultBudget - wholeImage
         func gigabytes(_ b: Double) -> String { String(format: "%.1f GB", b / 1_073_741_824) }
         guard budget > 0 else {
@@ -121,8 +124,11 @@ extension Segment {
         let paddedH = (h + multiple - 1) / multiple * multiple, paddedW = (w + multiple - 1) / multiple * multiple
         try memory.check(height: min(core + 2 * margin, paddedH), width: min(core + 2 * margin, paddedW),
                          source: "\(image) in tiles of \(core) pixels (+\(margin) of context each side)", budget: budget)
-        print("segmenting \(w)×\(h) in tiles of \(core)×\(core) pixels, each with \(margin) pixels of context"
-              + (core < margin ? " (tiles this small recompute their context many times: slow)" : ""))
+        if announce {
+            print("segmenting \(w)×\(h) in tiles of \(core)×\(core) pixels, each with \(margin) pixels of context"
+                  + (core < margin ? " (tiles this small recompute their context many times: slow)" : "")
+                  + (tta == .flip ? ", and again mirrored" : ""))
+        }
         return TiledSegmentation.logits(unet, input: input, core: core, margin: margin)
     }
 }

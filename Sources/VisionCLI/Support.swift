@@ -7,6 +7,14 @@ import VisionModels
 import VisionNN
 import VisionTools
 
+/// Test-time augmentation of `evaluate`, `predict` and `segment`.
+enum TestTimeAugmentation: String, ExpressibleByArgument, CaseIterable {
+    /// The image as it is.
+    case none
+    /// The image and its mirror image (left–right), their softmax outputs averaged (segmentation maps mirrored back).
+    case flip
+}
+
 /// An error already worded for the user.
 struct CLIError: Error, CustomStringConvertible {
     let description: String

@@ -1,3 +1,4 @@
+import Foundation
 import VisionCore
 import VisionData
 import VisionNN
@@ -67,8 +68,14 @@ public enum Evaluator {
         return averagedSoftmax(direct, task == .segmentation ? mirrored.flip(axes: [-1]) : mirrored)
     }
 
-    /// `log((softmax(a) + softmax(b)) / 2)` over axis 1: two predictions' mean distribution as log-probabilities.
+    /// `log((softmax(a) + softmax(b)) / 2)` over axis 1: two predictions' mean distribution as log-probabilities,
+    /// computed as `logaddexp(logSoftmax(a), logSoftmax(b)) − log 2`, so no probability underflows to a log of 0.
+    /// A constant (no gradient).
     public static func averagedSoftmax(_ a: Tensor, _ b: Tensor) -> Tensor {
-        ((a.softmax(axis: 1) + b.softmax(axis: 1)) * 0.5).clamp(min: .leastNormalMagnitude).log()
+        precondition(a.shape == b.shape, "averagedSoftmax: \(a.shape) and \(b.shape) differ")
+        let (la, lb) = Autograd.noGrad { (a.logSoftmax(axis: 1).storage, b.logSoftmax(axis: 1).storage) }
+        let half = Foundation.log(Float(2))
+        return Tensor(zip(la, lb).map { x, y in Swift.max(x, y) + Foundation.log1p(Foundation.exp(-Swift.abs(x - y))) - half },
+                      shape: a.shape)
     }
 }

@@ -303,11 +303,26 @@ final class TrainCLITests: XCTestCase {
         }
         XCTAssertGreaterThanOrEqual(Double(lines[1].split(separator: " ")[1])!, Double(lines[2].split(separator: " ")[1])!,
                                     "classes are listed most probable first")
-        // With test-time flips the three probabilities still sum to 1.
-        let flipped = try VisionCLI.succeed(["predict", images[0], "--weights", run.path, "--top-k", "3", "--tta", "flip"])
-        let probabilities = flipped.stdout.split(separator: "\n").dropFirst().compactMap { Double($0.split(separator: " ").last ?? "") }
-        XCTAssertEqual(probabilities.count, 3, flipped.stdout)
-        XCTAssertEqual(probabilities.reduce(0, +), 1, accuracy: 2e-4, flipped.stdout)
+        // With test-time flips, each class's probability is the mean of the image's and its mirror image's.
+        let source = try TestData.decode(URL(fileURLWithPath: images[0]))
+        let mirror = workspace().appendingPathComponent("mirror-red-00.png")
+        try TestData.writeRGB(mirror, height: source.height, width: source.width) { y, x in
+            let i = 3 * (y * source.width + source.width - 1 - x)
+            return (source.pixels[i], source.pixels[i + 1], source.pixels[i + 2])
+        }
+        func probabilities(_ arguments: [String]) throws -> [String: Double] {
+            let output = try VisionCLI.succeed(["predict"] + arguments + ["--weights", run.path, "--top-k", "3"]).stdout
+            var result: [String: Double] = [:]
+            for line in output.split(separator: "\n").dropFirst() {
+                let parts = line.split(separator: " ")
+                result[String(parts[0])] = Double(parts[1])
+            }
+            return result
+        }
+        let plain = try probabilities([images[0]]), mirrored = try probabilities([mirror.path])
+        let averaged = try probabilities([images[0], "--tta", "flip"])
+        XCTAssertEqual(Set(averaged.keys), ["red", "green", "blue"])
+        for (name, p) in averaged { XCTAssertEqual(p, (plain[name]! + mirrored[name]!) / 2, accuracy: 2e-4, name) }
     }
 
     func testPredictNamesAMissingImageFile() throws {

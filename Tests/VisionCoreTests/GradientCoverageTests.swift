@@ -85,6 +85,10 @@ final class GradientCoverageTests: XCTestCase {
         XCTAssertEqual(x.flip(axes: [0, 1, 2]).storage, (0..<24).reversed().map(Float.init))
         XCTAssertEqual(x.flip(axes: [0, 2]).flip(axes: [2, 0]).storage, x.storage)
         XCTAssertTrue(x.flip(axes: []) === x)
+        XCTAssertEqual(Tensor([1, 2, 3], shape: [3, 1]).flip(axes: [1]).storage, [1, 2, 3], "a size-1 axis flips to itself")
+        XCTAssertEqual(Tensor([1, 2, 3], shape: [3, 1]).flip(axes: [0]).storage, [3, 2, 1])
+        let scalar = Tensor([5], shape: [])
+        XCTAssertTrue(scalar.flip(axes: [0]) === scalar, "a scalar has nothing to flip")
         checkGradients([normal([2, 3, 4])]) { $0[0].flip(axes: [0, 2]) }
     }
 }

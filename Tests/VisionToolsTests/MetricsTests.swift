@@ -46,5 +46,9 @@ final class MetricsTests: XCTestCase {
         let b = Autograd.noGrad { classifier(images.flip(axes: [3])).softmax(axis: 1) }.storage
         assertClose(averaged.storage, zip(a, b).map { Foundation.log(($0 + $1) / 2) }, rtol: 1e-5, atol: 1e-6)
         assertClose(averaged.exp().sum(axis: 1).storage, [1, 1], rtol: 0, atol: 1e-5)
+        // Where one prediction gives a class no probability at all, the mean keeps the other's half of it:
+        // log((1 + 0)/2), not a log of 0.
+        let certain = Tensor([200, 0], shape: [1, 2]), opposite = Tensor([0, 200], shape: [1, 2])
+        assertClose(Evaluator.averagedSoftmax(certain, opposite).storage, [Foundation.log(0.5), Foundation.log(0.5)], rtol: 1e-6, atol: 1e-6)
     }
 }
