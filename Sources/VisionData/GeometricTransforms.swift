@@ -158,8 +158,8 @@ public struct CenterCrop: Transform {
 }
 
 /// Pads every side (torchvision's `Pad(padding, fill, padding_mode)`): `left`, `top`, `right`, `bottom` pixels of
-/// `fill` (constant), of the edge pixel repeated (`.replicate`, torchvision's `edge`) or of the image mirrored
-/// without repeating the edge (`.reflect`). A mask is padded alike, with `maskFill` where the image takes a constant.
+/// `fill` (constant), of the edge pixel repeated (`.replicate`, torchvision's `edge`), or of the image mirrored
+/// without repeating the edge (`.reflect`) or with it (`.symmetric`). A mask is padded alike, with `maskFill` where the image takes a constant.
 public struct Pad: Transform {
     public let left: Int, top: Int, right: Int, bottom: Int
     public let mode: PaddingMode

@@ -8,6 +8,8 @@ public enum PaddingMode: Sendable, Equatable {
     case reflect
     /// Repeat the edge pixel (torch's `replicate`, torchvision's `edge`).
     case replicate
+    /// Mirror including the edge pixel (torchvision's `symmetric`: index −1 reads index 0).
+    case symmetric
 
     /// Zero padding.
     public static let zero = PaddingMode.constant(0)
@@ -236,6 +238,11 @@ public enum ImageOps {
             var j = i % period
             if j < 0 { j += period }
             return j < n ? j : period - j
+        case .symmetric:
+            let period = 2 * n
+            var j = i % period
+            if j < 0 { j += period }
+            return j < n ? j : period - 1 - j
         }
     }
 

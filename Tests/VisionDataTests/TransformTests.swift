@@ -532,13 +532,15 @@ final class TransformTests: XCTestCase {
         for k in 0..<3 { XCTAssertLessThanOrEqual(abs(counts[k] - 1000), 130, "option \(k): \(counts)") }
     }
 
-    /// torchvision 0.29: T.Pad((2, 1, 1, 0), fill=9, padding_mode=…) on arange(12) shaped [1, 3, 4].
+    /// torchvision 0.29: T.Pad((2, 1, 1, 0), fill=9, padding_mode=…) on arange(12) shaped [1, 3, 4]; beyond a whole
+    /// side (which torchvision's symmetric mode refuses) the mirror repeats.
     func testPadMatchesTorchvision() {
         let image = FloatImage(channels: 1, height: 3, width: 4, pixels: (0..<12).map(Float.init))
         let expected: [(VisionData.PaddingMode, [Float])] = [
             (.constant(9), [9, 9, 9, 9, 9, 9, 9, 9, 9, 0, 1, 2, 3, 9, 9, 9, 4, 5, 6, 7, 9, 9, 9, 8, 9, 10, 11, 9]),
             (.replicate, [0, 0, 0, 1, 2, 3, 3, 0, 0, 0, 1, 2, 3, 3, 4, 4, 4, 5, 6, 7, 7, 8, 8, 8, 9, 10, 11, 11]),
             (.reflect, [6, 5, 4, 5, 6, 7, 6, 2, 1, 0, 1, 2, 3, 2, 6, 5, 4, 5, 6, 7, 6, 10, 9, 8, 9, 10, 11, 10]),
+            (.symmetric, [1, 0, 0, 1, 2, 3, 3, 1, 0, 0, 1, 2, 3, 3, 5, 4, 4, 5, 6, 7, 7, 9, 8, 8, 9, 10, 11, 11]),
         ]
         var g = SeededGenerator(seed: 1)
         for (mode, values) in expected {
@@ -558,6 +560,8 @@ final class TransformTests: XCTestCase {
             }
         }
         XCTAssertEqual(Pad(3)(image, generator: &g).width, 10)
+        let row = FloatImage(channels: 1, height: 1, width: 3, pixels: [1, 2, 3])
+        XCTAssertEqual(Pad(left: 5, top: 0, right: 0, bottom: 0, mode: .symmetric)(row, generator: &g).pixels, [2, 3, 3, 2, 1, 1, 2, 3])
         XCTAssertEqual(Pad(horizontal: 1, vertical: 2)(image, generator: &g).height, 7)
     }
 }
