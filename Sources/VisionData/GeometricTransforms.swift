@@ -57,27 +57,37 @@ public struct RandomRotation90: Transform {
 }
 
 /// Rotates by an angle drawn uniformly from `degrees` (counter-clockwise positive), keeping the size.
-/// The image is sampled bilinearly with `fill` outside; the mask by nearest neighbour with `maskFill`.
+/// The image is sampled with `interpolation` (default bilinear; torchvision's default is nearest, which samples
+/// exactly as its `F.rotate`) and `fill` outside; the mask by nearest neighbour with `maskFill`.
 public struct RandomRotation: Transform {
     public let degrees: ClosedRange<Double>
+    public let interpolation: Interpolation
     public let fill: [Float]
     public let maskFill: Int
 
-    public init(degrees: ClosedRange<Double>, fill: [Float] = [0], maskFill: Int = 0) {
+    public init(degrees: ClosedRange<Double>, interpolation: Interpolation = .bilinear, fill: [Float] = [0], maskFill: Int = 0) {
         self.degrees = degrees
+        self.interpolation = interpolation
         self.fill = fill
         self.maskFill = maskFill
     }
 
     /// Angles in `[−degrees, degrees]`, as torchvision's `RandomRotation(degrees)`.
-    public init(degrees: Double, fill: [Float] = [0], maskFill: Int = 0) {
+    public init(degrees: Double, interpolation: Interpolation = .bilinear, fill: [Float] = [0], maskFill: Int = 0) {
         precondition(degrees >= 0, "RandomRotation: degrees must be non-negative, got \(degrees)")
-        self.init(degrees: -degrees...degrees, fill: fill, maskFill: maskFill)
+        self.init(degrees: -degrees...degrees, interpolation: interpolation, fill: fill, maskFill: maskFill)
     }
 
     public func apply(_ image: inout FloatImage, mask: inout LabelMask?, generator: inout SeededGenerator) {
         checkMaskAligned(image, mask, "RandomRotation")
         let angle = generator.uniform(degrees.lowerBound, degrees.upperBound)
+        if interpolation == .nearest {
+            // torchvision's grid for image and mask alike, so both pick the same pixels.
+            let matrix = ImageOps.inverseAffineMatrix(angle: -angle)
+            image = ImageOps.affine(image, matrix: matrix, interpolation: .nearest, fill: fill)
+            if let current = mask { mask = ImageOps.affine(current, matrix: matrix, fill: maskFill) }
+            return
+        }
         image = ImageOps.rotate(image, degrees: angle, fill: fill)
         if let current = mask { mask = ImageOps.rotate(current, degrees: angle, fill: maskFill) }
     }

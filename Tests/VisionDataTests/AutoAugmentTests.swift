@@ -354,4 +354,18 @@ final class AutoAugmentTests: XCTestCase {
         RandomSolarize(threshold: 0.5, p: 1).apply(&image, mask: &none, generator: &g)
         assertClose(image.pixels, [127 / 255, 127 / 255, 0], rtol: 0, atol: 1e-7)
     }
+
+    /// RandomRotation with nearest sampling is torchvision's F.rotate (checked above through the rotate operation),
+    /// and moves a mask with the image pixel for pixel.
+    func testNearestRandomRotationIsTorchvisionsRotate() {
+        var g = SeededGenerator(seed: 22)
+        let (h, w) = (9, 12)
+        let image = FloatImage(channels: 1, height: h, width: w, pixels: (0..<(h * w)).map { Float($0 + 1) / 255 })
+        let mask = LabelMask(height: h, width: w, labels: (0..<(h * w)).map { $0 + 1 })
+        for degrees in [30.0, -47.5, 90] {
+            let (rotated, rotatedMask) = RandomRotation(degrees: degrees...degrees, interpolation: .nearest)(image, mask: mask, generator: &g)
+            XCTAssertEqual(rotated, AugmentOperation.rotate.apply(magnitude: Float(degrees), to: image), "\(degrees)°")
+            XCTAssertEqual(rotatedMask.labels, rotated.pixels.map { Int(($0 * 255).rounded()) }, "\(degrees)°")
+        }
+    }
 }
