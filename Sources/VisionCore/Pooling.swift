@@ -67,6 +67,16 @@ private func windowTaps(_ outExtent: Int, _ extent: Int, kernel: Int, stride: In
 public func maxPool2d(_ x: Tensor, kernelSize: (Int, Int), stride: (Int, Int)? = nil,
                       padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1),
                       ceilMode: Bool = false) -> Tensor {
+    maxPool2dWithIndices(x, kernelSize: kernelSize, stride: stride, padding: padding, dilation: dilation,
+                         ceilMode: ceilMode).output
+}
+
+/// `maxPool2d` that also returns where each maximum came from, PyTorch's `return_indices=True`: for every output,
+/// the flat index `h·W + w` of its input position within its own `[H, W]` plane (−1 for a window with no tap on the
+/// input), in the output's `[N, C, OH, OW]` order — what `maxUnpool2d` takes.
+public func maxPool2dWithIndices(_ x: Tensor, kernelSize: (Int, Int), stride: (Int, Int)? = nil,
+                                 padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1),
+                                 ceilMode: Bool = false) -> (output: Tensor, indices: [Int]) {
     let stride = stride ?? kernelSize
     let (outHeight, outWidth) = poolingOutputSize("maxPool2d", x, kernelSize: kernelSize, stride: stride,
                                                   padding: padding, dilation: dilation, ceilMode: ceilMode)
@@ -75,6 +85,41 @@ public func maxPool2d(_ x: Tensor, kernelSize: (Int, Int), stride: (Int, Int)? =
     let columns = windowTaps(outWidth, x.shape[3], kernel: kernelSize.1, stride: stride.1, padding: padding.1,
                              dilation: dilation.1)
     return windowMax(x, rows: rows, columns: columns, work: kernelSize.0 * kernelSize.1)
+}
+
+/// PyTorch's `F.max_unpool2d`: each value of `x` `[N, C, H, W]` is written at its plane position `indices` (as
+/// `maxPool2dWithIndices` gives them) of a zero `[N, C, OH, OW]` output, `outputSize` defaulting to
+/// `((H − 1)·S − 2P + k, (W − 1)·S − 2P + k)`. Where two values share a position the later one stays; index −1
+/// writes nothing. The gradient of `x` reads the output gradient at its own position.
+public func maxUnpool2d(_ x: Tensor, indices: [Int], kernelSize: (Int, Int), stride: (Int, Int)? = nil,
+                        padding: (Int, Int) = (0, 0), outputSize: (Int, Int)? = nil) -> Tensor {
+    precondition(x.rank == 4, "maxUnpool2d expects input [N, C, H, W], got \(x.shape)")
+    precondition(indices.count == x.count, "maxUnpool2d: \(indices.count) indices for input \(x.shape)")
+    let stride = stride ?? kernelSize
+    let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let size = outputSize ?? ((height - 1) * stride.0 - 2 * padding.0 + kernelSize.0,
+                              (width - 1) * stride.1 - 2 * padding.1 + kernelSize.1)
+    precondition(size.0 >= 0 && size.1 >= 0, "maxUnpool2d: output size \(size) is negative")
+    let (inPlane, outPlane) = (height * width, size.0 * size.1)
+    // Checked in release builds too: an index past the plane would write outside the output.
+    if let bad = indices.first(where: { $0 < -1 || $0 >= outPlane }) {
+        fatalError("maxUnpool2d: index \(bad) lies outside the \(size.0)×\(size.1) output plane")
+    }
+    var output = [Float](repeating: 0, count: batch * channels * outPlane)
+    for p in 0..<(batch * channels) {
+        for i in 0..<inPlane where indices[p * inPlane + i] >= 0 {
+            output[p * outPlane + indices[p * inPlane + i]] = x.storage[p * inPlane + i]
+        }
+    }
+    return Tensor.record(shape: [batch, channels, size.0, size.1], storage: output, inputs: [x]) { g in
+        var gx = [Float](repeating: 0, count: x.count)
+        for p in 0..<(batch * channels) {
+            for i in 0..<inPlane where indices[p * inPlane + i] >= 0 {
+                gx[p * inPlane + i] = g.storage[p * outPlane + indices[p * inPlane + i]]
+            }
+        }
+        x.accumulateGrad(storage: gx)
+    }
 }
 
 /// 2-D adaptive max pooling to `outputSize` (height, width), over the bins of `adaptiveAvgPool2d`;
@@ -89,7 +134,7 @@ public func adaptiveMaxPool2d(_ x: Tensor, outputSize: (Int, Int)) -> Tensor {
     }
     let (height, width) = (x.shape[2], x.shape[3])
     return windowMax(x, rows: taps(outputSize.0, height), columns: taps(outputSize.1, width),
-                     work: max(1, height * width / (outputSize.0 * outputSize.1)))
+                     work: max(1, height * width / (outputSize.0 * outputSize.1))).output
 }
 
 /// Adaptive pooling's bins along one axis: output `i` of `outExtent` covers input
@@ -103,12 +148,12 @@ private func adaptiveBins(_ outExtent: Int, _ extent: Int) -> [Range<Int>] {
 /// Maximum over separable windows of taps, recording each output's first maximum (every NaN replaces the
 /// maximum, so the last NaN wins, as PyTorch's scan does); an output whose window holds no input position
 /// is `−∞` and passes no gradient.
-private func windowMax(_ x: Tensor, rows: [Taps], columns: [Taps], work: Int) -> Tensor {
+private func windowMax(_ x: Tensor, rows: [Taps], columns: [Taps], work: Int) -> (output: Tensor, indices: [Int]) {
     let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let (outHeight, outWidth) = (rows.count, columns.count)
     let inPlane = height * width, outPlane = outHeight * outWidth
     let count = batch * channels * outPlane
-    if count == 0 { return Tensor.record(shape: [batch, channels, outHeight, outWidth], storage: [], inputs: [x]) { _ in } }
+    if count == 0 { return (Tensor.record(shape: [batch, channels, outHeight, outWidth], storage: [], inputs: [x]) { _ in }, []) }
     var indices = [Int32](repeating: 0, count: count)
     let output = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
         let y = buffer.baseAddress!
@@ -144,7 +189,7 @@ private func windowMax(_ x: Tensor, rows: [Taps], columns: [Taps], work: Int) ->
         }
         initialized = count
     }
-    return Tensor.record(shape: [batch, channels, outHeight, outWidth], storage: output, inputs: [x]) { g in
+    let result = Tensor.record(shape: [batch, channels, outHeight, outWidth], storage: output, inputs: [x]) { g in
         var gradInput = [Float](repeating: 0, count: x.count)
         gradInput.withUnsafeMutableBufferPointer { dx in
             g.storage.withUnsafeBufferPointer { dy in
@@ -158,6 +203,7 @@ private func windowMax(_ x: Tensor, rows: [Taps], columns: [Taps], work: Int) ->
         }
         x.accumulateGrad(storage: gradInput)
     }
+    return (result, indices.map { Int($0) })
 }
 
 /// 2-D average pooling.

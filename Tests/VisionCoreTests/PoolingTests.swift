@@ -335,4 +335,34 @@ final class UpsampleTests: XCTestCase {
         checkGradients([x]) { upsample($0[0], scaleFactor: 2, mode: .bilinear, alignCorners: true) }
         checkGradients([x]) { upsample($0[0], size: (7, 5), mode: .nearestExact) }
     }
+
+    /// PyTorch 2.15 (float64): F.max_pool2d(x, 2, 2, return_indices=True) and (3, 2, padding 1) on a 4×5 plane with
+    /// a tie, then F.max_unpool2d(…, output_size=(4, 5)).
+    func testMaxPoolIndicesAndUnpoolMatchPyTorch() {
+        let x = Tensor([0.3, -1.2, 2.0, 0.5, 1.1, 0.7, 0.7, -0.4, 2.2, 0.0, 1.5, -0.3, 0.9, 0.9, -2.0, 0.1, 0.6, -0.8, 1.3, 0.4],
+                       shape: [1, 1, 4, 5], requiresGrad: true)
+        let (y, indices) = maxPool2dWithIndices(x, kernelSize: (2, 2))
+        XCTAssertEqual(y.storage, [0.7, 2.2, 1.5, 1.3])
+        XCTAssertEqual(indices, [5, 8, 10, 18], "the first maximum of a tie, as PyTorch")
+        let (y2, indices2) = maxPool2dWithIndices(x, kernelSize: (3, 3), stride: (2, 2), padding: (1, 1))
+        XCTAssertEqual(y2.storage, [0.7, 2.2, 2.2, 1.5, 2.2, 2.2])
+        XCTAssertEqual(indices2, [5, 8, 8, 10, 8, 8])
+        let unpooled = maxUnpool2d(y, indices: indices, kernelSize: (2, 2), outputSize: (4, 5))
+        XCTAssertEqual(unpooled.shape, [1, 1, 4, 5])
+        XCTAssertEqual(unpooled.storage, [0, 0, 0, 0, 0, 0.7, 0, 0, 2.2, 0, 1.5, 0, 0, 0, 0, 0, 0, 0, 1.3, 0])
+        XCTAssertEqual(maxUnpool2d(y2, indices: indices2, kernelSize: (3, 3), stride: (2, 2), padding: (1, 1), outputSize: (4, 5)).storage,
+                       [0, 0, 0, 0, 0, 0.7, 0, 0, 2.2, 0, 1.5, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+        // The default output size is (H − 1)·S − 2P + k: 4×4 here, which index 18 does not fit (PyTorch refuses it too).
+        XCTAssertEqual(maxUnpool2d(y, indices: [5, 8, 10, 15], kernelSize: (2, 2)).shape, [1, 1, 4, 4])
+        // Gradients: unpooling reads back each value's position; pooling's indices are where its gradient goes.
+        var g = SeededGenerator(seed: 23)
+        let values = Tensor.normal([2, 3, 2, 2], generator: &g)
+        let positions = (0..<24).map { ($0 * 7) % 16 }
+        checkGradients([values]) { maxUnpool2d($0[0], indices: positions, kernelSize: (2, 2)) }
+        let upstream = Tensor([1, 2, 3, 4], shape: [1, 1, 2, 2])
+        (y * upstream).sum().backward()
+        var routed = [Float](repeating: 0, count: 20)
+        for (k, index) in indices.enumerated() { routed[index] += upstream.storage[k] }
+        XCTAssertEqual(x.grad!.storage, routed)
+    }
 }
