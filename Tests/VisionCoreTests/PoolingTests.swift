@@ -1,3 +1,4 @@
+import Foundation
 import TestSupport
 import VisionCore
 import XCTest
@@ -365,4 +366,46 @@ final class UpsampleTests: XCTestCase {
         for (k, index) in indices.enumerated() { routed[index] += upstream.storage[k] }
         XCTAssertEqual(x.grad!.storage, routed)
     }
+
+    /// PyTorch 2.15 (float64): F.interpolate(x, mode="bicubic", …) on a 3×4 plane — ×2, to 5×7 (also with aligned
+    /// corners), down to 2×3 — and the input gradient of `Σ y·sin(k)` over the output's flat index k.
+    func testBicubicUpsamplingMatchesPyTorch() {
+        let cases: [BicubicCase] = [
+            BicubicCase(target: .scale(2), alignCorners: false, shape: [1, 1, 6, 8],
+                        y: [0.386064148, -0.274868774, -1.40735779, -0.7151474, 1.44148407, 2.16080322, 1.06868896, 0.432269287, 0.567822266, 0.0883773804, -0.731352234, -0.272688293, 1.23285065, 1.61908112, 0.691471863, 0.146528625, 0.851184082, 0.678730774, 0.387657166, 0.462586975, 0.883378601, 0.716911316, 0.0663101196, -0.324427795, 1.5065567, 1.27677612, 0.898284912, 0.712129211, 0.847581482, 0.468795776, -0.196591187, -0.600558472, 2.16384735, 1.5447937, 0.512176514, 0.335020447, 1.14567413, 1.0148468, 0.0512298584, -0.525930786, 2.56806946, 1.71627045, 0.292732239, 0.115681458, 1.32230072, 1.33472443, 0.193382263, -0.487083435],
+                        dx: [1.81762046, -0.372010487, -1.52137346, 1.61170455, -1.40853914, 0.69712612, 0.843725906, -1.38227483, 1.71535265, -1.37655848, -0.594904914, 1.855391]),
+            BicubicCase(target: .size(5, 7), alignCorners: false, shape: [1, 1, 5, 7],
+                        y: [0.382501968, -0.539582799, -1.4525379, 0.3649, 2.1987828, 1.32628484, 0.433765379, 0.624820663, 0.0958789359, -0.443884329, 0.5456875, 1.44941305, 0.698453863, 0.0151741983, 1.13968659, 0.963702624, 0.722886297, 0.765625, 0.637062682, -0.0251822157, -0.50913812, 1.97192551, 1.30384063, 0.458022267, 0.7594375, 1.04196068, 0.149664759, -0.552385022, 2.54102085, 1.39598156, -0.00737762391, 0.7074, 1.5459059, 0.446938557, -0.475656997],
+                        dx: [1.46888271, 1.96336694, -2.20298017, -1.14653781, 2.65316069, -1.11177823, -2.28512312, 1.91659452, 0.303685806, -2.70614256, 0.676296427, 2.42700873]),
+            BicubicCase(target: .size(5, 7), alignCorners: true, shape: [1, 1, 5, 7],
+                        y: [0.3, -0.75, -1.2, 0.4, 2, 1.55, 0.5, 0.596875, 0.0694335938, -0.184375, 0.587792969, 1.275, 0.794628906, 0.040625, 1.1, 0.9, 0.7, 0.765625, 0.7, 0.15, -0.4, 1.725, 1.084375, 0.528125, 0.773339844, 0.978125, 0.3140625, -0.434375, 2.2, 0.959375, 0, 0.7125, 1.5, 0.740625, -0.3],
+                        dx: [0.922858596, 2.08296675, -2.16814306, -0.804030713, 2.66451096, -0.922376391, -2.45207065, 2.04311731, 0.322781256, -2.51417112, 1.02181753, 1.75917347]),
+            BicubicCase(target: .size(2, 3), alignCorners: false, shape: [1, 1, 2, 3],
+                        y: [0.230096662, 0.48470459, 0.533370859, 1.70905581, 0.737390137, -0.102554434],
+                        dx: [-0.067758427, 0.388631735, 0.520878907, 0.567714997, 0.0295556374, 0.0193244822, 0.0104263428, -0.0132016557, 0.151131792, -0.33411939, -0.491467283, -0.604955489]),
+        ]
+        for c in cases {
+            let x = Tensor([0.3, -1.2, 2.0, 0.5, 1.1, 0.7, 0.7, -0.4, 2.2, 0.0, 1.5, -0.3], shape: [1, 1, 3, 4], requiresGrad: true)
+            let y: Tensor
+            switch c.target {
+            case .scale(let s): y = upsample(x, scaleFactor: s, mode: .bicubic, alignCorners: c.alignCorners)
+            case .size(let h, let w): y = upsample(x, size: (h, w), mode: .bicubic, alignCorners: c.alignCorners)
+            }
+            let label = "\(c.target), aligned \(c.alignCorners)"
+            XCTAssertEqual(y.shape, c.shape, label)
+            assertClose(y.storage, c.y, rtol: 1e-5, atol: 1e-6, label)
+            (y * Tensor((0..<y.count).map { Float(Foundation.sin(Double($0))) }, shape: y.shape)).sum().backward()
+            assertClose(x.grad!.storage, c.dx, rtol: 1e-5, atol: 1e-6, label)
+        }
+        var g = SeededGenerator(seed: 24)
+        checkGradients([Tensor.normal([2, 2, 3, 3], generator: &g)]) { upsample($0[0], size: (5, 4), mode: .bicubic) }
+    }
+}
+
+private struct BicubicCase {
+    enum Target { case scale(Int), size(Int, Int) }
+    let target: Target
+    let alignCorners: Bool
+    let shape: [Int]
+    let y: [Float], dx: [Float]
 }
