@@ -70,7 +70,7 @@ public final class Trainer {
                           DataSetup.segmentationPresets.contains(config.augmentation) ? nil : "--augment \(config.augmentation)"]
                 .compactMap { $0 }
             if !unused.isEmpty {
-                throw ToolError.invalidOption("\(unused.joined(separator: ", ")) \(unused.count == 1 ? "applies" : "apply") to classification; segmentation training takes --augment standard (random crop, flips, quarter turns), strong (+ small rotations) or none")
+                throw ToolError.invalidOption("\(unused.joined(separator: ", ")) \(unused.count == 1 ? "applies" : "apply") to classification; segmentation training takes --augment standard (random crop, flips, quarter turns), strong (+ small rotations), elastic (+ an elastic deformation) or none")
             }
         }
         if config.warmupEpochs > 0 && config.warmupEpochs >= config.epochs {
