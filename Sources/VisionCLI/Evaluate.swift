@@ -30,7 +30,7 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Test-time augmentation: none, or flip (each image also scored mirrored left–right, the two softmax outputs averaged; segmentation maps mirrored back; the confusion image is then confusion-flip.png by default).")
     var tta: TestTimeAugmentation = .none
 
-    @Option(name: .customLong("confusion-png"), help: "Where to write the confusion matrix image (default: confusion.png in a run directory; beside a weights file, <weights name>.confusion.png).")
+    @Option(name: .customLong("confusion-png"), help: "Where to write the confusion matrix image (default: confusion.png in a run directory; beside a weights file, <weights name>.confusion.png; with --tta flip, confusion-flip.png).")
     var confusionPNG: String?
 
     func validate() throws {

@@ -109,8 +109,9 @@ extension Segment {
         // The whole-image buffers besides the tiles: the input and its padded copy, the logits, their softmax,
         // the class indices and the mask (the overlay is about as large again as the input for gray images).
         let classes = unet.numClasses
-        // With --tta flip, also the mirrored input and its logits, the mirrored-back copy and the averaged map.
-        let flipBuffers = tta == .flip ? channels + 3 * classes : 0
+        // With --tta flip, also the mirrored input and its logits, the mirrored-back copy, two log-softmax maps and
+        // the averaged map.
+        let flipBuffers = tta == .flip ? channels + 5 * classes : 0
         let wholeImage = Double(h) * Double(w) * Double((2 * channels + 2 * classes + flipBuffers) * 4 + 8 + 1 + 3)
         let budget = ForwardMemory.defaultBudget - wholeImage
         func gigabytes(_ b: Double) -> String { String(format: "%.1f GB", b / 1_073_741_824) }

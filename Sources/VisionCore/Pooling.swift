@@ -67,8 +67,8 @@ private func windowTaps(_ outExtent: Int, _ extent: Int, kernel: Int, stride: In
 public func maxPool2d(_ x: Tensor, kernelSize: (Int, Int), stride: (Int, Int)? = nil,
                       padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1),
                       ceilMode: Bool = false) -> Tensor {
-    maxPool2dWithIndices(x, kernelSize: kernelSize, stride: stride, padding: padding, dilation: dilation,
-                         ceilMode: ceilMode).output
+    maxPoolWindows(x, kernelSize: kernelSize, stride: stride ?? kernelSize, padding: padding, dilation: dilation,
+                   ceilMode: ceilMode).output
 }
 
 /// `maxPool2d` that also returns where each maximum came from, PyTorch's `return_indices=True`: for every output,
@@ -77,7 +77,14 @@ public func maxPool2d(_ x: Tensor, kernelSize: (Int, Int), stride: (Int, Int)? =
 public func maxPool2dWithIndices(_ x: Tensor, kernelSize: (Int, Int), stride: (Int, Int)? = nil,
                                  padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1),
                                  ceilMode: Bool = false) -> (output: Tensor, indices: [Int]) {
-    let stride = stride ?? kernelSize
+    let (output, indices) = maxPoolWindows(x, kernelSize: kernelSize, stride: stride ?? kernelSize, padding: padding,
+                                           dilation: dilation, ceilMode: ceilMode)
+    return (output, indices.map { Int($0) })
+}
+
+/// Max pooling with the plane positions of the maxima as `windowMax` records them.
+private func maxPoolWindows(_ x: Tensor, kernelSize: (Int, Int), stride: (Int, Int), padding: (Int, Int),
+                            dilation: (Int, Int), ceilMode: Bool) -> (output: Tensor, indices: [Int32]) {
     let (outHeight, outWidth) = poolingOutputSize("maxPool2d", x, kernelSize: kernelSize, stride: stride,
                                                   padding: padding, dilation: dilation, ceilMode: ceilMode)
     let rows = windowTaps(outHeight, x.shape[2], kernel: kernelSize.0, stride: stride.0, padding: padding.0,
@@ -89,13 +96,16 @@ public func maxPool2dWithIndices(_ x: Tensor, kernelSize: (Int, Int), stride: (I
 
 /// PyTorch's `F.max_unpool2d`: each value of `x` `[N, C, H, W]` is written at its plane position `indices` (as
 /// `maxPool2dWithIndices` gives them) of a zero `[N, C, OH, OW]` output, `outputSize` defaulting to
-/// `((H − 1)·S − 2P + k, (W − 1)·S − 2P + k)`. Where two values share a position the later one stays; index −1
-/// writes nothing. The gradient of `x` reads the output gradient at its own position.
+/// `((H − 1)·S − 2P + k, (W − 1)·S − 2P + k)`. Where two values share a position the later one stays. Index −1 (a
+/// pooling window with no tap on the input) writes nothing, where PyTorch refuses it. The gradient of `x` reads the
+/// output gradient at its own position.
 public func maxUnpool2d(_ x: Tensor, indices: [Int], kernelSize: (Int, Int), stride: (Int, Int)? = nil,
                         padding: (Int, Int) = (0, 0), outputSize: (Int, Int)? = nil) -> Tensor {
     precondition(x.rank == 4, "maxUnpool2d expects input [N, C, H, W], got \(x.shape)")
     precondition(indices.count == x.count, "maxUnpool2d: \(indices.count) indices for input \(x.shape)")
     let stride = stride ?? kernelSize
+    precondition(kernelSize.0 > 0 && kernelSize.1 > 0 && stride.0 > 0 && stride.1 > 0 && padding.0 >= 0 && padding.1 >= 0,
+                 "maxUnpool2d: kernel \(kernelSize) and stride \(stride) must be positive, padding \(padding) not negative")
     let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let size = outputSize ?? ((height - 1) * stride.0 - 2 * padding.0 + kernelSize.0,
                               (width - 1) * stride.1 - 2 * padding.1 + kernelSize.1)
@@ -105,17 +115,26 @@ public func maxUnpool2d(_ x: Tensor, indices: [Int], kernelSize: (Int, Int), str
     if let bad = indices.first(where: { $0 < -1 || $0 >= outPlane }) {
         fatalError("maxUnpool2d: index \(bad) lies outside the \(size.0)×\(size.1) output plane")
     }
-    var output = [Float](repeating: 0, count: batch * channels * outPlane)
-    for p in 0..<(batch * channels) {
-        for i in 0..<inPlane where indices[p * inPlane + i] >= 0 {
-            output[p * outPlane + indices[p * inPlane + i]] = x.storage[p * inPlane + i]
+    let planes = batch * channels
+    var output = [Float](repeating: 0, count: planes * outPlane)
+    output.withUnsafeMutableBufferPointer { out in
+        x.storage.withUnsafeBufferPointer { values in
+            for p in 0..<planes {
+                for i in 0..<inPlane where indices[p * inPlane + i] >= 0 {
+                    out[p * outPlane + indices[p * inPlane + i]] = values[p * inPlane + i]
+                }
+            }
         }
     }
     return Tensor.record(shape: [batch, channels, size.0, size.1], storage: output, inputs: [x]) { g in
         var gx = [Float](repeating: 0, count: x.count)
-        for p in 0..<(batch * channels) {
-            for i in 0..<inPlane where indices[p * inPlane + i] >= 0 {
-                gx[p * inPlane + i] = g.storage[p * outPlane + indices[p * inPlane + i]]
+        gx.withUnsafeMutableBufferPointer { dx in
+            g.storage.withUnsafeBufferPointer { dy in
+                for p in 0..<planes {
+                    for i in 0..<inPlane where indices[p * inPlane + i] >= 0 {
+                        dx[p * inPlane + i] = dy[p * outPlane + indices[p * inPlane + i]]
+                    }
+                }
             }
         }
         x.accumulateGrad(storage: gx)
@@ -148,7 +167,7 @@ private func adaptiveBins(_ outExtent: Int, _ extent: Int) -> [Range<Int>] {
 /// Maximum over separable windows of taps, recording each output's first maximum (every NaN replaces the
 /// maximum, so the last NaN wins, as PyTorch's scan does); an output whose window holds no input position
 /// is `−∞` and passes no gradient.
-private func windowMax(_ x: Tensor, rows: [Taps], columns: [Taps], work: Int) -> (output: Tensor, indices: [Int]) {
+private func windowMax(_ x: Tensor, rows: [Taps], columns: [Taps], work: Int) -> (output: Tensor, indices: [Int32]) {
     let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let (outHeight, outWidth) = (rows.count, columns.count)
     let inPlane = height * width, outPlane = outHeight * outWidth
@@ -203,7 +222,7 @@ private func windowMax(_ x: Tensor, rows: [Taps], columns: [Taps], work: Int) ->
         }
         x.accumulateGrad(storage: gradInput)
     }
-    return (result, indices.map { Int($0) })
+    return (result, indices)
 }
 
 /// 2-D average pooling.

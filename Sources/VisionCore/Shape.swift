@@ -62,9 +62,10 @@ extension Tensor {
     /// Reverses the order along each of `axes` (PyTorch's `torch.flip`); `flip(axes: [-1])` mirrors images
     /// left–right. The gradient is flipped back the same way.
     public func flip(axes: [Int]) -> Tensor {
-        if rank == 0 || axes.isEmpty || count == 0 { return self }
+        if rank == 0 || axes.isEmpty { return self }
         let flipped = Set(axes.map { axis($0) })
         precondition(flipped.count == axes.count, "flip: axes \(axes) repeat an axis of shape \(shape)")
+        if count == 0 { return self }
         let (inShape, inStrides) = (shape, strides)
         // Read index of output element i: a flipped axis runs from its last position with a negative stride.
         var start = 0

@@ -16,7 +16,7 @@ public enum UpsampleMode: Sendable {
 }
 
 /// Upsamples `[N, C, H, W]` to `[N, C, H·s, W·s]`.
-/// - Parameter alignCorners: bilinear only: the corner pixels of input and output coincide
+/// - Parameter alignCorners: bilinear and bicubic only: the corner pixels of input and output coincide
 ///   (PyTorch's `align_corners=True`, and `nn.UpsamplingBilinear2d`); the scale factor then only sets the size.
 public func upsample(_ x: Tensor, scaleFactor: Int, mode: UpsampleMode, alignCorners: Bool = false) -> Tensor {
     precondition(x.rank == 4, "upsample expects input [N, C, H, W], got \(x.shape)")
@@ -34,10 +34,13 @@ public func upsample(_ x: Tensor, scaleFactor: Int, mode: UpsampleMode, alignCor
 }
 
 /// Resizes `[N, C, H, W]` to `[N, C, size.0, size.1]`.
-/// - Parameter alignCorners: bilinear only: the corner pixels of input and output coincide (PyTorch's `align_corners=True`).
+/// - Parameter alignCorners: bilinear and bicubic only: the corner pixels of input and output coincide (PyTorch's
+///   `align_corners=True`).
 public func upsample(_ x: Tensor, size: (Int, Int), mode: UpsampleMode, alignCorners: Bool = false) -> Tensor {
     precondition(x.rank == 4, "upsample expects input [N, C, H, W], got \(x.shape)")
     precondition(size.0 > 0 && size.1 > 0, "upsample: size \(size) must be positive")
+    // As PyTorch: an empty plane has nothing to sample from (the taps would index before it).
+    precondition(x.shape[2] > 0 && x.shape[3] > 0, "upsample: input \(x.shape) has an empty plane")
     precondition(!alignCorners || mode == .bilinear || mode == .bicubic, "upsample: alignCorners applies to bilinear and bicubic modes only")
     let (height, width) = (x.shape[2], x.shape[3])
     if mode == .bicubic {

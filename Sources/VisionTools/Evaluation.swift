@@ -75,7 +75,8 @@ public enum Evaluator {
         precondition(a.shape == b.shape, "averagedSoftmax: \(a.shape) and \(b.shape) differ")
         let (la, lb) = Autograd.noGrad { (a.logSoftmax(axis: 1).storage, b.logSoftmax(axis: 1).storage) }
         let half = Foundation.log(Float(2))
-        return Tensor(zip(la, lb).map { x, y in Swift.max(x, y) + Foundation.log1p(Foundation.exp(-Swift.abs(x - y))) - half },
+        // Equal values (−∞ included, where x − y would be NaN): log((e^x + e^x)/2) = x.
+        return Tensor(zip(la, lb).map { x, y in x == y ? x : Swift.max(x, y) + Foundation.log1p(Foundation.exp(-Swift.abs(x - y))) - half },
                       shape: a.shape)
     }
 }

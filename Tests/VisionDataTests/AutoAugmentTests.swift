@@ -367,5 +367,14 @@ final class AutoAugmentTests: XCTestCase {
             XCTAssertEqual(rotated, AugmentOperation.rotate.apply(magnitude: Float(degrees), to: image), "\(degrees)°")
             XCTAssertEqual(rotatedMask.labels, rotated.pixels.map { Int(($0 * 255).rounded()) }, "\(degrees)°")
         }
+        // torchvision 0.29: F.rotate(arange(1, 31) as [1, 5, 6], angle, NEAREST).
+        let small = FloatImage(channels: 1, height: 5, width: 6, pixels: (1...30).map(Float.init))
+        let references: [(Double, [Float])] = [
+            (30, [0, 3, 4, 11, 12, 0, 2, 3, 10, 10, 17, 18, 7, 8, 15, 16, 23, 24, 13, 14, 21, 21, 28, 29, 0, 19, 20, 27, 28, 0]),
+            (-47.5, [0, 13, 8, 2, 3, 0, 19, 14, 14, 9, 4, 0, 26, 20, 15, 16, 11, 5, 0, 27, 22, 17, 17, 12, 0, 28, 29, 23, 18, 0]),
+        ]
+        for (degrees, expected) in references {
+            XCTAssertEqual(RandomRotation(degrees: degrees...degrees, interpolation: .nearest)(small, generator: &g).pixels, expected, "\(degrees)°")
+        }
     }
 }

@@ -50,5 +50,11 @@ final class MetricsTests: XCTestCase {
         // log((1 + 0)/2), not a log of 0.
         let certain = Tensor([200, 0], shape: [1, 2]), opposite = Tensor([0, 200], shape: [1, 2])
         assertClose(Evaluator.averagedSoftmax(certain, opposite).storage, [Foundation.log(0.5), Foundation.log(0.5)], rtol: 1e-6, atol: 1e-6)
+        // A class both predictions give a probability below Float's range keeps its log-probability (≈ −400), not a
+        // clamp at log(leastNormalMagnitude) ≈ −87.3.
+        let sure = Tensor([200, 0, -200], shape: [1, 3])
+        let both = Evaluator.averagedSoftmax(sure, sure).storage
+        XCTAssertEqual(both[2], -400, accuracy: 1e-3)
+        XCTAssertEqual(both[0], 0, accuracy: 1e-6)
     }
 }
