@@ -189,26 +189,29 @@ private func cubicInterpolate(_ x: Tensor, rowTaps: [CubicTap], columnTaps: [Cub
     let inPlane = height * width, outPlane = outHeight * outWidth
     let planes = batch * channels
     let grain = max(1, 8_192 / max(outPlane, 1))
+    /// Every output position of every plane with its row and column taps, the planes spread over the cores.
+    func forEachOutput(_ body: (_ plane: Int, _ output: Int, _ row: CubicTap, _ column: CubicTap) -> Void) {
+        Parallel.forEach(planes, grain: grain) { range in
+            for p in range {
+                for (oh, r) in rowTaps.enumerated() {
+                    for (ow, c) in columnTaps.enumerated() { body(p, p * outPlane + oh * outWidth + ow, r, c) }
+                }
+            }
+        }
+    }
     var output = [Float](repeating: 0, count: planes * outPlane)
     output.withUnsafeMutableBufferPointer { y in
         x.storage.withUnsafeBufferPointer { px in
             guard let out = y.baseAddress, let source = px.baseAddress else { return }
-            Parallel.forEach(planes, grain: grain) { range in
-                for p in range {
-                    let src = source + p * inPlane
-                    for (oh, r) in rowTaps.enumerated() {
-                        for (ow, c) in columnTaps.enumerated() {
-                            var value: Float = 0
-                            for i in 0..<4 {
-                                let row = src + r.index(i) * width
-                                var along: Float = 0
-                                for j in 0..<4 { along += c.weight(j) * row[c.index(j)] }
-                                value += r.weight(i) * along
-                            }
-                            out[p * outPlane + oh * outWidth + ow] = value
-                        }
-                    }
+            forEachOutput { p, o, r, c in
+                var value: Float = 0
+                for i in 0..<4 {
+                    let row = source + p * inPlane + r.index(i) * width
+                    var along: Float = 0
+                    for j in 0..<4 { along += c.weight(j) * row[c.index(j)] }
+                    value += r.weight(i) * along
                 }
+                out[o] = value
             }
         }
     }
@@ -217,19 +220,12 @@ private func cubicInterpolate(_ x: Tensor, rowTaps: [CubicTap], columnTaps: [Cub
         gradInput.withUnsafeMutableBufferPointer { dx in
             g.storage.withUnsafeBufferPointer { dy in
                 guard let gradient = dx.baseAddress, let upstream = dy.baseAddress else { return }
-                Parallel.forEach(planes, grain: grain) { range in
-                    for p in range {
-                        let dst = gradient + p * inPlane
-                        for (oh, r) in rowTaps.enumerated() {
-                            for (ow, c) in columnTaps.enumerated() {
-                                let value = upstream[p * outPlane + oh * outWidth + ow]
-                                for i in 0..<4 {
-                                    let row = dst + r.index(i) * width
-                                    let scaled = r.weight(i) * value
-                                    for j in 0..<4 { row[c.index(j)] += c.weight(j) * scaled }
-                                }
-                            }
-                        }
+                // Planes are disjoint, so the scatter of one plane's outputs never meets another thread's.
+                forEachOutput { p, o, r, c in
+                    for i in 0..<4 {
+                        let row = gradient + p * inPlane + r.index(i) * width
+                        let scaled = r.weight(i) * upstream[o]
+                        for j in 0..<4 { row[c.index(j)] += c.weight(j) * scaled }
                     }
                 }
             }
