@@ -40,8 +40,8 @@ private func lossNode(terms: [Double], termShape: [Int], reduction: LossReductio
                 let scale = g.storage[0]
                 return scale == 1 ? local : local.map { $0 * scale }
             }
-            let span = classes * inner
-            return local.indices.map { i in local[i] * g.storage[(i / span) * inner + i % inner] }
+            let span = classes * inner, upstream = g.storage
+            return local.indices.map { i in local[i] * upstream[(i / span) * inner + i % inner] }
         }
         input.accumulateGrad(storage: scaled(gradient))
         if let other, other.requiresGrad, let otherGradient {
@@ -160,9 +160,13 @@ public func crossEntropy(_ logits: Tensor, probabilities targets: Tensor, labelS
     let logProbabilities = logits.softmaxStorage(outer: batch, n: classes, inner: inner, logarithm: true)
     let q = targets.storage
     var terms = [Double](repeating: 0, count: positions)
-    for i in 0..<logits.count {
-        let position = (i / (classes * inner)) * inner + i % inner
-        terms[position] -= Double((1 - labelSmoothing) * q[i] + smoothing) * Double(logProbabilities[i])
+    for n in 0..<batch {
+        for c in 0..<classes {
+            let base = (n * classes + c) * inner
+            for s in 0..<inner {
+                terms[n * inner + s] -= Double((1 - labelSmoothing) * q[base + s] + smoothing) * Double(logProbabilities[base + s])
+            }
+        }
     }
 
     var gradient = [Float](repeating: 0, count: logits.count)
